@@ -1,0 +1,90 @@
+#include "core/clock.hpp"
+
+#include <cctype>
+#include <cstdio>
+#include <ctime>
+
+namespace agentidp::core {
+
+namespace {
+// Days since 1970-01-01 for a proleptic Gregorian date (H. Hinnant's algorithm).
+int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+bool Digits(std::string_view s, size_t pos, size_t n, int& out) {
+  if (pos + n > s.size()) return false;
+  int v = 0;
+  for (size_t i = 0; i < n; ++i) {
+    char c = s[pos + i];
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + (c - '0');
+  }
+  out = v;
+  return true;
+}
+}  // namespace
+
+std::string FormatIso8601(int64_t epoch_ms) {
+  int64_t secs = epoch_ms >= 0 ? epoch_ms / 1000 : (epoch_ms - 999) / 1000;
+  int ms = static_cast<int>(epoch_ms - secs * 1000);
+  std::time_t t = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+  return buf;
+}
+
+bool ParseIso8601(std::string_view s, int64_t& epoch_ms) {
+  int y, mo, d, h = 0, mi = 0, se = 0, ms = 0;
+  if (!Digits(s, 0, 4, y) || s.size() < 10 || s[4] != '-' || !Digits(s, 5, 2, mo) || s[7] != '-' ||
+      !Digits(s, 8, 2, d))
+    return false;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31) return false;
+  size_t p = 10;
+  int64_t offset_s = 0;
+  if (p < s.size()) {
+    if (s[p] != 'T' && s[p] != 't') return false;
+    if (!Digits(s, p + 1, 2, h) || s.size() < p + 9 || s[p + 3] != ':' ||
+        !Digits(s, p + 4, 2, mi) || s[p + 6] != ':' || !Digits(s, p + 7, 2, se))
+      return false;
+    if (h > 23 || mi > 59 || se > 60) return false;
+    p += 9;
+    if (p < s.size() && s[p] == '.') {
+      ++p;
+      size_t start = p;
+      int scale = 100;
+      while (p < s.size() && std::isdigit(static_cast<unsigned char>(s[p]))) {
+        if (scale > 0) ms += (s[p] - '0') * scale;
+        scale /= 10;
+        ++p;
+      }
+      if (p == start) return false;
+    }
+    if (p >= s.size()) return false;
+    if (s[p] == 'Z' || s[p] == 'z') {
+      ++p;
+    } else if (s[p] == '+' || s[p] == '-') {
+      int oh, om;
+      if (!Digits(s, p + 1, 2, oh) || s.size() < p + 6 || s[p + 3] != ':' || !Digits(s, p + 4, 2, om))
+        return false;
+      offset_s = (oh * 3600 + om * 60) * (s[p] == '+' ? 1 : -1);
+      p += 6;
+    } else {
+      return false;
+    }
+    if (p != s.size()) return false;
+  }
+  int64_t days = DaysFromCivil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
+  epoch_ms = ((days * 86400 + h * 3600 + mi * 60 + se) - offset_s) * 1000 + ms;
+  return true;
+}
+
+}  // namespace agentidp::core

@@ -1,0 +1,31 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace agentidp::core {
+
+// Cryptographically secure randomness, injected so tests can make ids predictable.
+class Random {
+ public:
+  virtual ~Random() = default;
+  virtual void Fill(uint8_t* out, size_t n) = 0;
+
+  std::vector<uint8_t> Bytes(size_t n);
+  std::string Hex(size_t n_bytes);
+  // RFC 9562 version 4 UUID, lower-case canonical form.
+  std::string UuidV4();
+};
+
+// OpenSSL's CSPRNG (RAND_bytes). Aborts if the generator fails: continuing
+// without randomness would mint guessable secrets.
+class SecureRandom final : public Random {
+ public:
+  void Fill(uint8_t* out, size_t n) override;
+};
+
+// Canonical lower-case UUID check (8-4-4-4-12 hex).
+bool IsUuid(std::string_view s);
+
+}  // namespace agentidp::core

@@ -1,0 +1,112 @@
+#pragma once
+
+// Plain records of the domain. No I/O, no HTTP, no SQL. Times are epoch milliseconds (UTC).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace agentidp::domain {
+
+struct Organization {
+  std::string organization_id;
+  std::string name;
+  std::string slug;
+  std::string plan_tier = "free";  // free|pro|enterprise
+  int max_agents = 10;             // -1 = unlimited
+  std::string status = "active";   // active|suspended|deleted
+  int64_t created_at = 0;
+  int64_t updated_at = 0;
+};
+
+struct Agent {
+  std::string agent_id;  // uuid, also the OAuth client_id
+  std::string organization_id;
+  std::string email;
+  std::string agent_type;
+  std::string version;
+  std::vector<std::string> capabilities;
+  std::string owner;
+  std::string deployment_env;
+  std::string status = "active";  // active|suspended|decommissioned
+  std::string role = "member";    // organization role: member|admin (decides grantable scopes)
+  bool is_public = false;
+  int64_t created_at = 0;
+  int64_t updated_at = 0;
+};
+
+struct Credential {
+  std::string credential_id;
+  std::string agent_id;  // = clientId
+  std::string type = "client_secret";
+  std::string status = "active";  // active|revoked
+  // HMAC-SHA-256(pepper, secret), hex. Never the secret itself (DESIGN §4).
+  std::string secret_hash;
+  int64_t created_at = 0;
+  std::optional<int64_t> expires_at;
+  std::optional<int64_t> revoked_at;
+};
+
+struct AuditEvent {
+  int64_t seq = 0;  // position in the chain, assigned by the store on append
+  std::string event_id;
+  std::string agent_id;  // may be empty (e.g. auth failure for an unknown client)
+  std::string organization_id;
+  std::string action;
+  std::string outcome;  // success|failure
+  int64_t timestamp = 0;
+  std::string ip_address;
+  std::string user_agent;
+  std::string metadata_json = "{}";  // a JSON object, serialized
+  std::string hash;
+  std::string previous_hash;
+};
+
+// A signing key. The private key is stored only sealed (AES-256-GCM under the master key).
+struct SigningKey {
+  std::string kid;
+  std::string alg;  // RS256|ES256|EdDSA
+  std::string public_jwk_json;
+  std::string sealed_private_key;  // base64url(nonce|ciphertext|tag) of the PKCS#8 PEM
+  std::string status;              // staged|active|retired
+  int64_t created_at = 0;
+  int64_t activates_at = 0;        // when it starts signing
+  std::optional<int64_t> retired_at;     // when it stopped signing
+  std::optional<int64_t> publish_until;  // when it leaves the JWKS (every token it signed expired)
+};
+
+struct RevokedToken {
+  std::string jti;
+  int64_t expires_at = 0;  // token's exp (ms); the row may be purged after it
+  int64_t revoked_at = 0;
+};
+
+struct Page {
+  int page = 1;   // 1-based
+  int limit = 20; // <= 100
+};
+
+template <typename T>
+struct PageOf {
+  std::vector<T> data;
+  int64_t total = 0;
+};
+
+struct AgentFilter {
+  std::optional<std::string> organization_id;  // unset = all organizations (admin:orgs callers)
+  std::optional<std::string> status;
+  std::optional<std::string> agent_type;
+  std::optional<std::string> owner;
+};
+
+struct AuditFilter {
+  std::optional<std::string> organization_id;
+  std::optional<std::string> agent_id;
+  std::optional<std::string> action;
+  std::optional<std::string> outcome;
+  std::optional<int64_t> from_ms;
+  std::optional<int64_t> to_ms;
+};
+
+}  // namespace agentidp::domain

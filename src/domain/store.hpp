@@ -1,0 +1,138 @@
+#pragma once
+
+// Store interfaces. Every backend (store/sqlite now, store/postgres next) implements these
+// and passes the same contract tests (tests/contract/). All methods are blocking and
+// thread-safe; callers on I/O threads must not call them (DESIGN §4).
+//
+// Error conventions (core::Error kinds):
+//   - a row that does not exist            -> Result holds std::nullopt (Get*), not an error
+//   - a uniqueness violation               -> Errc::kConflict, code "CONFLICT"
+//   - the backend is unreachable / busy    -> Errc::kUnavailable
+//   - anything else                        -> Errc::kInternal (message never leaks SQL)
+
+#include "core/result.hpp"
+#include "domain/model.hpp"
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace agentidp::domain {
+
+using core::Result;
+using core::Status;
+
+class OrgStore {
+ public:
+  virtual ~OrgStore() = default;
+  virtual Status Create(const Organization& org) = 0;
+  virtual Result<std::optional<Organization>> Get(const std::string& organization_id) = 0;
+  virtual Result<std::optional<Organization>> GetBySlug(const std::string& slug) = 0;
+};
+
+class AgentStore {
+ public:
+  virtual ~AgentStore() = default;
+  // Conflict if the email (case-insensitive) or agent_id is taken.
+  virtual Status Create(const Agent& agent) = 0;
+  virtual Result<std::optional<Agent>> Get(const std::string& agent_id) = 0;
+  // Replaces every mutable field; Conflict on email clash.
+  virtual Status Update(const Agent& agent) = 0;
+  // Newest first (created_at DESC, agent_id DESC).
+  virtual Result<PageOf<Agent>> List(const AgentFilter& filter, const Page& page) = 0;
+  // Agents of the organization that are not decommissioned.
+  virtual Result<int64_t> CountLive(const std::string& organization_id) = 0;
+};
+
+class CredentialStore {
+ public:
+  virtual ~CredentialStore() = default;
+  virtual Status Create(const Credential& credential) = 0;
+  virtual Result<std::optional<Credential>> Get(const std::string& credential_id) = 0;
+  // Newest first.
+  virtual Result<std::vector<Credential>> ListByAgent(const std::string& agent_id) = 0;
+  // Active and not expired at `now_ms`, any order.
+  virtual Result<std::vector<Credential>> ListActiveByAgent(const std::string& agent_id,
+                                                            int64_t now_ms) = 0;
+  // Replaces status, secret_hash, expires_at, revoked_at.
+  virtual Status Update(const Credential& credential) = 0;
+  // Revokes every active credential of the agent; returns how many were revoked.
+  virtual Result<int> RevokeAllForAgent(const std::string& agent_id, int64_t now_ms) = 0;
+};
+
+// Append-only, hash-chained audit log. The backend must refuse UPDATE and DELETE of events
+// (e.g. triggers), except through PurgeBefore, the retention path.
+class AuditStore {
+ public:
+  virtual ~AuditStore() = default;
+  // Appends the events as one transaction, chaining each to the previous one.
+  // The store assigns seq, previous_hash and hash (using `hasher`) inside the transaction,
+  // after reading the current chain head, so that concurrent writers (other processes,
+  // other nodes) serialize on the chain instead of forking it. On success `events` hold
+  // their final seq/hash/previous_hash.
+  using Hasher = std::function<std::string(const AuditEvent& ev)>;  // uses ev.previous_hash
+  virtual Status AppendBatch(std::vector<AuditEvent>& events, const Hasher& hasher) = 0;
+  virtual Result<std::optional<AuditEvent>> Get(const std::string& event_id) = 0;
+  // Newest first.
+  virtual Result<PageOf<AuditEvent>> List(const AuditFilter& filter, const Page& page) = 0;
+  // Visits events in chain order (seq ascending) with timestamp in [from_ms, to_ms].
+  // Stops early when the visitor returns false.
+  virtual Status Scan(std::optional<int64_t> from_ms, std::optional<int64_t> to_ms,
+                      const std::function<bool(const AuditEvent&)>& visit) = 0;
+  // The hash the first surviving event chains to: "" for a chain never purged, else the
+  // hash of the last purged event (the retention anchor).
+  virtual Result<std::string> ChainAnchor() = 0;
+  // Retention: deletes events older than `before_ms` and records the anchor. Returns count.
+  virtual Result<int64_t> PurgeBefore(int64_t before_ms) = 0;
+};
+
+class KeyStore {
+ public:
+  virtual ~KeyStore() = default;
+  virtual Status Insert(const SigningKey& key) = 0;
+  virtual Status Update(const SigningKey& key) = 0;  // status, activates_at, retired_at, publish_until
+  virtual Result<std::vector<SigningKey>> List() = 0;  // created_at ascending
+};
+
+class RevocationStore {
+ public:
+  virtual ~RevocationStore() = default;
+  // Idempotent: revoking a revoked jti succeeds.
+  virtual Status Revoke(const RevokedToken& token) = 0;
+  virtual Result<bool> IsRevoked(const std::string& jti) = 0;
+  // Every revocation whose token has not expired at now_ms (to warm caches at start-up).
+  virtual Result<std::vector<RevokedToken>> ListUnexpired(int64_t now_ms) = 0;
+  virtual Result<int64_t> PurgeExpired(int64_t now_ms) = 0;
+};
+
+// Small key/value table for instance metadata (bootstrap done, instance id, ...).
+class MetaStore {
+ public:
+  virtual ~MetaStore() = default;
+  virtual Result<std::optional<std::string>> Get(const std::string& key) = 0;
+  virtual Status Put(const std::string& key, const std::string& value) = 0;
+  // Sets only if absent; returns true if this call set it.
+  virtual Result<bool> PutIfAbsent(const std::string& key, const std::string& value) = 0;
+};
+
+// A backend bundles every store plus its health probe.
+class Store {
+ public:
+  virtual ~Store() = default;
+  virtual OrgStore& orgs() = 0;
+  virtual AgentStore& agents() = 0;
+  virtual CredentialStore& credentials() = 0;
+  virtual AuditStore& audit() = 0;
+  virtual KeyStore& keys() = 0;
+  virtual RevocationStore& revocations() = 0;
+  virtual MetaStore& meta() = 0;
+  // Cheap round trip for /health/detailed.
+  virtual Status Ping() = 0;
+  virtual std::string BackendName() const = 0;
+  // Applies pending versioned migrations; returns the schema version reached.
+  virtual Result<int> Migrate() = 0;
+};
+
+}  // namespace agentidp::domain
