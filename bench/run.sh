@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Load benchmark, run by hand (`make bench`), never part of the tests.
+#   bench/run.sh [path/to/agentidp]       (or AGENTIDP_BIN=...)
+# Builds nothing: pass a built binary. Tunables (DURATION, ALGS, SEED_AGENTS,
+# PEER_WORKERS, SKIP_PEER, ...) are listed at the top of bench/run.mjs.
+# Writes bench/results/latest.md and latest.json and prints the table.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+
+bin="${1:-${AGENTIDP_BIN:-}}"
+if [ -n "$bin" ]; then
+  if [ ! -x "$bin" ]; then
+    echo "bench: $bin is not an executable file" >&2
+    exit 2
+  fi
+  AGENTIDP_BIN="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+  export AGENTIDP_BIN
+elif [ "${SKIP_AGENTIDP:-}" != "1" ]; then
+  echo "usage: $0 path/to/agentidp   (or AGENTIDP_BIN=...; SKIP_AGENTIDP=1 measures only the peers)" >&2
+  exit 2
+fi
+
+for tool in wrk openssl node npm; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "bench: $tool is required (scripts/install-deps.sh installs wrk)" >&2
+    exit 2
+  fi
+done
+
+# npm ci only when node_modules is missing or older than the lock file.
+npm_ci_if_needed() {
+  local dir="$1"
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    (cd "$dir" && npm ci --no-audit --no-fund)
+  fi
+}
+if [ "${SKIP_PEER:-}" != "1" ]; then
+  npm_ci_if_needed "$here/peers/oidc-provider"
+fi
+
+exec node "$here/run.mjs"

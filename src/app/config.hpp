@@ -1,0 +1,61 @@
+#pragma once
+
+// The one configuration struct (DESIGN §6.3): parsed once at start-up from an optional JSON
+// file and then the environment (environment wins), strictly: unknown keys, unknown
+// AGENTIDP_* variables and invalid values stop start-up with a clear message.
+// docs/configuration.md documents every key.
+
+#include "core/result.hpp"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace agentidp::app {
+
+struct Config {
+  std::string data_dir = "./data";
+  std::string database_url;  // empty = SQLite at <data_dir>/agentidp.db
+  std::string bind = "127.0.0.1";
+  int port = 3000;
+  std::string issuer;    // empty = http://127.0.0.1:<port>
+  std::string audience;  // empty = <issuer>/api/v1
+  std::string signing_alg = "RS256";
+  int token_ttl_seconds = 3600;
+  int key_activation_delay_seconds = 300;
+  int key_refresh_seconds = 10;
+  int jwt_leeway_seconds = 30;
+  int rate_limit_per_minute = 100;      // token endpoint, per client
+  int api_rate_limit_per_minute = 600;  // other authenticated routes, per agent
+  int auth_failures_before_slowdown = 5;
+  int audit_retention_days = 90;
+  std::string policy_file;  // empty = built-in default policy (config/policy.json)
+  std::string master_key;   // env only (AGENTIDP_MASTER_KEY); empty = <data_dir>/master.key
+  std::string log_level = "info";
+  bool access_log = true;
+  int io_threads = 0;      // 0 = number of cores
+  int worker_threads = 0;  // 0 = 4 x cores (blocking store work)
+  int max_queue = 4096;    // queued requests before 503 + Retry-After
+  int max_connections = 10000;
+  int max_body_bytes = 64 * 1024;
+  int header_timeout_ms = 10000;
+  int idle_timeout_ms = 60000;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string bootstrap_admin_email = "admin@agentidp.local";
+
+  // Effective values once the port is known.
+  std::string EffectiveIssuer(int actual_port) const;
+  std::string EffectiveAudience(int actual_port) const;
+};
+
+// `file` may be empty (no file). `env` is the process environment as name -> value.
+core::Result<Config> LoadConfig(const std::string& file,
+                                const std::map<std::string, std::string>& env);
+std::map<std::string, std::string> ProcessEnvironment();
+
+// Names of every key, for docs and `agentidp config --keys`.
+std::vector<std::string> ConfigKeys();
+
+}  // namespace agentidp::app

@@ -1,0 +1,414 @@
+#include "app/runtime.hpp"
+
+#include "app/api.hpp"
+#include "core/clock.hpp"
+#include "core/metrics.hpp"
+#include "core/random.hpp"
+#include "core/thread_pool.hpp"
+#include "crypto/encoding.hpp"
+#include "crypto/hash.hpp"
+#include "domain/agents/agent_service.hpp"
+#include "domain/audit/audit_log.hpp"
+#include "domain/keys/keyring.hpp"
+#include "domain/oauth/client_directory.hpp"
+#include "domain/oauth/rate_limiter.hpp"
+#include "domain/oauth/token_service.hpp"
+#include "domain/policy/policy.hpp"
+#include "http/server.hpp"
+#include "store/open_store.hpp"
+
+#include <boost/json/serialize.hpp>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <condition_variable>
+#include <cstdio>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+
+namespace agentidp::app {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// JSON-lines application log on stderr; the access log goes to stdout.
+std::shared_ptr<spdlog::logger> MakeLogger(const Config& c) {
+  auto log = spdlog::stderr_logger_mt("agentidp");
+  log->set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":%v})",
+                   spdlog::pattern_time_type::utc);
+  log->set_level(spdlog::level::from_str(c.log_level));
+  return log;
+}
+
+// Messages are passed as JSON string literals so the log stays one JSON object per line.
+std::string Q(std::string_view s) { return boost::json::serialize(boost::json::string(s)); }
+
+core::Status WriteFileAtomic(const fs::path& path, const std::string& content, mode_t mode) {
+  fs::path tmp = path;
+  tmp += ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return core::Error::Internal("cannot write " + path.string());
+  ::fchmod(fd, mode);
+  bool ok = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
+  ok = ok && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0)
+    return core::Error::Internal("cannot write " + path.string());
+  return core::Ok();
+}
+
+std::optional<std::string> ReadFile(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The master key: AGENTIDP_MASTER_KEY, or (embedded mode) <data_dir>/master.key, generated
+// with mode 0600 on first start.
+core::Result<std::string> LoadMasterKey(const Config& c) {
+  if (!c.master_key.empty()) return domain::DecodeMasterKey(c.master_key);
+  fs::path file = fs::path(c.data_dir) / "master.key";
+  if (auto text = ReadFile(file)) {
+    std::string t = *text;
+    while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
+    struct stat st {};
+    if (::stat(file.c_str(), &st) == 0 && (st.st_mode & 077) != 0)
+      return core::Error::Validation(file.string() + " must not be readable by group or others (chmod 600)");
+    return domain::DecodeMasterKey(t);
+  }
+  if (!c.database_url.empty())
+    return core::Error::Validation(
+        "AGENTIDP_MASTER_KEY is required with an external database (every node needs the same key)");
+  std::string key = crypto::HexEncode(crypto::RandomBytes(32));
+  TRY(WriteFileAtomic(file, key + "\n", 0600));
+  return domain::DecodeMasterKey(key);
+}
+
+core::Status PrepareDataDir(const Config& c) {
+  std::error_code ec;
+  fs::create_directories(c.data_dir, ec);
+  if (ec) return core::Error::Validation("cannot create data_dir " + c.data_dir + ": " + ec.message());
+  ::chmod(c.data_dir.c_str(), 0700);
+  return core::Ok();
+}
+
+std::string StoreUrl(const Config& c) {
+  return c.database_url.empty() ? (fs::path(c.data_dir) / "agentidp.db").string() : c.database_url;
+}
+
+// Everything a command needs from the store side, built in dependency order.
+struct Core {
+  core::SystemClock clock;
+  core::SecureRandom random;
+  std::unique_ptr<domain::Store> store;
+  std::string master_key;
+  std::string system_org_id;
+  std::unique_ptr<domain::AuditWriter> audit;
+  std::unique_ptr<domain::Keyring> keyring;
+
+  core::Status Open(const Config& c) {
+    TRY(PrepareDataDir(c));
+    TRY_ASSIGN(master_key, LoadMasterKey(c));
+    TRY_ASSIGN(store, store::OpenStore(StoreUrl(c)));
+    TRY_ASSIGN(int version, store->Migrate());
+    (void)version;
+    TRY_ASSIGN(bool fresh, store->meta().PutIfAbsent("system_organization_id", random.UuidV4()));
+    (void)fresh;
+    TRY_ASSIGN(auto org_id, store->meta().Get("system_organization_id"));
+    system_org_id = org_id.value_or("");
+    audit = std::make_unique<domain::AuditWriter>(store->audit(), clock, random);
+    domain::KeyringOptions ko;
+    ko.alg = c.signing_alg;
+    ko.activation_delay_s = c.key_activation_delay_seconds;
+    ko.max_token_ttl_s = c.token_ttl_seconds;
+    keyring = std::make_unique<domain::Keyring>(store->keys(), clock, master_key, ko);
+    return keyring->Initialize();
+  }
+  std::string Pepper() const { return crypto::HmacSha256(master_key, "agentidp/client-secret-pepper/v1"); }
+};
+
+core::Result<std::shared_ptr<const domain::Policy>> LoadPolicy(const Config& c) {
+  std::string doc(domain::Policy::DefaultDocument());
+  if (!c.policy_file.empty()) {
+    auto text = ReadFile(c.policy_file);
+    if (!text) return core::Error::Validation("cannot read policy file " + c.policy_file);
+    doc = *text;
+  }
+  TRY_ASSIGN(domain::Policy p, domain::Policy::Parse(doc, Api::PolicyRouteIds()));
+  return std::make_shared<const domain::Policy>(std::move(p));
+}
+
+int Fail(const std::string& what, const core::Error& e) {
+  std::cerr << "agentidp: " << what << ": " << e.message << "\n";
+  return 1;
+}
+
+std::string DidBase(const std::string& issuer) {
+  // did:web:<host> with the port's ':' percent-encoded (did:web method spec §3.1.1).
+  std::string rest = issuer.substr(issuer.find("://") + 3);
+  std::string host;
+  for (char ch : rest) {
+    if (ch == '/') host += ':';
+    else if (ch == ':') host += "%3A";
+    else host += ch;
+  }
+  return "did:web:" + host;
+}
+
+}  // namespace
+
+int Migrate(const Config& config) {
+  if (auto st = PrepareDataDir(config); !st.ok()) return Fail("migrate", st.error());
+  auto store = store::OpenStore(StoreUrl(config));
+  if (!store.ok()) return Fail("migrate", store.error());
+  auto v = (*store)->Migrate();
+  if (!v.ok()) return Fail("migrate", v.error());
+  std::cout << "schema version " << *v << " (" << (*store)->BackendName() << ")\n";
+  return 0;
+}
+
+int KeysList(const Config& config) {
+  Core core;
+  if (auto st = core.Open(config); !st.ok()) return Fail("keys list", st.error());
+  auto keys = core.store->keys().List();
+  if (!keys.ok()) return Fail("keys list", keys.error());
+  auto snap = core.keyring->Snapshot();
+  const int64_t now = core.clock.NowMs();
+  std::printf("%-45s %-6s %-8s %-25s %-25s\n", "KID", "ALG", "STATE", "SIGNS FROM", "PUBLISHED UNTIL");
+  for (const auto& k : *keys) {
+    std::string state = snap->current && snap->current->record.kid == k.kid ? "signing"
+                        : k.activates_at > now                              ? "staged"
+                        : k.publish_until && *k.publish_until <= now        ? "expired"
+                                                                             : "retired";
+    std::printf("%-45s %-6s %-8s %-25s %-25s\n", k.kid.c_str(), k.alg.c_str(), state.c_str(),
+                core::FormatIso8601(k.activates_at).c_str(),
+                k.publish_until ? core::FormatIso8601(*k.publish_until).c_str() : "-");
+  }
+  core.audit->Shutdown();
+  return 0;
+}
+
+int KeysRotate(const Config& config, const std::string& alg) {
+  Core core;
+  if (auto st = core.Open(config); !st.ok()) return Fail("keys rotate", st.error());
+  auto kid = core.keyring->Rotate(alg);
+  if (!kid.ok()) return Fail("keys rotate", kid.error());
+  domain::AuditRecord rec;
+  rec.organization_id = core.system_org_id;
+  rec.action = "key.rotated";
+  rec.user_agent = "agentidp-cli";
+  boost::json::object meta;
+  meta["kid"] = *kid;
+  meta["alg"] = alg.empty() ? config.signing_alg : alg;
+  meta["activatesAt"] = core::FormatIso8601(core.clock.NowMs() + int64_t{config.key_activation_delay_seconds} * 1000);
+  rec.metadata_json = boost::json::serialize(meta);
+  if (auto st = core.audit->Write(std::move(rec)); !st.ok()) return Fail("keys rotate", st.error());
+  core.audit->Shutdown();
+  std::cout << "staged key " << *kid << "; published now, signs from "
+            << core::FormatIso8601(core.clock.NowMs() + int64_t{config.key_activation_delay_seconds} * 1000)
+            << " (running servers pick it up within " << config.key_refresh_seconds << " s)\n";
+  return 0;
+}
+
+int Serve(const Config& config) {
+  // Signals are taken synchronously by this thread (sigwait); block them before any other
+  // thread starts so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto log = MakeLogger(config);
+  Core core;
+  if (auto st = core.Open(config); !st.ok()) return Fail("start-up", st.error());
+  auto policy = LoadPolicy(config);
+  if (!policy.ok()) return Fail("start-up", policy.error());
+
+  domain::RevocationList revocations(core.store->revocations(), core.clock);
+  if (auto st = revocations.Load(); !st.ok()) return Fail("start-up", st.error());
+  domain::ClientDirectory clients(*core.store, core.clock);
+
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  core::Metrics metrics;
+  core::ThreadPool workers(config.worker_threads > 0 ? config.worker_threads : cores * 4,
+                           static_cast<size_t>(config.max_queue), "agentidp-work");
+
+  http::ServerOptions so;
+  so.bind_address = config.bind;
+  so.port = static_cast<uint16_t>(config.port);
+  so.io_threads = config.io_threads > 0 ? config.io_threads : cores;
+  so.max_body_bytes = config.max_body_bytes;
+  so.header_timeout_ms = config.header_timeout_ms;
+  so.idle_timeout_ms = config.idle_timeout_ms;
+  so.max_connections = config.max_connections;
+  so.tls_cert_file = config.tls_cert;
+  so.tls_key_file = config.tls_key;
+  so.access_log = config.access_log;
+
+  // The issuer depends on the bound port when not configured, so the API is built after
+  // the listener binds; requests arriving in between get 503 from this forwarding shim.
+  struct Late final : http::Application {
+    std::atomic<http::Application*> target{nullptr};
+    void Handle(http::Request req, http::Responder done) override {
+      if (auto* t = target.load()) return t->Handle(std::move(req), std::move(done));
+      http::Response r;
+      r.status = 503;
+      r.SetHeader("Retry-After", "1");
+      r.body = R"({"code":"SERVICE_UNAVAILABLE","message":"Starting"})";
+      done(std::move(r));
+    }
+  } late;
+  auto access = spdlog::stdout_logger_mt("access");
+  access->set_pattern("%v");
+  http::Server server(so, late, metrics, [access](std::string_view line) { access->info(line); });
+  auto port = server.Start();
+  if (!port.ok()) return Fail("listen on " + config.bind + ":" + std::to_string(config.port), port.error());
+
+  const std::string issuer = config.EffectiveIssuer(*port);
+  domain::TokenSettings ts;
+  ts.issuer = issuer;
+  ts.audience = config.EffectiveAudience(*port);
+  ts.ttl_s = config.token_ttl_seconds;
+  ts.leeway_s = config.jwt_leeway_seconds;
+  ts.system_organization_id = core.system_org_id;
+  ts.secret_pepper = core.Pepper();
+  domain::TokenService tokens(*core.store, clients, *core.keyring, revocations, core.clock,
+                              core.random, ts);
+  domain::AgentService agents(*core.store, *core.audit, clients, core.clock, core.random,
+                              core.Pepper(), core.system_org_id);
+  domain::RateLimiter token_limiter(core.clock, config.rate_limit_per_minute);
+  domain::RateLimiter api_limiter(core.clock, config.api_rate_limit_per_minute);
+  domain::RateLimiter verify_limiter(core.clock, 30);
+  domain::FailureThrottle throttle(core.clock, config.auth_failures_before_slowdown);
+
+  // First start on an empty store: bootstrap admin, credentials written once (0600).
+  const fs::path bootstrap_file = fs::path(config.data_dir) / "bootstrap-admin.json";
+  auto done_flag = core.store->meta().Get("bootstrap_done");
+  if (!done_flag.ok()) return Fail("start-up", done_flag.error());
+  if (!*done_flag) {
+    auto admin = agents.Bootstrap(config.bootstrap_admin_email);
+    if (!admin.ok()) return Fail("bootstrap", admin.error());
+    boost::json::object o;
+    o["client_id"] = admin->credential.agent_id;
+    o["client_secret"] = admin->client_secret;
+    o["organization_id"] = core.system_org_id;
+    o["issuer"] = issuer;
+    o["token_endpoint"] = issuer + "/api/v1/token";
+    if (auto st = WriteFileAtomic(bootstrap_file, boost::json::serialize(o) + "\n", 0600); !st.ok())
+      return Fail("bootstrap", st.error());
+    if (auto st = core.store->meta().Put("bootstrap_done", core::FormatIso8601(core.clock.NowMs())); !st.ok())
+      return Fail("bootstrap", st.error());
+  }
+
+  Services services;
+  services.config = &config;
+  services.issuer = issuer;
+  services.audience = ts.audience;
+  services.did_base = DidBase(issuer);
+  services.store = core.store.get();
+  services.audit = core.audit.get();
+  services.keyring = core.keyring.get();
+  services.tokens = &tokens;
+  services.agents = &agents;
+  services.token_limiter = &token_limiter;
+  services.api_limiter = &api_limiter;
+  services.verify_limiter = &verify_limiter;
+  services.auth_throttle = &throttle;
+  services.metrics = &metrics;
+  services.workers = &workers;
+  services.clock = &core.clock;
+  Api api(services);
+  api.SetPolicy(*policy);
+  late.target = &api;
+
+  // Background upkeep: pick up keys rotated elsewhere, forget expired revocations, apply
+  // audit retention.
+  std::mutex upkeep_mu;
+  std::condition_variable upkeep_cv;
+  bool stopping = false;
+  std::thread upkeep([&] {
+    int64_t last_sweep = 0, last_retention = 0;
+    std::unique_lock lock(upkeep_mu);
+    while (!stopping) {
+      upkeep_cv.wait_for(lock, std::chrono::seconds(config.key_refresh_seconds));
+      if (stopping) break;
+      lock.unlock();
+      if (auto st = core.keyring->Refresh(); !st.ok())
+        log->warn(Q("key refresh failed: " + st.error().message));
+      const int64_t now = core.clock.NowMs();
+      if (now - last_sweep > 60'000) {
+        revocations.Sweep();
+        last_sweep = now;
+      }
+      if (now - last_retention > 3'600'000) {
+        auto purged = domain::ApplyAuditRetention(core.store->audit(), core.clock, config.audit_retention_days);
+        if (purged.ok() && *purged > 0) log->info(Q("audit retention purged " + std::to_string(*purged) + " events"));
+        last_retention = now;
+      }
+      lock.lock();
+    }
+  });
+
+  const std::string url = std::string(config.tls_cert.empty() ? "http" : "https") + "://" +
+                          (config.bind == "0.0.0.0" ? "127.0.0.1" : config.bind) + ":" +
+                          std::to_string(*port);
+  {
+    boost::json::object l;
+    l["url"] = url;
+    l["port"] = *port;
+    l["pid"] = static_cast<int64_t>(::getpid());
+    l["issuer"] = issuer;
+    (void)WriteFileAtomic(fs::path(config.data_dir) / "listening.json", boost::json::serialize(l) + "\n", 0644);
+  }
+  log->info(Q("listening on " + url + " issuer " + issuer + " store " + core.store->BackendName()));
+  std::cerr << "\nAgentIdP is running at " << url << "\n"
+            << "  issuer:          " << issuer << "\n"
+            << "  bootstrap admin: " << fs::absolute(bootstrap_file).string()
+            << " (client_id and client_secret, readable only by you)\n"
+            << "  stop with Ctrl-C\n\n";
+
+  for (;;) {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig == SIGHUP) {
+      auto reloaded = LoadPolicy(config);
+      if (reloaded.ok()) {
+        api.SetPolicy(*reloaded);
+        log->info(Q("policy reloaded"));
+      } else {
+        log->error(Q("policy reload refused, keeping the current policy: " + reloaded.error().message));
+      }
+      continue;
+    }
+    break;
+  }
+  log->info(Q("shutting down"));
+  server.Stop(std::chrono::seconds(10));
+  workers.Shutdown();
+  {
+    std::lock_guard lock(upkeep_mu);
+    stopping = true;
+  }
+  upkeep_cv.notify_all();
+  upkeep.join();
+  core.audit->Shutdown();
+  std::error_code ec;
+  fs::remove(fs::path(config.data_dir) / "listening.json", ec);
+  log->info(Q("stopped"));
+  return 0;
+}
+
+}  // namespace agentidp::app

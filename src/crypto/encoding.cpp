@@ -1,0 +1,110 @@
+#include "crypto/encoding.hpp"
+
+#include <array>
+#include <cstdint>
+
+namespace agentidp::crypto {
+namespace {
+
+constexpr char kBase64UrlAlphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+constexpr uint8_t kInvalid = 0xFF;
+
+constexpr std::array<uint8_t, 256> MakeDecodeTable() {
+  std::array<uint8_t, 256> table{};
+  for (auto& entry : table) entry = kInvalid;
+  for (uint8_t i = 0; i < 64; ++i) table[static_cast<uint8_t>(kBase64UrlAlphabet[i])] = i;
+  return table;
+}
+constexpr std::array<uint8_t, 256> kDecodeTable = MakeDecodeTable();
+
+constexpr char kHexDigits[] = "0123456789abcdef";
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+void Base64UrlEncodeAppend(std::string& out, std::string_view bytes) {
+  const auto* in = reinterpret_cast<const uint8_t*>(bytes.data());
+  size_t n = bytes.size();
+  out.reserve(out.size() + (n * 4 + 2) / 3);
+  size_t i = 0;
+  for (; i + 3 <= n; i += 3) {
+    uint32_t v = (uint32_t{in[i]} << 16) | (uint32_t{in[i + 1]} << 8) | in[i + 2];
+    out.push_back(kBase64UrlAlphabet[(v >> 18) & 63]);
+    out.push_back(kBase64UrlAlphabet[(v >> 12) & 63]);
+    out.push_back(kBase64UrlAlphabet[(v >> 6) & 63]);
+    out.push_back(kBase64UrlAlphabet[v & 63]);
+  }
+  if (n - i == 1) {
+    uint32_t v = uint32_t{in[i]} << 16;
+    out.push_back(kBase64UrlAlphabet[(v >> 18) & 63]);
+    out.push_back(kBase64UrlAlphabet[(v >> 12) & 63]);
+  } else if (n - i == 2) {
+    uint32_t v = (uint32_t{in[i]} << 16) | (uint32_t{in[i + 1]} << 8);
+    out.push_back(kBase64UrlAlphabet[(v >> 18) & 63]);
+    out.push_back(kBase64UrlAlphabet[(v >> 12) & 63]);
+    out.push_back(kBase64UrlAlphabet[(v >> 6) & 63]);
+  }
+}
+
+std::string Base64UrlEncode(std::string_view bytes) {
+  std::string out;
+  Base64UrlEncodeAppend(out, bytes);
+  return out;
+}
+
+std::optional<std::string> Base64UrlDecode(std::string_view text) {
+  size_t n = text.size();
+  if (n % 4 == 1) return std::nullopt;
+  std::string out;
+  out.reserve(n / 4 * 3 + 2);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : text) {
+    uint8_t v = kDecodeTable[static_cast<uint8_t>(c)];
+    if (v == kInvalid) return std::nullopt;
+    acc = (acc << 6) | v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
+      acc &= (1u << bits) - 1;
+    }
+  }
+  // 2 or 4 bits left over from the last character: they carry no data and must be
+  // zero, otherwise several encodings would decode to the same bytes.
+  if (acc != 0) return std::nullopt;
+  return out;
+}
+
+std::string HexEncode(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (char ch : bytes) {
+    auto c = static_cast<uint8_t>(ch);
+    out.push_back(kHexDigits[c >> 4]);
+    out.push_back(kHexDigits[c & 15]);
+  }
+  return out;
+}
+
+std::optional<std::string> HexDecode(std::string_view text) {
+  if (text.size() % 2 != 0) return std::nullopt;
+  std::string out;
+  out.reserve(text.size() / 2);
+  for (size_t i = 0; i < text.size(); i += 2) {
+    int hi = HexValue(text[i]);
+    int lo = HexValue(text[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out.push_back(static_cast<char>((hi << 4) | lo));
+  }
+  return out;
+}
+
+}  // namespace agentidp::crypto

@@ -1,0 +1,45 @@
+#include "domain/oauth/client_directory.hpp"
+
+#include "core/random.hpp"
+
+#include <mutex>
+
+namespace agentidp::domain {
+
+ClientDirectory::ClientDirectory(Store& store, const core::Clock& clock, int64_t ttl_ms,
+                                 size_t max_entries)
+    : store_(store), clock_(clock), ttl_ms_(ttl_ms), max_entries_(max_entries) {}
+
+core::Result<std::shared_ptr<const ClientRecord>> ClientDirectory::Find(const std::string& agent_id) {
+  const int64_t now = clock_.NowMs();
+  {
+    std::shared_lock lock(mu_);
+    auto it = entries_.find(agent_id);
+    if (it != entries_.end() && now - it->second->loaded_at_ms < ttl_ms_) return it->second;
+  }
+  // Ids that cannot exist never reach the store (nor fill the cache).
+  if (!core::IsUuid(agent_id)) return std::shared_ptr<const ClientRecord>{};
+  TRY_ASSIGN(auto agent, store_.agents().Get(agent_id));
+  if (!agent) return std::shared_ptr<const ClientRecord>{};
+  TRY_ASSIGN(auto creds, store_.credentials().ListActiveByAgent(agent_id, now));
+  auto rec = std::make_shared<ClientRecord>();
+  rec->agent = std::move(*agent);
+  rec->active_credentials = std::move(creds);
+  rec->loaded_at_ms = now;
+  std::unique_lock lock(mu_);
+  if (entries_.size() >= max_entries_) entries_.clear();  // crude bound; reloads are cheap
+  entries_[agent_id] = rec;
+  return std::shared_ptr<const ClientRecord>(std::move(rec));
+}
+
+void ClientDirectory::Invalidate(const std::string& agent_id) {
+  std::unique_lock lock(mu_);
+  entries_.erase(agent_id);
+}
+
+void ClientDirectory::Clear() {
+  std::unique_lock lock(mu_);
+  entries_.clear();
+}
+
+}  // namespace agentidp::domain

@@ -1,0 +1,43 @@
+#pragma once
+
+// In-memory view of agents and their active credentials, so that authenticating a client
+// and checking an agent's status needs no store round trip (DESIGN §4). Entries are loaded
+// on first use, dropped on every change made through this process, and expire after a short
+// TTL to bound staleness from changes made elsewhere.
+
+#include "core/clock.hpp"
+#include "core/result.hpp"
+#include "domain/model.hpp"
+#include "domain/store.hpp"
+
+#include <memory>
+#include <shared_mutex>
+#include <unordered_map>
+
+namespace agentidp::domain {
+
+struct ClientRecord {
+  Agent agent;
+  std::vector<Credential> active_credentials;
+  int64_t loaded_at_ms = 0;
+};
+
+class ClientDirectory {
+ public:
+  ClientDirectory(Store& store, const core::Clock& clock, int64_t ttl_ms = 30'000,
+                  size_t max_entries = 200'000);
+  // nullptr when no such agent. Errors only when the store fails.
+  core::Result<std::shared_ptr<const ClientRecord>> Find(const std::string& agent_id);
+  void Invalidate(const std::string& agent_id);
+  void Clear();
+
+ private:
+  Store& store_;
+  const core::Clock& clock_;
+  const int64_t ttl_ms_;
+  const size_t max_entries_;
+  std::shared_mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<const ClientRecord>> entries_;
+};
+
+}  // namespace agentidp::domain

@@ -1,0 +1,42 @@
+#include "store/open_store.hpp"
+
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <string_view>
+
+namespace agentidp::store {
+
+namespace {
+
+constexpr std::string_view kSqliteUrlPrefix = "sqlite://";
+constexpr std::string_view kSqliteShortPrefix = "sqlite:";
+
+core::Result<std::unique_ptr<domain::Store>> OpenSqlite(std::string path) {
+  if (path.empty()) return core::Error::Validation("SQLite database path is empty");
+  TRY_ASSIGN(auto store, sqlite::SqliteStore::Open(path));
+  return std::unique_ptr<domain::Store>(std::move(store));
+}
+
+}  // namespace
+
+core::Result<std::unique_ptr<domain::Store>> OpenStore(const std::string& url_or_path) {
+  std::string_view url = url_or_path;
+  if (url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+    return core::Error::Validation("PostgreSQL backend is not built yet");
+  }
+  // sqlite:///abs -> /abs; sqlite://rel -> rel (no host part for a local file).
+  if (url.starts_with(kSqliteUrlPrefix)) {
+    return OpenSqlite(std::string(url.substr(kSqliteUrlPrefix.size())));
+  }
+  if (url.starts_with(kSqliteShortPrefix)) {
+    return OpenSqlite(std::string(url.substr(kSqliteShortPrefix.size())));
+  }
+  // Any other scheme is a mistake, not a file name.
+  if (auto scheme_end = url.find("://"); scheme_end != std::string_view::npos &&
+                                         url.substr(0, scheme_end).find('/') == std::string_view::npos) {
+    return core::Error::Validation("Unsupported database URL scheme");
+  }
+  return OpenSqlite(url_or_path);
+}
+
+}  // namespace agentidp::store

@@ -1,0 +1,237 @@
+#include "store/sqlite/query.hpp"
+#include "store/sqlite/stores.hpp"
+
+namespace agentidp::store::sqlite {
+
+namespace {
+
+constexpr std::string_view kColumns =
+    "seq, event_id, agent_id, organization_id, action, outcome, timestamp, ip_address, "
+    "user_agent, metadata, hash, previous_hash";
+
+// The chain head: the newest event's hash, else the retention anchor ('' if never purged).
+constexpr std::string_view kSelectHead = R"sql(
+SELECT COALESCE((SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1),
+                (SELECT anchor_hash FROM audit_anchor WHERE id = 1),
+                ''))sql";
+
+constexpr std::string_view kInsert = R"sql(
+INSERT INTO audit_events
+  (event_id, agent_id, organization_id, action, outcome, timestamp, ip_address, user_agent,
+   metadata, hash, previous_hash)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11))sql";
+
+constexpr std::string_view kSelectById = R"sql(
+SELECT seq, event_id, agent_id, organization_id, action, outcome, timestamp, ip_address,
+       user_agent, metadata, hash, previous_hash
+FROM audit_events WHERE event_id = ?1)sql";
+
+// Scan reads the chain in chunks so that no reader connection (nor its snapshot) is held
+// while the visitor runs, however slow the visitor and however long the chain.
+constexpr int64_t kScanChunk = 512;
+constexpr std::string_view kScanChunkSql = R"sql(
+SELECT seq, event_id, agent_id, organization_id, action, outcome, timestamp, ip_address,
+       user_agent, metadata, hash, previous_hash
+FROM audit_events
+WHERE seq > ?1 AND (?2 IS NULL OR timestamp >= ?2) AND (?3 IS NULL OR timestamp <= ?3)
+ORDER BY seq LIMIT ?4)sql";
+
+constexpr std::string_view kSelectAnchor =
+    "SELECT anchor_hash FROM audit_anchor WHERE id = 1";
+
+// Retention. The purge removes the longest chain PREFIX whose events are all older than the
+// horizon, so the surviving events stay one contiguous chain even if clock skew between
+// writers left an older timestamp after a newer one.
+constexpr std::string_view kSelectChainFromStart =
+    "SELECT seq, hash, timestamp FROM audit_events ORDER BY seq";
+constexpr std::string_view kOpenPurgeWindow =
+    "UPDATE audit_control SET purge_before = ?1 WHERE id = 1";
+constexpr std::string_view kDeletePrefix = "DELETE FROM audit_events WHERE seq <= ?1";
+constexpr std::string_view kMoveAnchor = R"sql(
+UPDATE audit_anchor SET anchor_hash = ?1, anchor_seq = ?2, purged_before = ?3,
+  updated_at = CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)
+WHERE id = 1)sql";
+constexpr std::string_view kClosePurgeWindow =
+    "UPDATE audit_control SET purge_before = NULL WHERE id = 1";
+
+// List: WHERE assembled by WhereClause from these fragments.
+constexpr std::string_view kFilterOrganization = "organization_id =";
+constexpr std::string_view kFilterAgent = "agent_id =";
+constexpr std::string_view kFilterAction = "action =";
+constexpr std::string_view kFilterOutcome = "outcome =";
+constexpr std::string_view kFilterFrom = "timestamp >=";
+constexpr std::string_view kFilterTo = "timestamp <=";
+constexpr std::string_view kNewestFirst = " ORDER BY timestamp DESC, seq DESC";
+
+domain::AuditEvent ReadEvent(const Statement& row) {
+  domain::AuditEvent event;
+  event.seq = row.Int64(0);
+  event.event_id = row.Text(1);
+  event.agent_id = row.Text(2);
+  event.organization_id = row.Text(3);
+  event.action = row.Text(4);
+  event.outcome = row.Text(5);
+  event.timestamp = row.Int64(6);
+  event.ip_address = row.Text(7);
+  event.user_agent = row.Text(8);
+  event.metadata_json = row.Text(9);
+  event.hash = row.Text(10);
+  event.previous_hash = row.Text(11);
+  return event;
+}
+
+core::Result<std::string> ReadSingleText(Connection& connection, std::string_view sql) {
+  TRY_ASSIGN(auto select, connection.Prepare(sql));
+  TRY_ASSIGN(bool has_row, select.Step());
+  if (!has_row) return core::Error::Internal("Store error");
+  return select.Text(0);
+}
+
+}  // namespace
+
+core::Status AuditStore::AppendBatch(std::vector<domain::AuditEvent>& events,
+                                     const Hasher& hasher) {
+  if (events.empty()) return core::Ok();
+  core::Status appended =
+      database_.WriteTransaction([&](Connection& connection) -> core::Status {
+        TRY_ASSIGN(std::string head, ReadSingleText(connection, kSelectHead));
+        TRY_ASSIGN(auto insert, connection.Prepare(kInsert));
+        for (auto& event : events) {
+          event.previous_hash = std::move(head);
+          event.hash = hasher(event);
+          insert.BindAll(event.event_id, event.agent_id, event.organization_id, event.action,
+                         event.outcome, event.timestamp, event.ip_address, event.user_agent,
+                         event.metadata_json, event.hash, event.previous_hash);
+          TRY(insert.Run());
+          insert.Reset();
+          event.seq = connection.LastInsertRowid();
+          head = event.hash;
+        }
+        return core::Ok();
+      });
+  if (!appended.ok()) {
+    // Nothing was written: do not let the caller see chain positions that do not exist.
+    for (auto& event : events) {
+      event.seq = 0;
+      event.hash.clear();
+      event.previous_hash.clear();
+    }
+  }
+  return appended;
+}
+
+core::Result<std::optional<domain::AuditEvent>> AuditStore::Get(const std::string& event_id) {
+  return database_.Read(
+      [&](Connection& connection) -> core::Result<std::optional<domain::AuditEvent>> {
+        TRY_ASSIGN(auto select, connection.Prepare(kSelectById));
+        select.BindAll(event_id);
+        TRY_ASSIGN(bool found, select.Step());
+        if (!found) return std::optional<domain::AuditEvent>();
+        return std::optional<domain::AuditEvent>(ReadEvent(select));
+      });
+}
+
+core::Result<domain::PageOf<domain::AuditEvent>> AuditStore::List(
+    const domain::AuditFilter& filter, const domain::Page& page) {
+  WhereClause where;
+  if (filter.organization_id) where.Add(kFilterOrganization, *filter.organization_id);
+  if (filter.agent_id) where.Add(kFilterAgent, *filter.agent_id);
+  if (filter.action) where.Add(kFilterAction, *filter.action);
+  if (filter.outcome) where.Add(kFilterOutcome, *filter.outcome);
+  if (filter.from_ms) where.Add(kFilterFrom, *filter.from_ms);
+  if (filter.to_ms) where.Add(kFilterTo, *filter.to_ms);
+  const std::string count_sql = "SELECT COUNT(*) FROM audit_events" + where.sql();
+  const std::string page_sql = "SELECT " + std::string(kColumns) + " FROM audit_events" +
+                               where.sql() + std::string(kNewestFirst) + " LIMIT ?" +
+                               std::to_string(where.next_index()) + " OFFSET ?" +
+                               std::to_string(where.next_index() + 1);
+  const PageWindow window = ToWindow(page);
+
+  return database_.ReadSnapshot(
+      [&](Connection& connection) -> core::Result<domain::PageOf<domain::AuditEvent>> {
+        domain::PageOf<domain::AuditEvent> result;
+        {
+          TRY_ASSIGN(auto count, connection.Prepare(count_sql));
+          where.BindTo(count);
+          TRY_ASSIGN(bool has_row, count.Step());
+          if (has_row) result.total = count.Int64(0);
+        }
+        TRY_ASSIGN(auto select, connection.Prepare(page_sql));
+        where.BindTo(select);
+        select.Bind(where.next_index(), window.limit);
+        select.Bind(where.next_index() + 1, window.offset);
+        while (true) {
+          TRY_ASSIGN(bool has_row, select.Step());
+          if (!has_row) break;
+          result.data.push_back(ReadEvent(select));
+        }
+        return result;
+      });
+}
+
+core::Status AuditStore::Scan(std::optional<int64_t> from_ms, std::optional<int64_t> to_ms,
+                              const std::function<bool(const domain::AuditEvent&)>& visit) {
+  int64_t after_seq = 0;
+  std::vector<domain::AuditEvent> chunk;
+  chunk.reserve(kScanChunk);
+  while (true) {
+    chunk.clear();
+    TRY(database_.Read([&](Connection& connection) -> core::Status {
+      TRY_ASSIGN(auto select, connection.Prepare(kScanChunkSql));
+      select.BindAll(after_seq, from_ms, to_ms, kScanChunk);
+      while (true) {
+        TRY_ASSIGN(bool has_row, select.Step());
+        if (!has_row) return core::Ok();
+        chunk.push_back(ReadEvent(select));
+      }
+    }));
+    for (const auto& event : chunk) {
+      if (!visit(event)) return core::Ok();
+    }
+    if (static_cast<int64_t>(chunk.size()) < kScanChunk) return core::Ok();
+    after_seq = chunk.back().seq;
+  }
+}
+
+core::Result<std::string> AuditStore::ChainAnchor() {
+  return database_.Read(
+      [&](Connection& connection) { return ReadSingleText(connection, kSelectAnchor); });
+}
+
+core::Result<int64_t> AuditStore::PurgeBefore(int64_t before_ms) {
+  return database_.WriteTransaction([&](Connection& connection) -> core::Result<int64_t> {
+    int64_t last_seq = 0;
+    std::string last_hash;
+    {
+      TRY_ASSIGN(auto chain, connection.Prepare(kSelectChainFromStart));
+      while (true) {
+        TRY_ASSIGN(bool has_row, chain.Step());
+        if (!has_row || chain.Int64(2) >= before_ms) break;
+        last_seq = chain.Int64(0);
+        last_hash = chain.Text(1);
+      }
+    }
+    if (last_seq == 0) return int64_t{0};
+
+    // The delete trigger admits only rows older than the window opened here; the window is
+    // closed again before COMMIT, so no other transaction ever sees it open.
+    TRY_ASSIGN(auto open_window, connection.Prepare(kOpenPurgeWindow));
+    open_window.BindAll(before_ms);
+    TRY(open_window.Run());
+
+    TRY_ASSIGN(auto remove, connection.Prepare(kDeletePrefix));
+    remove.BindAll(last_seq);
+    TRY(remove.Run());
+    const int64_t purged = connection.Changes();
+
+    TRY_ASSIGN(auto move_anchor, connection.Prepare(kMoveAnchor));
+    move_anchor.BindAll(last_hash, last_seq, before_ms);
+    TRY(move_anchor.Run());
+
+    TRY_ASSIGN(auto close_window, connection.Prepare(kClosePurgeWindow));
+    TRY(close_window.Run());
+    return purged;
+  });
+}
+
+}  // namespace agentidp::store::sqlite

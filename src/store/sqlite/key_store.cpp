@@ -1,0 +1,66 @@
+#include "store/sqlite/stores.hpp"
+
+namespace agentidp::store::sqlite {
+
+namespace {
+
+constexpr std::string_view kInsert = R"sql(
+INSERT INTO signing_keys
+  (kid, alg, public_jwk, sealed_private_key, status, created_at, activates_at, retired_at,
+   publish_until)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9))sql";
+
+constexpr std::string_view kUpdate = R"sql(
+UPDATE signing_keys SET status = ?2, activates_at = ?3, retired_at = ?4, publish_until = ?5
+WHERE kid = ?1)sql";
+
+constexpr std::string_view kSelectAll = R"sql(
+SELECT kid, alg, public_jwk, sealed_private_key, status, created_at, activates_at, retired_at,
+       publish_until
+FROM signing_keys ORDER BY created_at ASC, kid ASC)sql";
+
+}  // namespace
+
+core::Status KeyStore::Insert(const domain::SigningKey& key) {
+  return database_.Write([&](Connection& connection) -> core::Status {
+    TRY_ASSIGN(auto insert, connection.Prepare(kInsert));
+    insert.BindAll(key.kid, key.alg, key.public_jwk_json, key.sealed_private_key, key.status,
+                   key.created_at, key.activates_at, key.retired_at, key.publish_until);
+    return insert.Run();
+  });
+}
+
+core::Status KeyStore::Update(const domain::SigningKey& key) {
+  return database_.Write([&](Connection& connection) -> core::Status {
+    TRY_ASSIGN(auto update, connection.Prepare(kUpdate));
+    update.BindAll(key.kid, key.status, key.activates_at, key.retired_at, key.publish_until);
+    TRY(update.Run());
+    if (connection.Changes() == 0) return core::Error::NotFound("NOT_FOUND", "Key not found");
+    return core::Ok();
+  });
+}
+
+core::Result<std::vector<domain::SigningKey>> KeyStore::List() {
+  return database_.Read(
+      [&](Connection& connection) -> core::Result<std::vector<domain::SigningKey>> {
+        TRY_ASSIGN(auto select, connection.Prepare(kSelectAll));
+        std::vector<domain::SigningKey> keys;
+        while (true) {
+          TRY_ASSIGN(bool has_row, select.Step());
+          if (!has_row) return keys;
+          domain::SigningKey key;
+          key.kid = select.Text(0);
+          key.alg = select.Text(1);
+          key.public_jwk_json = select.Text(2);
+          key.sealed_private_key = select.Text(3);
+          key.status = select.Text(4);
+          key.created_at = select.Int64(5);
+          key.activates_at = select.Int64(6);
+          key.retired_at = select.OptionalInt64(7);
+          key.publish_until = select.OptionalInt64(8);
+          keys.push_back(std::move(key));
+        }
+      });
+}
+
+}  // namespace agentidp::store::sqlite

@@ -1,0 +1,140 @@
+// The client_credentials grant, introspection (RFC 7662) and revocation
+// (RFC 7009) driven by openid-client v6, with a freshly registered agent as
+// the OAuth client.
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as client from 'openid-client';
+
+import { startServer } from './lib/server.mjs';
+import { ALGORITHMS, adminToken, registerAgent, introspect } from './lib/api.mjs';
+
+const AUTH_METHODS = {
+  client_secret_basic: (secret) => client.ClientSecretBasic(secret),
+  client_secret_post: (secret) => client.ClientSecretPost(secret),
+};
+
+function scopeSet(scope) {
+  return new Set(String(scope ?? '').split(' ').filter(Boolean));
+}
+
+for (const alg of ALGORITHMS) {
+  describe(`client_credentials with openid-client [${alg}]`, () => {
+    let server;
+    let agent;
+    const configs = {};
+
+    before(async () => {
+      server = await startServer({ alg });
+      agent = await registerAgent(server, await adminToken(server));
+      for (const [name, auth] of Object.entries(AUTH_METHODS)) {
+        configs[name] = await client.discovery(
+          new URL(server.issuer), agent.clientId, agent.clientSecret, auth(agent.clientSecret),
+          { execute: [client.allowInsecureRequests] },
+        );
+      }
+    });
+    after(async () => {
+      await server?.stop();
+    });
+
+    for (const name of Object.keys(AUTH_METHODS)) {
+      it(`grant with ${name}, then introspection shows it active`, async () => {
+        const config = configs[name];
+        const tokens = await client.clientCredentialsGrant(config);
+        assert.equal(typeof tokens.access_token, 'string');
+        assert.equal(tokens.token_type, 'bearer'); // openid-client lower-cases it
+        assert.equal(typeof tokens.expires_in, 'number');
+        assert.ok(tokens.expires_in > 0);
+        assert.equal(typeof tokens.scope, 'string', 'token response carries scope');
+        assert.ok(tokens.scope.length > 0, 'scope is not empty');
+
+        const info = await client.tokenIntrospection(config, tokens.access_token);
+        assert.equal(info.active, true, JSON.stringify(info));
+        assert.equal(info.sub, agent.agentId);
+        assert.equal(info.client_id, agent.clientId);
+        assert.deepEqual(scopeSet(info.scope), scopeSet(tokens.scope));
+        assert.equal(info.iss, server.issuer);
+        assert.equal(typeof info.exp, 'number');
+        assert.ok(info.exp > Date.now() / 1000);
+      });
+    }
+
+    it('token response is not cacheable (Cache-Control: no-store)', async () => {
+      const res = await fetch(`${server.url}/api/v1/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'client_credentials', client_id: agent.clientId, client_secret: agent.clientSecret,
+        }),
+      });
+      assert.equal(res.status, 200, await res.clone().text());
+      assert.match(res.headers.get('cache-control') ?? '', /no-store/);
+    });
+
+    it('a narrower scope request is honoured', async () => {
+      const all = await client.clientCredentialsGrant(configs.client_secret_basic);
+      const one = [...scopeSet(all.scope)][0];
+      const tokens = await client.clientCredentialsGrant(configs.client_secret_basic, { scope: one });
+      assert.deepEqual(scopeSet(tokens.scope), new Set([one]));
+      const info = await client.tokenIntrospection(configs.client_secret_post, tokens.access_token);
+      assert.equal(info.active, true);
+      assert.deepEqual(scopeSet(info.scope), new Set([one]));
+    });
+
+    it('the admin can introspect the agent\'s token', async () => {
+      const tokens = await client.clientCredentialsGrant(configs.client_secret_basic);
+      const adminConfig = await client.discovery(
+        new URL(server.issuer), server.admin.client_id, server.admin.client_secret,
+        client.ClientSecretBasic(server.admin.client_secret),
+        { execute: [client.allowInsecureRequests] },
+      );
+      const info = await client.tokenIntrospection(adminConfig, tokens.access_token);
+      assert.equal(info.active, true, JSON.stringify(info));
+      assert.equal(info.sub, agent.agentId);
+      assert.equal(info.client_id, agent.clientId);
+    });
+
+    for (const name of Object.keys(AUTH_METHODS)) {
+      it(`tokenRevocation with ${name} makes the token inactive: exactly {"active":false}`, async () => {
+        const config = configs[name];
+        const tokens = await client.clientCredentialsGrant(config);
+        assert.equal((await client.tokenIntrospection(config, tokens.access_token)).active, true);
+
+        await client.tokenRevocation(config, tokens.access_token);
+
+        const info = await client.tokenIntrospection(config, tokens.access_token);
+        assert.equal(info.active, false);
+        // RFC 7662 §2.2 / SPEC §5: nothing else may be disclosed.
+        const raw = await introspect(server, tokens.access_token, agent);
+        assert.equal(raw.status, 200);
+        assert.deepEqual(raw.body, { active: false });
+      });
+    }
+
+    it('revoking an unknown token succeeds (RFC 7009 §2.2)', async () => {
+      await client.tokenRevocation(configs.client_secret_basic, 'not-a-token-we-ever-issued');
+    });
+
+    it('introspecting garbage answers exactly {"active":false}', async () => {
+      const info = await client.tokenIntrospection(configs.client_secret_basic, 'garbage.garbage.garbage');
+      assert.equal(info.active, false);
+      const raw = await introspect(server, 'garbage.garbage.garbage', agent);
+      assert.deepEqual(raw.body, { active: false });
+    });
+
+    it('a wrong client secret is refused with invalid_client', async () => {
+      const wrong = 'sk_live_' + '0'.repeat(64);
+      const config = await client.discovery(
+        new URL(server.issuer), agent.clientId, wrong, client.ClientSecretBasic(wrong),
+        { execute: [client.allowInsecureRequests] },
+      );
+      await assert.rejects(client.clientCredentialsGrant(config), (err) => {
+        assert.ok(err instanceof client.ResponseBodyError, `${err?.name}: ${err?.message}`);
+        assert.equal(err.error, 'invalid_client');
+        assert.equal(err.status, 401);
+        return true;
+      });
+    });
+  });
+}
