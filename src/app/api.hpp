@@ -35,6 +35,7 @@ enum class Exec {
 };
 
 struct RequestContext {
+  explicit RequestContext(http::Request& r) : req(r) {}
   http::Request& req;
   std::optional<domain::Principal> principal;
   // Set for kClient routes authenticated with client credentials.

@@ -2,6 +2,7 @@
 
 #include "core/result.hpp"
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>

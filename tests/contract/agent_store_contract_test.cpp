@@ -2,6 +2,7 @@
 #include "contract/fixtures.hpp"
 
 #include <algorithm>
+#include <functional>
 
 namespace agentidp::contract {
 namespace {
@@ -151,22 +152,28 @@ TEST_P(AgentStoreContract, ListFiltersByEachField) {
   a4.owner = "team-b";
   for (const auto& agent : {a1, a2, a3, a4}) ASSERT_OK(store().agents().Create(agent));
 
-  auto list = [&](domain::AgentFilter filter) {
+  auto list = [&](const std::function<void(domain::AgentFilter&)>& set_filter) {
+    domain::AgentFilter filter;
+    set_filter(filter);
     auto page = store().agents().List(filter, {1, 20});
     EXPECT_TRUE(page.ok());
     return page.ok() ? std::make_pair(Ids(*page), page->total)
                      : std::make_pair(std::vector<std::string>{}, int64_t{-1});
   };
   using Ids_ = std::vector<std::string>;
-  EXPECT_EQ(list({}), std::make_pair(Ids_{"a-4", "a-3", "a-2", "a-1"}, int64_t{4}));
-  EXPECT_EQ(list({.organization_id = "org-1"}), std::make_pair(Ids_{"a-2", "a-1"}, int64_t{2}));
-  EXPECT_EQ(list({.status = "suspended"}), std::make_pair(Ids_{"a-2"}, int64_t{1}));
-  EXPECT_EQ(list({.agent_type = "router"}), std::make_pair(Ids_{"a-3", "a-2"}, int64_t{2}));
-  EXPECT_EQ(list({.owner = "team-b"}), std::make_pair(Ids_{"a-4", "a-3"}, int64_t{2}));
-  EXPECT_EQ(list({.organization_id = "org-2", .status = "active", .agent_type = "router",
-                  .owner = "team-b"}),
+  EXPECT_EQ(list([](auto&) {}), std::make_pair(Ids_{"a-4", "a-3", "a-2", "a-1"}, int64_t{4}));
+  EXPECT_EQ(list([](auto& f) { f.organization_id = "org-1"; }), std::make_pair(Ids_{"a-2", "a-1"}, int64_t{2}));
+  EXPECT_EQ(list([](auto& f) { f.status = "suspended"; }), std::make_pair(Ids_{"a-2"}, int64_t{1}));
+  EXPECT_EQ(list([](auto& f) { f.agent_type = "router"; }), std::make_pair(Ids_{"a-3", "a-2"}, int64_t{2}));
+  EXPECT_EQ(list([](auto& f) { f.owner = "team-b"; }), std::make_pair(Ids_{"a-4", "a-3"}, int64_t{2}));
+  EXPECT_EQ(list([](auto& f) {
+              f.organization_id = "org-2";
+              f.status = "active";
+              f.agent_type = "router";
+              f.owner = "team-b";
+            }),
             std::make_pair(Ids_{"a-3"}, int64_t{1}));
-  EXPECT_EQ(list({.organization_id = "org-3"}), std::make_pair(Ids_{}, int64_t{0}));
+  EXPECT_EQ(list([](auto& f) { f.organization_id = "org-3"; }), std::make_pair(Ids_{}, int64_t{0}));
 }
 
 TEST_P(AgentStoreContract, ListPaginatesWithTotals) {
@@ -191,7 +198,9 @@ TEST_P(AgentStoreContract, ListPaginatesWithTotals) {
   EXPECT_TRUE(beyond.data.empty());
   EXPECT_EQ(beyond.total, 25);
 
-  ASSERT_OK_AND_ASSIGN(auto filtered, store().agents().List({.organization_id = "org-1"}, {2, 15}));
+  domain::AgentFilter org_1;
+  org_1.organization_id = "org-1";
+  ASSERT_OK_AND_ASSIGN(auto filtered, store().agents().List(org_1, {2, 15}));
   EXPECT_EQ(filtered.total, 20);
   EXPECT_EQ(filtered.data.size(), 5u);
 }

@@ -2,6 +2,7 @@
 
 #include "crypto/secret.hpp"
 
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
@@ -56,6 +57,9 @@ std::string Lower(std::string s) {
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
 }
+
+// `openid` only adds an id_token; it grants no access, so it never blocks a role change.
+bool IsPrivilege(const std::string& scope) { return scope != "openid"; }
 
 core::Error Invalid(const std::string& field, const std::string& message) {
   boost::json::object details;
@@ -294,7 +298,7 @@ core::Result<Agent> AgentService::Create(const Principal& caller, const AgentInp
     return core::Error::NotFound("ORG_NOT_FOUND", "Organization not found");
   a.role = in.role.value_or("member");
   for (const auto& s : grantable(a.role, a.organization_id))
-    if (!caller.Has(s))
+    if (IsPrivilege(s) && !caller.Has(s))
       return core::Error::Forbidden("privilege_escalation",
                                     "Cannot create an agent with more privileges than the caller");
   if (org->max_agents >= 0) {
@@ -349,7 +353,7 @@ core::Result<Agent> AgentService::Update(const Principal& caller, const std::str
     return core::Error::Conflict("AGENT_ALREADY_DECOMMISSIONED", "Agent is decommissioned");
   if (in.role && *in.role != a.role) {
     for (const auto& s : grantable(*in.role, a.organization_id))
-      if (!caller.Has(s))
+      if (IsPrivilege(s) && !caller.Has(s))
         return core::Error::Forbidden("privilege_escalation",
                                       "Cannot grant a role with more privileges than the caller");
   }

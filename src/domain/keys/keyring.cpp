@@ -4,6 +4,7 @@
 #include "crypto/encoding.hpp"
 #include "crypto/hash.hpp"
 
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>

@@ -124,7 +124,8 @@ core::Result<Policy> Policy::Parse(std::string_view json, const std::vector<std:
 }
 
 const std::set<std::string>& Policy::RequiredScopes(const std::string& route_id) const {
-  static const std::set<std::string> kDenyAll = {"\x01deny"};
+  // A scope no token can carry: routes missing from the policy are denied.
+  static const std::set<std::string> kDenyAll = {" deny"};
   auto it = routes_.find(route_id);
   return it == routes_.end() ? kDenyAll : it->second;
 }
