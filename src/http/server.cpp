@@ -792,13 +792,21 @@ core::Result<uint16_t> ServerCore::Start() {
   auto ioc = std::make_unique<asio::io_context>(static_cast<int>(threads));
 
   beast::error_code ec;
-  tcp::resolver resolver(*ioc);
-  auto endpoints = resolver.resolve(options_.bind_address, std::to_string(options_.port),
-                                    tcp::resolver::passive | tcp::resolver::numeric_service, ec);
-  if (ec || endpoints.empty())
-    return core::Error::Internal("cannot resolve bind address " + options_.bind_address +
-                                 (ec ? ": " + ec.message() : std::string()));
-  tcp::endpoint endpoint = endpoints.begin()->endpoint();
+  tcp::endpoint endpoint;
+  auto address = asio::ip::make_address(options_.bind_address, ec);
+  if (!ec) {
+    endpoint = tcp::endpoint(address, options_.port);
+  } else {
+    // A host name ("localhost"): resolved once, at start-up.
+    tcp::resolver resolver(*ioc);
+    auto endpoints =
+        resolver.resolve(options_.bind_address, std::to_string(options_.port),
+                         tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+    if (ec || endpoints.empty())
+      return core::Error::Internal("cannot resolve bind address " + options_.bind_address +
+                                   (ec ? ": " + ec.message() : std::string()));
+    endpoint = endpoints.begin()->endpoint();
+  }
   auto acceptor = std::make_unique<tcp::acceptor>(asio::make_strand(*ioc));
   auto fail = [&](const char* what) {
     return core::Error::Internal(std::string("cannot ") + what + " " + options_.bind_address +

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as client from 'openid-client';
 
 import { startServer } from './lib/server.mjs';
-import { ALGORITHMS, adminToken, registerAgent, introspect } from './lib/api.mjs';
+import { ALGORITHMS, adminToken, registerAgent, introspect, basicAuth } from './lib/api.mjs';
 
 const AUTH_METHODS = {
   client_secret_basic: (secret) => client.ClientSecretBasic(secret),
@@ -111,6 +111,26 @@ for (const alg of ALGORITHMS) {
         assert.deepEqual(raw.body, { active: false });
       });
     }
+
+    it('the /api/v1/oauth2/* aliases behave like the primary endpoints', async () => {
+      const headers = {
+        authorization: basicAuth(agent.clientId, agent.clientSecret),
+        'content-type': 'application/x-www-form-urlencoded',
+      };
+      const post = (p, form) => fetch(`${server.url}/api/v1/oauth2/${p}`, {
+        method: 'POST', headers, body: new URLSearchParams(form),
+      });
+      let res = await post('token', { grant_type: 'client_credentials' });
+      const tok = await res.json();
+      assert.equal(res.status, 200, JSON.stringify(tok));
+      res = await post('introspect', { token: tok.access_token });
+      assert.equal(res.status, 200);
+      assert.equal((await res.json()).active, true);
+      res = await post('revoke', { token: tok.access_token });
+      assert.equal(res.status, 200);
+      res = await post('introspect', { token: tok.access_token });
+      assert.deepEqual(await res.json(), { active: false });
+    });
 
     it('revoking an unknown token succeeds (RFC 7009 §2.2)', async () => {
       await client.tokenRevocation(configs.client_secret_basic, 'not-a-token-we-ever-issued');
