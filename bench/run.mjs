@@ -18,7 +18,7 @@
 //   PEER_WORKERS=<cores>  processes of the oidc-provider peer
 //   OPENSSL_SECONDS=5   per algorithm and operation
 //   SKIP_PEER=1 SKIP_OPENSSL=1 SKIP_AGENTIDP=1
-//   BENCH_LOG_LEVEL     passed to the server as AGENTIDP_LOG_LEVEL when set
+//   AGENTIDP_*          passed through to the server (see SERVER_ENV below)
 //   RESULTS_DIR         default bench/results
 
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -59,6 +59,15 @@ const cfg = {
 
 const log = (...a) => console.error('[bench]', ...a);
 
+// Rate limits out of the way (the token endpoint's per client, and the other
+// routes' per agent, which introspection and the seeding go through). Every
+// other AGENTIDP_* variable of this environment reaches the server unchanged,
+// e.g. AGENTIDP_ACCESS_LOG=false or AGENTIDP_LOG_LEVEL=warn.
+const SERVER_ENV = {
+  AGENTIDP_RATE_LIMIT_PER_MINUTE: '100000000',
+  AGENTIDP_API_RATE_LIMIT_PER_MINUTE: '100000000',
+};
+
 function decodeHeader(jwt) {
   return JSON.parse(Buffer.from(jwt.split('.')[0], 'base64url').toString('utf8'));
 }
@@ -92,14 +101,23 @@ async function measure({ label, url, script, env: wrkEnv, pid, withDescendants =
   return result;
 }
 
-async function benchAgentidp(alg) {
-  const serverEnv = { AGENTIDP_RATE_LIMIT_PER_MINUTE: '100000000' };
-  if (env.BENCH_LOG_LEVEL) serverEnv.AGENTIDP_LOG_LEVEL = env.BENCH_LOG_LEVEL;
+async function benchAgentidp(alg, problems) {
   log(`starting agentidp (${alg})`);
-  const server = await startServer({ alg, env: serverEnv });
+  const server = await startServer({ alg, env: SERVER_ENV, logToFile: true });
   const out = { alg };
   try {
-    const agent = await registerAgent(server, await adminToken(server));
+    let agent;
+    try {
+      agent = await registerAgent(server, await adminToken(server));
+    } catch (err) {
+      // Still measure something, with the bootstrap admin as the client, and
+      // say so: the run then exits non-zero.
+      const msg = `could not register the bench agent, measured with the bootstrap admin client instead: ${err.message}`;
+      log(`agentidp ${alg}: ${msg}`);
+      problems.push(`agentidp ${alg}: ${msg}`);
+      agent = { clientId: server.admin.client_id, clientSecret: server.admin.client_secret };
+    }
+    out.client = agent.agentId ? 'registered agent' : 'bootstrap admin';
     const auth = basicAuth(agent.clientId, agent.clientSecret);
 
     const first = await requestToken(server, { clientId: agent.clientId, clientSecret: agent.clientSecret });
@@ -252,6 +270,7 @@ function render(results) {
   L.push(`Run ${results.date}. Machine: ${m.cores} cores (${m.cpu}), ${m.memoryGiB} GiB, Node ${m.node}, ${m.wrk}, ${ssl?.version ?? 'openssl not measured'}.`);
   L.push(`Load average (1/5/15 min) at start ${m.loadavgAtStart.join(' / ')}, at end ${m.loadavgAtEnd.join(' / ')} `
     + '(the run itself adds up to ~2; more means other work was competing for the cores).');
+  L.push(`Server environment: ${Object.entries(results.serverEnv).map(([k, v]) => `\`${k}=${v}\``).join(', ') || 'defaults'}.`);
   L.push(`Load: \`wrk -t${c.threads} -c${c.connections} -d${c.duration}s\` after ${c.warmup} s warm-up, on the same machine: `
     + 'wrk shares the cores with the server, so absolute numbers are lower than on a dedicated box; '
     + 'compare the ratios, which are between peers measured in this same run.');
@@ -354,6 +373,8 @@ function render(results) {
 const results = {
   date: new Date().toISOString(),
   cfg,
+  serverEnv: Object.fromEntries(Object.entries({ ...env, ...SERVER_ENV })
+    .filter(([k]) => k.startsWith('AGENTIDP_') && k !== 'AGENTIDP_BIN' && k !== 'AGENTIDP_MASTER_KEY')),
   machine: machine(),
   agentidp: {},
   problems: [],
@@ -368,7 +389,7 @@ if (!cfg.skipOpenssl) {
 if (!cfg.skipAgentidp) {
   for (const alg of cfg.algs) {
     try {
-      results.agentidp[alg] = await benchAgentidp(alg);
+      results.agentidp[alg] = await benchAgentidp(alg, results.problems);
     } catch (err) {
       log(`agentidp ${alg} FAILED: ${err.stack ?? err}`);
       results.problems.push(`agentidp ${alg}: ${String(err.message).split('\n')[0]}`);

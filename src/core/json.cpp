@@ -178,8 +178,7 @@ std::string QuoteForMessage(std::string_view key) {
 
 Result<boost::json::value> ParseJsonStrict(std::string_view text, const JsonLimits& limits) {
   if (text.size() > limits.max_size) {
-    return Error::Validation("JSON document exceeds " + std::to_string(limits.max_size) +
-                             " bytes");
+    return Error::Validation("JSON document exceeds " + std::to_string(limits.max_size) + " bytes");
   }
   bj::parse_options options;
   options.max_depth = limits.max_depth;
@@ -209,13 +208,14 @@ Result<boost::json::value> ParseJsonStrict(std::string_view text, const JsonLimi
   return Error::Validation("Malformed JSON body");
 }
 
-Result<boost::json::object> ParseJsonObjectStrict(std::string_view text,
-                                                  const JsonLimits& limits) {
+Result<boost::json::object> ParseJsonObjectStrict(std::string_view text, const JsonLimits& limits) {
   TRY_ASSIGN(boost::json::value v, ParseJsonStrict(text, limits));
   if (!v.is_object()) return Error::Validation("JSON body must be an object");
   return std::move(v.get_object());
 }
 
-std::string JsonSerialize(const boost::json::value& value) { return bj::serialize(value); }
+std::string JsonSerialize(const boost::json::value& value) {
+  return bj::serialize(value);
+}
 
 }  // namespace agentidp::core

@@ -51,9 +51,8 @@ core::Result<std::string> Seal(std::string_view key32, std::string_view plaintex
   int len = 0;
   int total = 0;
   if (EVP_EncryptInit_ex2(ctx.get(), cipher, Bytes(key32), Bytes(nonce), nullptr) != 1 ||
-      (!aad.empty() &&
-       EVP_EncryptUpdate(ctx.get(), nullptr, &len, Bytes(aad), static_cast<int>(aad.size())) !=
-           1) ||
+      (!aad.empty() && EVP_EncryptUpdate(ctx.get(), nullptr, &len, Bytes(aad),
+                                         static_cast<int>(aad.size())) != 1) ||
       EVP_EncryptUpdate(ctx.get(), ct, &len, Bytes(plaintext),
                         static_cast<int>(plaintext.size())) != 1) {
     ERR_clear_error();
@@ -92,12 +91,11 @@ core::Result<std::string> Open(std::string_view key32, std::string_view sealed,
   auto* pt = reinterpret_cast<unsigned char*>(out.data());
   int len = 0;
   int total = 0;
-  bool ok =
-      EVP_DecryptInit_ex2(ctx.get(), cipher, Bytes(key32), Bytes(nonce), nullptr) == 1 &&
-      (aad.empty() || EVP_DecryptUpdate(ctx.get(), nullptr, &len, Bytes(aad),
-                                        static_cast<int>(aad.size())) == 1) &&
-      EVP_DecryptUpdate(ctx.get(), pt, &len, Bytes(ciphertext),
-                        static_cast<int>(ciphertext.size())) == 1;
+  bool ok = EVP_DecryptInit_ex2(ctx.get(), cipher, Bytes(key32), Bytes(nonce), nullptr) == 1 &&
+            (aad.empty() || EVP_DecryptUpdate(ctx.get(), nullptr, &len, Bytes(aad),
+                                              static_cast<int>(aad.size())) == 1) &&
+            EVP_DecryptUpdate(ctx.get(), pt, &len, Bytes(ciphertext),
+                              static_cast<int>(ciphertext.size())) == 1;
   total = len;
   ok = ok &&
        EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_AEAD_SET_TAG, static_cast<int>(kAeadTagSize),

@@ -61,14 +61,13 @@ std::string HmacSha256(std::string_view key, std::string_view data) {
   };
   // A zero-length key is legal HMAC; OpenSSL wants a non-null pointer for it.
   static const unsigned char kEmpty[1] = {0};
-  const auto* key_ptr =
-      key.empty() ? kEmpty : reinterpret_cast<const unsigned char*>(key.data());
+  const auto* key_ptr = key.empty() ? kEmpty : reinterpret_cast<const unsigned char*>(key.data());
   unsigned char out[EVP_MAX_MD_SIZE];
   size_t out_len = 0;
-  bool ok = EVP_MAC_init(ctx, key_ptr, key.size(), params) == 1 &&
-            EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(data.data()),
-                           data.size()) == 1 &&
-            EVP_MAC_final(ctx, out, &out_len, sizeof out) == 1 && out_len == 32;
+  bool ok =
+      EVP_MAC_init(ctx, key_ptr, key.size(), params) == 1 &&
+      EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1 &&
+      EVP_MAC_final(ctx, out, &out_len, sizeof out) == 1 && out_len == 32;
   EVP_MAC_CTX_free(ctx);
   if (!ok) Fatal("HMAC-SHA-256 failed");
   return std::string(reinterpret_cast<const char*>(out), out_len);

@@ -3,11 +3,11 @@
 #include "core/json.hpp"
 #include "crypto/encoding.hpp"
 
-#include <boost/json/serialize.hpp>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <boost/json/serialize.hpp>
 
 #include <algorithm>
 #include <array>
@@ -61,8 +61,8 @@ class ThreadCtxCache {
   // Valid until the next Prepare on this thread.
   EVP_MD_CTX* Prepare(uint64_t id, EVP_PKEY* pkey, const char* md) {
     if (work_ == nullptr) return nullptr;
-    auto it = std::find_if(entries_.begin(), entries_.end(),
-                           [id](const Entry& e) { return e.id == id; });
+    auto it =
+        std::find_if(entries_.begin(), entries_.end(), [id](const Entry& e) { return e.id == id; });
     if (it == entries_.end()) {
       EVP_MD_CTX* tmpl = EVP_MD_CTX_new();
       if (tmpl == nullptr || !Init(tmpl, pkey, md)) {
@@ -181,7 +181,9 @@ bool RawToDer(std::string_view raw, std::string& der) {
   return true;
 }
 
-Error Invalid(std::string reason) { return Error::OAuth("invalid_token", std::move(reason)); }
+Error Invalid(std::string reason) {
+  return Error::OAuth("invalid_token", std::move(reason));
+}
 
 struct CompactParts {
   std::string_view header_b64;
@@ -261,9 +263,8 @@ core::Status CheckHeader(const bj::object& header, const JwtVerifyOptions& opts,
   if (alg.size() >= 2 && alg.substr(0, 2) == "HS") {
     return Invalid("HMAC-signed tokens are not accepted");
   }
-  if (!IsSupportedAlg(alg) ||
-      std::find(opts.allowed_algs.begin(), opts.allowed_algs.end(), alg) ==
-          opts.allowed_algs.end()) {
+  if (!IsSupportedAlg(alg) || std::find(opts.allowed_algs.begin(), opts.allowed_algs.end(), alg) ==
+                                  opts.allowed_algs.end()) {
     return Invalid("Token algorithm not allowed");
   }
   // RFC 7515 §4.1.11: we understand no extension, so any crit is unsupported.
@@ -283,19 +284,19 @@ core::Status CheckHeader(const bj::object& header, const JwtVerifyOptions& opts,
   const bj::value* typ = header.if_contains("typ");
   if (typ != nullptr && !typ->is_string()) return Invalid("typ must be a string");
   std::string token_typ = typ != nullptr ? NormalizeTyp(typ->get_string()) : std::string();
-  bool typ_ok = std::any_of(opts.allowed_typs.begin(), opts.allowed_typs.end(),
-                            [&](const std::string& t) {
-                              if (t.empty()) return typ == nullptr;
-                              return typ != nullptr && NormalizeTyp(t) == token_typ;
-                            });
+  bool typ_ok =
+      std::any_of(opts.allowed_typs.begin(), opts.allowed_typs.end(), [&](const std::string& t) {
+        if (t.empty()) return typ == nullptr;
+        return typ != nullptr && NormalizeTyp(t) == token_typ;
+      });
   if (!typ_ok) return Invalid(typ == nullptr ? "Missing typ header" : "Token type not allowed");
   alg_out = alg;
   return core::Ok();
 }
 
 core::Status CheckClaims(const bj::object& claims, const JwtVerifyOptions& opts) {
-  const auto now = static_cast<double>(opts.now_s);
-  const auto leeway = static_cast<double>(opts.leeway_s);
+  auto now = static_cast<double>(opts.now_s);
+  auto leeway = static_cast<double>(opts.leeway_s);
 
   TRY_ASSIGN(auto exp, OptionalDate(claims, "exp"));
   if (!exp && opts.require_exp) return Invalid("Missing exp claim");
@@ -324,8 +325,8 @@ core::Status CheckClaims(const bj::object& claims, const JwtVerifyOptions& opts)
       ok = aud->get_string() == *opts.audience;
     } else if (aud != nullptr && aud->is_array()) {
       const bj::array& list = aud->get_array();
-      bool all_strings = std::all_of(list.begin(), list.end(),
-                                     [](const bj::value& v) { return v.is_string(); });
+      bool all_strings =
+          std::all_of(list.begin(), list.end(), [](const bj::value& v) { return v.is_string(); });
       ok = all_strings && std::any_of(list.begin(), list.end(), [&](const bj::value& v) {
              return v.get_string() == *opts.audience;
            });

@@ -3,7 +3,6 @@
 #include "crypto/encoding.hpp"
 #include "crypto/hash.hpp"
 
-#include <boost/json/serialize.hpp>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -11,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
+#include <boost/json/serialize.hpp>
 
 #include <atomic>
 #include <climits>
@@ -141,9 +141,13 @@ bj::object PublicMembers(EVP_PKEY* pkey) {
   return jwk;
 }
 
-int NoPassphrase(char*, int, int, void*) { return -1; }
+int NoPassphrase(char*, int, int, void*) {
+  return -1;
+}
 
-Error JwkError(std::string_view why) { return Error::Validation("Invalid JWK: " + std::string(why)); }
+Error JwkError(std::string_view why) {
+  return Error::Validation("Invalid JWK: " + std::string(why));
+}
 
 const bj::string* StringMember(const bj::object& o, std::string_view name) {
   const bj::value* v = o.if_contains(name);
@@ -265,7 +269,9 @@ KeyPair& KeyPair::operator=(KeyPair&& other) noexcept {
   return *this;
 }
 
-KeyPair::~KeyPair() { EVP_PKEY_free(pkey_); }
+KeyPair::~KeyPair() {
+  EVP_PKEY_free(pkey_);
+}
 
 Result<KeyPair> KeyPair::Generate(std::string_view alg) {
   EVP_PKEY* pkey = nullptr;
@@ -332,7 +338,9 @@ bj::object KeyPair::PublicJwk(std::string_view kid) const {
   return jwk;
 }
 
-std::string KeyPair::Thumbprint() const { return JwkThumbprint(PublicMembers(pkey_)); }
+std::string KeyPair::Thumbprint() const {
+  return JwkThumbprint(PublicMembers(pkey_));
+}
 
 // ---------------------------------------------------------------------------
 // PublicKey
@@ -360,13 +368,15 @@ PublicKey& PublicKey::operator=(PublicKey&& other) noexcept {
   return *this;
 }
 
-PublicKey::~PublicKey() { EVP_PKEY_free(pkey_); }
+PublicKey::~PublicKey() {
+  EVP_PKEY_free(pkey_);
+}
 
 Result<PublicKey> PublicKey::FromJwk(const bj::object& jwk) {
   // A public-key slot must never receive a secret: a JWKS entry with "d" or a
   // symmetric "k" is a leak or an attempt at HMAC-with-public-key confusion.
   static constexpr std::string_view kPrivateMembers[] = {"d",  "p",  "q",   "dp",
-                                                          "dq", "qi", "oth", "k"};
+                                                         "dq", "qi", "oth", "k"};
   for (std::string_view name : kPrivateMembers) {
     if (jwk.contains(name)) return JwkError("private or symmetric key material is not accepted");
   }
@@ -407,7 +417,9 @@ Result<PublicKey> PublicKey::FromKeyPair(const KeyPair& key_pair) {
   return FromJwk(jwk);
 }
 
-bj::object PublicKey::Jwk() const { return PublicMembers(pkey_); }
+bj::object PublicKey::Jwk() const {
+  return PublicMembers(pkey_);
+}
 
 // ---------------------------------------------------------------------------
 

@@ -2,8 +2,8 @@
 
 #include "core/result.hpp"
 
-#include <boost/json/object.hpp>
 #include <openssl/types.h>
+#include <boost/json/object.hpp>
 
 #include <cstdint>
 #include <string>

@@ -611,7 +611,6 @@ asio::awaitable<void> Connection<Stream>::Serve() {
     if (!response || force_closed_) co_return;
     keep_alive = keep_alive && !server_.stopping();
     bool written = co_await Write(std::move(*response), version, keep_alive, head, record);
-    server_.Record(record);
     if (!written) co_return;
     if (!keep_alive) {
       co_await Close(/*linger=*/buffer_.size() > 0);
@@ -656,7 +655,6 @@ asio::awaitable<void> Connection<Stream>::FailRequest(beast::error_code ec, Pars
   unsigned version = msg.version() == 10 ? 10 : 11;
   bool written = co_await Write(std::move(response), version, /*keep_alive=*/false,
                                 /*head=*/false, record);
-  server_.Record(record);
   if (written) co_await Close(/*linger=*/true);
 }
 
@@ -690,7 +688,10 @@ asio::awaitable<bool> Connection<Stream>::Write(Response response, unsigned vers
   if (!keep_alive) res.set(bhttp::field::connection, "close");
   record.status = response.status;
   record.route = std::move(response.route);
-  if (head) {
+  if (no_content) {
+    // RFC 9110 §8.6: no Content-Length on a 204 (and nothing to say on a 304).
+    record.bytes = 0;
+  } else if (head) {
     // HEAD: the headers GET would send, Content-Length included, and no body.
     res.content_length(response.body.size());
     record.bytes = 0;
@@ -699,6 +700,9 @@ asio::awaitable<bool> Connection<Stream>::Write(Response response, unsigned vers
     res.body() = std::move(response.body);
     res.prepare_payload();
   }
+  // Recorded when the response is ready, so metrics and the access log already show a
+  // request once its client has the answer.
+  server_.Record(record);
   Lowest().expires_after(Ms(Options().body_timeout_ms));
   auto [ec, n] = co_await bhttp::async_write(stream_, res, kNoThrow);
   Lowest().expires_never();
@@ -1030,7 +1034,7 @@ core::Histogram& ServerCore::DurationHistogram(std::string_view route, std::stri
   }
   core::Histogram& histogram = metrics_.GetHistogram(
       "agentidp_http_request_duration_seconds",
-      "Time from the start of a request to its response being written",
+      "Time from the start of a request until its response is ready to send",
       {{"route", std::string(route)}, {"method", std::string(method)}});
   std::unique_lock lock(metric_cache_mutex_);
   histograms_.emplace(std::move(key), &histogram);

@@ -32,8 +32,9 @@ core::Result<std::unique_ptr<domain::Store>> OpenStore(const std::string& url_or
     return OpenSqlite(std::string(url.substr(kSqliteShortPrefix.size())));
   }
   // Any other scheme is a mistake, not a file name.
-  if (auto scheme_end = url.find("://"); scheme_end != std::string_view::npos &&
-                                         url.substr(0, scheme_end).find('/') == std::string_view::npos) {
+  if (auto scheme_end = url.find("://");
+      scheme_end != std::string_view::npos &&
+      url.substr(0, scheme_end).find('/') == std::string_view::npos) {
     return core::Error::Validation("Unsupported database URL scheme");
   }
   return OpenSqlite(url_or_path);

@@ -162,10 +162,13 @@ TEST_P(AgentStoreContract, ListFiltersByEachField) {
   };
   using Ids_ = std::vector<std::string>;
   EXPECT_EQ(list([](auto&) {}), std::make_pair(Ids_{"a-4", "a-3", "a-2", "a-1"}, int64_t{4}));
-  EXPECT_EQ(list([](auto& f) { f.organization_id = "org-1"; }), std::make_pair(Ids_{"a-2", "a-1"}, int64_t{2}));
+  EXPECT_EQ(list([](auto& f) { f.organization_id = "org-1"; }),
+            std::make_pair(Ids_{"a-2", "a-1"}, int64_t{2}));
   EXPECT_EQ(list([](auto& f) { f.status = "suspended"; }), std::make_pair(Ids_{"a-2"}, int64_t{1}));
-  EXPECT_EQ(list([](auto& f) { f.agent_type = "router"; }), std::make_pair(Ids_{"a-3", "a-2"}, int64_t{2}));
-  EXPECT_EQ(list([](auto& f) { f.owner = "team-b"; }), std::make_pair(Ids_{"a-4", "a-3"}, int64_t{2}));
+  EXPECT_EQ(list([](auto& f) { f.agent_type = "router"; }),
+            std::make_pair(Ids_{"a-3", "a-2"}, int64_t{2}));
+  EXPECT_EQ(list([](auto& f) { f.owner = "team-b"; }),
+            std::make_pair(Ids_{"a-4", "a-3"}, int64_t{2}));
   EXPECT_EQ(list([](auto& f) {
               f.organization_id = "org-2";
               f.status = "active";

@@ -111,15 +111,26 @@ TEST_P(AuditStoreContract, ListFiltersNewestFirstWithTotals) {
   };
   using Ids = std::vector<std::string>;
   EXPECT_EQ(list([](auto&) {}), std::make_pair(Ids{"e5", "e4", "e3", "e2", "e1"}, int64_t{5}));
-  EXPECT_EQ(list([](auto& f) { f.organization_id = "org-2"; }), std::make_pair(Ids{"e5", "e4"}, int64_t{2}));
+  EXPECT_EQ(list([](auto& f) { f.organization_id = "org-2"; }),
+            std::make_pair(Ids{"e5", "e4"}, int64_t{2}));
   EXPECT_EQ(list([](auto& f) { f.agent_id = "a-1"; }), std::make_pair(Ids{"e2", "e1"}, int64_t{2}));
-  EXPECT_EQ(list([](auto& f) { f.action = "token.issued"; }), std::make_pair(Ids{"e5", "e3", "e2"}, int64_t{3}));
-  EXPECT_EQ(list([](auto& f) { f.outcome = "failure"; }), std::make_pair(Ids{"e4", "e3"}, int64_t{2}));
-  EXPECT_EQ(list([](auto& f) { f.from_ms = kT0 + 2; f.to_ms = kT0 + 4; }),
+  EXPECT_EQ(list([](auto& f) { f.action = "token.issued"; }),
+            std::make_pair(Ids{"e5", "e3", "e2"}, int64_t{3}));
+  EXPECT_EQ(list([](auto& f) { f.outcome = "failure"; }),
+            std::make_pair(Ids{"e4", "e3"}, int64_t{2}));
+  EXPECT_EQ(list([](auto& f) {
+              f.from_ms = kT0 + 2;
+              f.to_ms = kT0 + 4;
+            }),
             std::make_pair(Ids{"e4", "e3", "e2"}, int64_t{3}));
-  EXPECT_EQ(list([](auto& f) { f.from_ms = kT0 + 4; }), std::make_pair(Ids{"e5", "e4"}, int64_t{2}));
+  EXPECT_EQ(list([](auto& f) { f.from_ms = kT0 + 4; }),
+            std::make_pair(Ids{"e5", "e4"}, int64_t{2}));
   EXPECT_EQ(list([](auto& f) { f.to_ms = kT0 + 1; }), std::make_pair(Ids{"e1"}, int64_t{1}));
-  EXPECT_EQ(list([](auto& f) { f.organization_id = "org-1"; f.action = "token.issued"; f.outcome = "success"; }),
+  EXPECT_EQ(list([](auto& f) {
+              f.organization_id = "org-1";
+              f.action = "token.issued";
+              f.outcome = "success";
+            }),
             std::make_pair(Ids{"e2"}, int64_t{1}));
   EXPECT_EQ(list([](auto&) {}, {2, 2}), std::make_pair(Ids{"e3", "e2"}, int64_t{5}));
   EXPECT_EQ(list([](auto&) {}, {3, 2}), std::make_pair(Ids{"e1"}, int64_t{5}));
@@ -155,9 +166,8 @@ TEST_P(AuditStoreContract, ScanStopsWhenTheVisitorSaysSo) {
   auto events = Batch("e", 10, kT0);
   ASSERT_OK(store().audit().AppendBatch(events, kTestHasher));
   int visited = 0;
-  ASSERT_OK(store().audit().Scan(std::nullopt, std::nullopt, [&](const domain::AuditEvent&) {
-    return ++visited < 3;
-  }));
+  ASSERT_OK(store().audit().Scan(std::nullopt, std::nullopt,
+                                 [&](const domain::AuditEvent&) { return ++visited < 3; }));
   EXPECT_EQ(visited, 3);
 }
 
@@ -237,8 +247,8 @@ TEST_P(AuditStoreContract, ConcurrentAppendersFormOneUnbrokenChain) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int b = 0; b < kBatchesPerThread; ++b) {
-        auto batch = Batch("t" + std::to_string(t) + "b" + std::to_string(b), kEventsPerBatch,
-                           kT0 + b);
+        auto batch =
+            Batch("t" + std::to_string(t) + "b" + std::to_string(b), kEventsPerBatch, kT0 + b);
         if (!store().audit().AppendBatch(batch, kTestHasher).ok()) ++failures;
       }
     });

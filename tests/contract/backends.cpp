@@ -24,7 +24,9 @@ const std::vector<Backend>& AllBackends() {
   return backends;
 }
 
-std::string BackendName(const ::testing::TestParamInfo<Backend>& info) { return info.param.name; }
+std::string BackendName(const ::testing::TestParamInfo<Backend>& info) {
+  return info.param.name;
+}
 
 void StoreContract::SetUp() {
   database_ = GetParam().make();

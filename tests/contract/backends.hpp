@@ -57,7 +57,7 @@ class StoreContract : public ::testing::TestWithParam<Backend> {
 
 // Declares a contract suite and instantiates it over every backend.
 #define AGENTIDP_CONTRACT_SUITE(suite)                                               \
-  class suite : public ::agentidp::contract::StoreContract {};                      \
+  class suite : public ::agentidp::contract::StoreContract {};                       \
   INSTANTIATE_TEST_SUITE_P(Backends, suite,                                          \
                            ::testing::ValuesIn(::agentidp::contract::AllBackends()), \
                            ::agentidp::contract::BackendName)

@@ -102,8 +102,8 @@ inline void ExpectUnbrokenChain(const std::vector<domain::AuditEvent>& chain,
   int64_t last_seq = 0;
   for (size_t i = 0; i < chain.size(); ++i) {
     const auto& ev = chain[i];
-    ASSERT_EQ(ev.previous_hash, head) << "chain broken at index " << i << " (" << ev.event_id
-                                      << ")";
+    ASSERT_EQ(ev.previous_hash, head)
+        << "chain broken at index " << i << " (" << ev.event_id << ")";
     ASSERT_EQ(ev.hash, TestHash(ev)) << "hash mismatch at index " << i;
     ASSERT_GT(ev.seq, last_seq) << "seq not increasing at index " << i;
     head = ev.hash;
@@ -126,9 +126,9 @@ inline auto Tie(const domain::Organization& o) {
                   o.created_at, o.updated_at);
 }
 inline auto Tie(const domain::Agent& a) {
-  return std::tie(a.agent_id, a.organization_id, a.email, a.agent_type, a.version,
-                  a.capabilities, a.owner, a.deployment_env, a.status, a.role, a.is_public,
-                  a.created_at, a.updated_at);
+  return std::tie(a.agent_id, a.organization_id, a.email, a.agent_type, a.version, a.capabilities,
+                  a.owner, a.deployment_env, a.status, a.role, a.is_public, a.created_at,
+                  a.updated_at);
 }
 inline auto Tie(const domain::Credential& c) {
   return std::tie(c.credential_id, c.agent_id, c.type, c.status, c.secret_hash, c.created_at,
@@ -145,17 +145,17 @@ inline auto Tie(const domain::SigningKey& k) {
 }
 
 // ASSERT-style unwrap for Result<T> in tests.
-#define ASSERT_OK(expr)                                                         \
-  do {                                                                          \
-    auto assert_ok_result_ = (expr);                                            \
+#define ASSERT_OK(expr)                                                       \
+  do {                                                                        \
+    auto assert_ok_result_ = (expr);                                          \
     ASSERT_TRUE(assert_ok_result_.ok()) << assert_ok_result_.error().message; \
   } while (false)
 
-#define ASSERT_OK_AND_ASSIGN(lhs, expr)                                    \
+#define ASSERT_OK_AND_ASSIGN(lhs, expr) \
   ASSERT_OK_AND_ASSIGN_IMPL(AGENTIDP_CONCAT(assert_tmp_, __LINE__), lhs, expr)
-#define ASSERT_OK_AND_ASSIGN_IMPL(tmp, lhs, expr)                   \
-  auto tmp = (expr);                                                \
-  ASSERT_TRUE(tmp.ok()) << tmp.error().message;                     \
+#define ASSERT_OK_AND_ASSIGN_IMPL(tmp, lhs, expr) \
+  auto tmp = (expr);                              \
+  ASSERT_TRUE(tmp.ok()) << tmp.error().message;   \
   lhs = std::move(tmp).value()
 
 }  // namespace agentidp::contract

@@ -2,11 +2,11 @@
 // refuses to rewrite the audit log, file settings, lock-timeout mapping, concurrent migration,
 // crash survival, and the DATABASE_URL factory.
 
+#include "store/sqlite/sqlite_store.hpp"
 #include "contract/fixtures.hpp"
 #include "contract/temp_dir.hpp"
 #include "store/open_store.hpp"
 #include "store/sqlite/migrations/migrations.hpp"
-#include "store/sqlite/sqlite_store.hpp"
 
 #include <signal.h>
 #include <sqlite3.h>
@@ -32,7 +32,9 @@ class RawConnection {
   RawConnection(const RawConnection&) = delete;
   RawConnection& operator=(const RawConnection&) = delete;
 
-  int Exec(const std::string& sql) { return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr); }
+  int Exec(const std::string& sql) {
+    return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
+  }
   std::string QueryText(const std::string& sql) {
     sqlite3_stmt* stmt = nullptr;
     std::string out = "<error>";
@@ -264,8 +266,8 @@ TEST_F(SqliteStoreTest, OpenRefusesInMemoryDatabases) {
 
 TEST_F(SqliteStoreTest, OpenStoreUnderstandsSqliteUrlsAndPaths) {
   for (const std::string& url :
-       {"sqlite://" + (dir_.path() / "u1.db").string(), "sqlite:" + (dir_.path() / "u2.db").string(),
-        (dir_.path() / "u3.db").string()}) {
+       {"sqlite://" + (dir_.path() / "u1.db").string(),
+        "sqlite:" + (dir_.path() / "u2.db").string(), (dir_.path() / "u3.db").string()}) {
     auto opened = store::OpenStore(url);
     ASSERT_TRUE(opened.ok()) << url << ": " << opened.error().message;
     EXPECT_EQ((*opened)->BackendName(), "sqlite");

@@ -133,8 +133,8 @@ core::Result<domain::PageOf<domain::Agent>> AgentStore::List(const domain::Agent
   if (filter.agent_type) where.Add(kFilterType, *filter.agent_type);
   if (filter.owner) where.Add(kFilterOwner, *filter.owner);
   const std::string count_sql = "SELECT COUNT(*) FROM agents" + where.sql();
-  const std::string page_sql = "SELECT " + std::string(kColumns) + " FROM agents" +
-                               where.sql() + std::string(kNewestFirst) + " LIMIT ?" +
+  const std::string page_sql = "SELECT " + std::string(kColumns) + " FROM agents" + where.sql() +
+                               std::string(kNewestFirst) + " LIMIT ?" +
                                std::to_string(where.next_index()) + " OFFSET ?" +
                                std::to_string(where.next_index() + 1);
   const PageWindow window = ToWindow(page);

@@ -36,8 +36,7 @@ FROM audit_events
 WHERE seq > ?1 AND (?2 IS NULL OR timestamp >= ?2) AND (?3 IS NULL OR timestamp <= ?3)
 ORDER BY seq LIMIT ?4)sql";
 
-constexpr std::string_view kSelectAnchor =
-    "SELECT anchor_hash FROM audit_anchor WHERE id = 1";
+constexpr std::string_view kSelectAnchor = "SELECT anchor_hash FROM audit_anchor WHERE id = 1";
 
 // Retention. The purge removes the longest chain PREFIX whose events are all older than the
 // horizon, so the surviving events stay one contiguous chain even if clock skew between
@@ -92,23 +91,22 @@ core::Result<std::string> ReadSingleText(Connection& connection, std::string_vie
 core::Status AuditStore::AppendBatch(std::vector<domain::AuditEvent>& events,
                                      const Hasher& hasher) {
   if (events.empty()) return core::Ok();
-  core::Status appended =
-      database_.WriteTransaction([&](Connection& connection) -> core::Status {
-        TRY_ASSIGN(std::string head, ReadSingleText(connection, kSelectHead));
-        TRY_ASSIGN(auto insert, connection.Prepare(kInsert));
-        for (auto& event : events) {
-          event.previous_hash = std::move(head);
-          event.hash = hasher(event);
-          insert.BindAll(event.event_id, event.agent_id, event.organization_id, event.action,
-                         event.outcome, event.timestamp, event.ip_address, event.user_agent,
-                         event.metadata_json, event.hash, event.previous_hash);
-          TRY(insert.Run());
-          insert.Reset();
-          event.seq = connection.LastInsertRowid();
-          head = event.hash;
-        }
-        return core::Ok();
-      });
+  core::Status appended = database_.WriteTransaction([&](Connection& connection) -> core::Status {
+    TRY_ASSIGN(std::string head, ReadSingleText(connection, kSelectHead));
+    TRY_ASSIGN(auto insert, connection.Prepare(kInsert));
+    for (auto& event : events) {
+      event.previous_hash = std::move(head);
+      event.hash = hasher(event);
+      insert.BindAll(event.event_id, event.agent_id, event.organization_id, event.action,
+                     event.outcome, event.timestamp, event.ip_address, event.user_agent,
+                     event.metadata_json, event.hash, event.previous_hash);
+      TRY(insert.Run());
+      insert.Reset();
+      event.seq = connection.LastInsertRowid();
+      head = event.hash;
+    }
+    return core::Ok();
+  });
   if (!appended.ok()) {
     // Nothing was written: do not let the caller see chain positions that do not exist.
     for (auto& event : events) {
@@ -131,8 +129,8 @@ core::Result<std::optional<domain::AuditEvent>> AuditStore::Get(const std::strin
       });
 }
 
-core::Result<domain::PageOf<domain::AuditEvent>> AuditStore::List(
-    const domain::AuditFilter& filter, const domain::Page& page) {
+core::Result<domain::PageOf<domain::AuditEvent>> AuditStore::List(const domain::AuditFilter& filter,
+                                                                  const domain::Page& page) {
   WhereClause where;
   if (filter.organization_id) where.Add(kFilterOrganization, *filter.organization_id);
   if (filter.agent_id) where.Add(kFilterAgent, *filter.agent_id);

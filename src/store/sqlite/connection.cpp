@@ -115,7 +115,9 @@ core::Status Statement::Run() {
   }
 }
 
-int64_t Statement::Int64(int column) const { return sqlite3_column_int64(stmt_, column); }
+int64_t Statement::Int64(int column) const {
+  return sqlite3_column_int64(stmt_, column);
+}
 
 std::string Statement::Text(int column) const {
   const auto* text = sqlite3_column_text(stmt_, column);
@@ -141,8 +143,8 @@ core::Result<std::unique_ptr<Connection>> Connection::Open(const std::string& pa
                                                            ErrorLog& log) {
   sqlite3* db = nullptr;
   // NOMUTEX: the owner serializes use of the connection (see database.hpp).
-  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
-              SQLITE_OPEN_EXRESCODE;
+  int flags =
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
   int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
   if (rc != SQLITE_OK) {
     core::Error error = MapSqliteError(rc, db, "open", log);
@@ -188,11 +190,17 @@ core::Status Connection::Exec(const char* sql) {
   return core::Ok();
 }
 
-int64_t Connection::Changes() const { return sqlite3_changes64(db_); }
+int64_t Connection::Changes() const {
+  return sqlite3_changes64(db_);
+}
 
-int64_t Connection::LastInsertRowid() const { return sqlite3_last_insert_rowid(db_); }
+int64_t Connection::LastInsertRowid() const {
+  return sqlite3_last_insert_rowid(db_);
+}
 
-bool Connection::InTransaction() const { return sqlite3_get_autocommit(db_) == 0; }
+bool Connection::InTransaction() const {
+  return sqlite3_get_autocommit(db_) == 0;
+}
 
 core::Error Connection::MakeError(int rc, std::string_view context) {
   return MapSqliteError(rc, db_, context, log_);

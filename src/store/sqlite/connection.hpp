@@ -105,7 +105,8 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Returns the cached prepared statement for `sql` (compiled on first use).
+  // Returns the cached prepared statement for `sql` (compiled on first use). One checkout of
+  // a given `sql` at a time per connection: the Statement handles share the sqlite3_stmt.
   // `sql` must be a compile-time constant of the store files or built only from them:
   // values always go through Bind, never into the text.
   core::Result<Statement> Prepare(std::string_view sql);

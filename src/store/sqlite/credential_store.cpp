@@ -110,8 +110,7 @@ core::Status CredentialStore::Update(const domain::Credential& credential) {
   });
 }
 
-core::Result<int> CredentialStore::RevokeAllForAgent(const std::string& agent_id,
-                                                     int64_t now_ms) {
+core::Result<int> CredentialStore::RevokeAllForAgent(const std::string& agent_id, int64_t now_ms) {
   return database_.Write([&](Connection& connection) -> core::Result<int> {
     TRY_ASSIGN(auto revoke, connection.Prepare(kRevokeAllForAgent));
     revoke.BindAll(agent_id, now_ms);

@@ -27,7 +27,8 @@ constexpr std::string_view kCurrentVersion =
 }  // namespace
 
 core::Result<int> ApplyMigrations(Database& database) {
-  TRY(database.Write([](Connection& connection) { return connection.Exec(kCreateMigrationsTable); }));
+  TRY(database.Write(
+      [](Connection& connection) { return connection.Exec(kCreateMigrationsTable); }));
 
   for (const auto& migration : migrations::All()) {
     TRY(database.WriteTransaction([&migration](Connection& connection) -> core::Status {

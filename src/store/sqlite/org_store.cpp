@@ -48,8 +48,8 @@ core::Result<std::optional<domain::Organization>> SelectOne(Database& database,
 core::Status OrgStore::Create(const domain::Organization& org) {
   return database_.Write([&](Connection& connection) -> core::Status {
     TRY_ASSIGN(auto insert, connection.Prepare(kInsert));
-    insert.BindAll(org.organization_id, org.name, org.slug, org.plan_tier,
-                   int64_t{org.max_agents}, org.status, org.created_at, org.updated_at);
+    insert.BindAll(org.organization_id, org.name, org.slug, org.plan_tier, int64_t{org.max_agents},
+                   org.status, org.created_at, org.updated_at);
     return insert.Run();
   });
 }

@@ -24,13 +24,27 @@ SqliteStore::SqliteStore(std::unique_ptr<Database> database)
 
 SqliteStore::~SqliteStore() = default;
 
-domain::OrgStore& SqliteStore::orgs() { return *orgs_; }
-domain::AgentStore& SqliteStore::agents() { return *agents_; }
-domain::CredentialStore& SqliteStore::credentials() { return *credentials_; }
-domain::AuditStore& SqliteStore::audit() { return *audit_; }
-domain::KeyStore& SqliteStore::keys() { return *keys_; }
-domain::RevocationStore& SqliteStore::revocations() { return *revocations_; }
-domain::MetaStore& SqliteStore::meta() { return *meta_; }
+domain::OrgStore& SqliteStore::orgs() {
+  return *orgs_;
+}
+domain::AgentStore& SqliteStore::agents() {
+  return *agents_;
+}
+domain::CredentialStore& SqliteStore::credentials() {
+  return *credentials_;
+}
+domain::AuditStore& SqliteStore::audit() {
+  return *audit_;
+}
+domain::KeyStore& SqliteStore::keys() {
+  return *keys_;
+}
+domain::RevocationStore& SqliteStore::revocations() {
+  return *revocations_;
+}
+domain::MetaStore& SqliteStore::meta() {
+  return *meta_;
+}
 
 core::Status SqliteStore::Ping() {
   return database_->Read([](Connection& connection) -> core::Status {
@@ -41,9 +55,13 @@ core::Status SqliteStore::Ping() {
   });
 }
 
-core::Result<int> SqliteStore::Migrate() { return ApplyMigrations(*database_); }
+core::Result<int> SqliteStore::Migrate() {
+  return ApplyMigrations(*database_);
+}
 
-std::string SqliteStore::LastErrorDetail() const { return database_->log().Last(); }
+std::string SqliteStore::LastErrorDetail() const {
+  return database_->log().Last();
+}
 
 core::Status SqliteStore::ExecRawForTest(const std::string& sql) {
   return database_->Write([&sql](Connection& connection) { return connection.Exec(sql.c_str()); });

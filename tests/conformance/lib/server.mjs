@@ -7,7 +7,7 @@
 
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -40,7 +40,15 @@ function tailBuffer() {
         size = joined.length;
       }
     },
+    fromFile(file) { this.file = file; },
     get text() {
+      if (this.file) {
+        try {
+          return readFileSync(this.file).subarray(-OUTPUT_TAIL_BYTES).toString('utf8');
+        } catch {
+          return '';
+        }
+      }
       return Buffer.concat(chunks).subarray(-OUTPUT_TAIL_BYTES).toString('utf8');
     },
   };
@@ -76,23 +84,37 @@ export function serverBinary() {
 
 /**
  * Starts a server.
- * @param {{alg?: string, env?: Record<string,string>, args?: string[], timeoutMs?: number}} [options]
+ * @param {{alg?: string, env?: Record<string,string>, args?: string[], timeoutMs?: number, logToFile?: boolean}} [options]
  * @returns {Promise<{url: string, port: number, pid: number, issuer: string,
  *   admin: {client_id: string, client_secret: string, organization_id: string},
  *   dataDir: string, output: () => string, stop: () => Promise<void>}>}
  */
-export async function startServer({ alg = 'RS256', env = {}, args = [], timeoutMs = START_TIMEOUT_MS } = {}) {
+export async function startServer({ alg = 'RS256', env = {}, args = [], timeoutMs = START_TIMEOUT_MS, logToFile = false } = {}) {
   const bin = serverBinary();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'agentidp-test-'));
   const output = tailBuffer();
 
+  // The server refuses unknown AGENTIDP_* variables (SPEC §9), and
+  // AGENTIDP_BIN is the harness's, not a server setting.
+  const childEnv = { ...process.env, AGENTIDP_SIGNING_ALG: alg, ...env };
+  delete childEnv.AGENTIDP_BIN;
+  // With logToFile the server writes straight into <dataDir>/server.log, which
+  // costs this process nothing however much the server logs (benchmarks).
+  const logFile = path.join(dataDir, 'server.log');
+  let logFd;
+  if (logToFile) logFd = openSync(logFile, 'a');
   const child = spawn(bin, ['serve', '--data-dir', dataDir, '--port', '0', ...args], {
-    env: { ...process.env, AGENTIDP_SIGNING_ALG: alg, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env: childEnv,
+    stdio: logToFile ? ['ignore', logFd, logFd] : ['ignore', 'pipe', 'pipe'],
   });
+  if (logToFile) closeSync(logFd);
   running.add(child);
-  child.stdout.on('data', (c) => output.push(c));
-  child.stderr.on('data', (c) => output.push(c));
+  if (!logToFile) {
+    child.stdout.on('data', (c) => output.push(c));
+    child.stderr.on('data', (c) => output.push(c));
+  } else {
+    output.fromFile(logFile);
+  }
 
   let exited = null;
   const exitPromise = new Promise((resolve) => {

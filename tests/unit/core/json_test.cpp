@@ -15,7 +15,8 @@ std::string ErrorOf(std::string_view text, const JsonLimits& limits = {}) {
 }
 
 TEST(ParseJsonStrict, ParsesNestedDocument) {
-  auto r = ParseJsonStrict(R"({"a":[1,-2,3.5,true,null,"x\u00e9"],"b":{"c":{}},"d":18446744073709551615})");
+  auto r = ParseJsonStrict(
+      R"({"a":[1,-2,3.5,true,null,"x\u00e9"],"b":{"c":{}},"d":18446744073709551615})");
   ASSERT_TRUE(r.ok()) << r.error().message;
   const auto& o = r->as_object();
   EXPECT_EQ(o.at("a").as_array().size(), 6u);

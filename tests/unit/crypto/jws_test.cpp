@@ -4,10 +4,10 @@
 #include "crypto/encoding.hpp"
 #include "crypto/hash.hpp"
 
-#include <boost/json/serialize.hpp>
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <boost/json/serialize.hpp>
 
 #include <map>
 #include <memory>
@@ -24,21 +24,25 @@ constexpr int64_t kNow = 1'774'688'400;
 constexpr char kIssuer[] = "https://idp.example";
 constexpr char kAudience[] = "https://api.example";
 
-std::string B64(std::string_view s) { return Base64UrlEncode(s); }
-
-bj::object DefaultClaims() {
-  return bj::object{{"iss", kIssuer},    {"sub", "agent-1"},     {"aud", kAudience},
-                    {"iat", kNow},       {"exp", kNow + 300},    {"jti", "t-1"}};
+std::string B64(std::string_view s) {
+  return Base64UrlEncode(s);
 }
 
-std::string Json(const bj::object& o) { return bj::serialize(o); }
+bj::object DefaultClaims() {
+  return bj::object{{"iss", kIssuer}, {"sub", "agent-1"},  {"aud", kAudience},
+                    {"iat", kNow},    {"exp", kNow + 300}, {"jti", "t-1"}};
+}
+
+std::string Json(const bj::object& o) {
+  return bj::serialize(o);
+}
 
 // Keys of every algorithm, generated once (RSA generation is slow).
 class JwsTest : public ::testing::Test {
  protected:
   struct Keys {
     std::map<std::string, std::unique_ptr<JwsSigner>> signers;  // by alg
-    std::map<std::string, PublicKey> public_keys;                // by kid
+    std::map<std::string, PublicKey> public_keys;               // by kid
   };
 
   static void SetUpTestSuite() {
@@ -53,7 +57,9 @@ class JwsTest : public ::testing::Test {
   static void TearDownTestSuite() { delete keys_; }
 
   static const JwsSigner& Signer(const std::string& alg) { return *keys_->signers.at(alg); }
-  static const PublicKey& Pub(const std::string& alg) { return keys_->public_keys.at("kid-" + alg); }
+  static const PublicKey& Pub(const std::string& alg) {
+    return keys_->public_keys.at("kid-" + alg);
+  }
 
   static KeyLookup Lookup() {
     return [](std::string_view kid, std::string_view) -> const PublicKey* {
@@ -140,8 +146,8 @@ TEST_P(JwsRoundTrip, SignatureHasJwsSize) {
 TEST_P(JwsRoundTrip, HeaderIsExactlyAlgKidTyp) {
   auto header = Base64UrlDecode(Parts(Token(GetParam()))[0]);
   ASSERT_TRUE(header.has_value());
-  EXPECT_EQ(*header, R"({"alg":")" + GetParam() + R"(","kid":"kid-)" + GetParam() +
-                         R"(","typ":"at+jwt"})");
+  EXPECT_EQ(*header,
+            R"({"alg":")" + GetParam() + R"(","kid":"kid-)" + GetParam() + R"(","typ":"at+jwt"})");
 }
 
 TEST_P(JwsRoundTrip, RefusesTamperedPayload) {
@@ -164,8 +170,8 @@ TEST_P(JwsRoundTrip, RefusesTamperedSignature) {
 
 TEST_P(JwsRoundTrip, RefusesTamperedHeader) {
   auto p = Parts(Token(GetParam()));
-  std::string header = R"({"alg":")" + GetParam() + R"(","kid":"kid-)" + GetParam() +
-                       R"(","typ":"at+JWT"})";
+  std::string header =
+      R"({"alg":")" + GetParam() + R"(","kid":"kid-)" + GetParam() + R"(","typ":"at+JWT"})";
   EXPECT_EQ(Check(B64(header) + "." + p[1] + "." + p[2]), "Invalid token signature");
 }
 
@@ -247,8 +253,9 @@ TEST_F(JwsTest, Ed25519MatchesRfc8037Example) {
   EXPECT_EQ(key->PublicJwk("").at("x").as_string(), "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo");
   JwsSigner signer(std::move(key).value(), "rfc8037");
   std::string input = "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc";
-  EXPECT_EQ(B64(signer.SignRaw(input)),
-            "hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg");
+  EXPECT_EQ(
+      B64(signer.SignRaw(input)),
+      "hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg");
   EXPECT_EQ(B64(signer.SignRaw(input)), B64(signer.SignRaw(input)));
 }
 
@@ -283,9 +290,9 @@ TEST_F(JwsTest, RefusesNonObjectHeaderOrClaims) {
   EXPECT_NE(Check(WithHeader("ES256", R"(["ES256"])")), "");
   EXPECT_NE(Check(WithHeader("ES256", R"({"alg":"ES256","kid":"kid-ES256","typ":"at+jwt"})", "[]")),
             "");
-  EXPECT_NE(Check(WithHeader("ES256", R"({"alg":"ES256","kid":"kid-ES256","typ":"at+jwt"})",
-                             "not json")),
-            "");
+  EXPECT_NE(
+      Check(WithHeader("ES256", R"({"alg":"ES256","kid":"kid-ES256","typ":"at+jwt"})", "not json")),
+      "");
 }
 
 TEST_F(JwsTest, RefusesOversizedToken) {
@@ -320,7 +327,8 @@ TEST_F(JwsTest, RefusesDuplicateHeaderMembers) {
 TEST_F(JwsTest, RefusesAlgNone) {
   std::string payload = B64(Json(DefaultClaims()));
   for (const char* alg : {"none", "None", "NONE"}) {
-    std::string header = B64(std::string(R"({"alg":")") + alg + R"(","kid":"kid-RS256","typ":"at+jwt"})");
+    std::string header =
+        B64(std::string(R"({"alg":")") + alg + R"(","kid":"kid-RS256","typ":"at+jwt"})");
     JwtVerifyOptions opts = Options();
     opts.allowed_algs.push_back(alg);  // even a careless allow-list does not enable it
     EXPECT_NE(Check(header + "." + payload + ".", opts), "") << alg;
@@ -336,9 +344,8 @@ TEST_F(JwsTest, RefusesHmacSignedWithThePublicKey) {
   std::string input = header + "." + payload;
   JwtVerifyOptions opts = Options();
   opts.allowed_algs.push_back("HS256");
-  for (const std::string& secret :
-       {Json(Signer("RS256").key().PublicJwk("kid-RS256")), Json(Pub("RS256").Jwk()),
-        Signer("RS256").key().PrivatePem()}) {
+  for (const std::string& secret : {Json(Signer("RS256").key().PublicJwk("kid-RS256")),
+                                    Json(Pub("RS256").Jwk()), Signer("RS256").key().PrivatePem()}) {
     std::string token = input + "." + B64(HmacSha256(secret, input));
     EXPECT_EQ(Check(token, opts), "HMAC-signed tokens are not accepted");
   }
@@ -360,7 +367,8 @@ TEST_F(JwsTest, RefusesAlgThatDoesNotMatchTheKey) {
   std::string token = WithHeader("ES256", R"({"alg":"ES256","kid":"kid-RS256","typ":"at+jwt"})");
   EXPECT_EQ(Check(token), "Token algorithm does not match the signing key");
   // And the alg is checked against the key even when the signature would match.
-  std::string eddsa_as_es = WithHeader("EdDSA", R"({"alg":"ES256","kid":"kid-EdDSA","typ":"at+jwt"})");
+  std::string eddsa_as_es =
+      WithHeader("EdDSA", R"({"alg":"ES256","kid":"kid-EdDSA","typ":"at+jwt"})");
   EXPECT_EQ(Check(eddsa_as_es), "Token algorithm does not match the signing key");
 }
 
@@ -375,7 +383,8 @@ TEST_F(JwsTest, LookupReceivesKidAndAlg) {
   EXPECT_EQ(seen_kid, "kid-ES256");
   EXPECT_EQ(seen_alg, "ES256");
   // No kid: the lookup is asked with "".
-  ASSERT_TRUE(VerifyJwt(WithHeader("ES256", R"({"alg":"ES256","typ":"at+jwt"})"), spy, Options()).ok());
+  ASSERT_TRUE(
+      VerifyJwt(WithHeader("ES256", R"({"alg":"ES256","typ":"at+jwt"})"), spy, Options()).ok());
   EXPECT_EQ(seen_kid, "");
 }
 
@@ -611,8 +620,8 @@ TEST_F(JwsTest, EmbeddedJwkModeVerifiesWithHeaderKey) {
   auto proof_key = KeyPair::Generate("ES256").value();
   bj::object public_members = PublicKey::FromKeyPair(proof_key).value().Jwk();
   JwsSigner proof_signer(std::move(proof_key), "");
-  bj::object claims{{"htm", "POST"}, {"htu", "https://idp.example/token"}, {"iat", kNow},
-                    {"jti", "p-1"}};
+  bj::object claims{
+      {"htm", "POST"}, {"htu", "https://idp.example/token"}, {"iat", kNow}, {"jti", "p-1"}};
   bj::object header{{"alg", "ES256"}, {"typ", "dpop+jwt"}, {"jwk", public_members}};
   std::string proof = proof_signer.SignCompact(Json(header), Json(claims));
 
@@ -638,13 +647,13 @@ TEST_F(JwsTest, EmbeddedJwkModeVerifiesWithHeaderKey) {
   bj::object with_d = public_members;
   with_d["d"] = B64(std::string(32, 'x'));
   header["jwk"] = with_d;
-  EXPECT_FALSE(VerifyJwt(proof_signer.SignCompact(Json(header), Json(claims)), KeyLookup(), opts)
-                   .ok());
+  EXPECT_FALSE(
+      VerifyJwt(proof_signer.SignCompact(Json(header), Json(claims)), KeyLookup(), opts).ok());
 
   // Missing jwk, or a different key than the signer's.
   header.erase("jwk");
-  EXPECT_FALSE(VerifyJwt(proof_signer.SignCompact(Json(header), Json(claims)), KeyLookup(), opts)
-                   .ok());
+  EXPECT_FALSE(
+      VerifyJwt(proof_signer.SignCompact(Json(header), Json(claims)), KeyLookup(), opts).ok());
   header["jwk"] = Pub("ES256").Jwk();
   EXPECT_EQ(VerifyJwt(proof_signer.SignCompact(Json(header), Json(claims)), KeyLookup(), opts)
                 .error()

@@ -2,11 +2,11 @@
 
 #include "crypto/encoding.hpp"
 
-#include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <boost/json/parse.hpp>
 
 #include <cstring>
 #include <string>
@@ -29,12 +29,11 @@ constexpr char kRfc8037X[] = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
 constexpr char kRfc8037Thumbprint[] = "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k";
 
 bj::object Rfc7638Jwk() {
-  return bj::object{{"kty", "RSA"}, {"n", kRfc7638N}, {"e", "AQAB"}, {"alg", "RS256"},
-                    {"kid", "2011-04-29"}};
+  return bj::object{
+      {"kty", "RSA"}, {"n", kRfc7638N}, {"e", "AQAB"}, {"alg", "RS256"}, {"kid", "2011-04-29"}};
 }
 
-std::string PemOf(EVP_PKEY* pkey, const EVP_CIPHER* cipher = nullptr,
-                  const char* pass = nullptr) {
+std::string PemOf(EVP_PKEY* pkey, const EVP_CIPHER* cipher = nullptr, const char* pass = nullptr) {
   BIO* bio = BIO_new(BIO_s_mem());
   PEM_write_bio_PKCS8PrivateKey(bio, pkey, cipher, pass, pass ? static_cast<int>(strlen(pass)) : 0,
                                 nullptr, nullptr);
@@ -136,8 +135,8 @@ TEST(KeyPair, FromPemRefusesMismatchedAlgorithm) {
 
 TEST(KeyPair, FromPemRefusesGarbage) {
   EXPECT_FALSE(KeyPair::FromPrivatePem("", "ES256").ok());
-  EXPECT_FALSE(KeyPair::FromPrivatePem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
-                                       "ES256")
+  EXPECT_FALSE(KeyPair::FromPrivatePem(
+                   "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "ES256")
                    .ok());
 }
 
@@ -296,9 +295,9 @@ TEST_F(PublicKeyFromJwk, RefusesWeakRsa) {
 TEST_F(PublicKeyFromJwk, RefusesBadEd25519Members) {
   EXPECT_NE(ErrorOf(bj::object{{"kty", "OKP"}, {"crv", "X25519"}, {"x", kRfc8037X}}), "<ok>");
   EXPECT_NE(ErrorOf(bj::object{{"kty", "OKP"}, {"crv", "Ed25519"}, {"x", "AAAA"}}), "<ok>");
-  EXPECT_NE(ErrorOf(bj::object{{"kty", "OKP"}, {"crv", "Ed25519"}, {"x", kRfc8037X},
-                               {"alg", "ES256"}}),
-            "<ok>");
+  EXPECT_NE(
+      ErrorOf(bj::object{{"kty", "OKP"}, {"crv", "Ed25519"}, {"x", kRfc8037X}, {"alg", "ES256"}}),
+      "<ok>");
 }
 
 }  // namespace

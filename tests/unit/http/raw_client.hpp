@@ -20,7 +20,7 @@
 #include <utility>
 #include <vector>
 
-namespace agentidp::http::testing {
+namespace agentidp::http::test_support {
 
 struct RawResponse {
   int status = 0;
@@ -173,4 +173,4 @@ inline std::string Post(std::string_view target, std::string_view body,
   return s;
 }
 
-}  // namespace agentidp::http::testing
+}  // namespace agentidp::http::test_support

@@ -17,12 +17,12 @@
 namespace agentidp::http {
 namespace {
 
-using testing::HasSubstr;
-using testing::Not;
-using ::agentidp::http::testing::Get;
-using ::agentidp::http::testing::Post;
-using ::agentidp::http::testing::RawClient;
-using ::agentidp::http::testing::RawResponse;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::agentidp::http::test_support::Get;
+using ::agentidp::http::test_support::Post;
+using ::agentidp::http::test_support::RawClient;
+using ::agentidp::http::test_support::RawResponse;
 
 class FnApp : public Application {
  public:

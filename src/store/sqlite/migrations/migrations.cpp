@@ -164,6 +164,8 @@ constexpr std::array<Migration, 1> kMigrations = {{
 
 }  // namespace
 
-std::span<const Migration> All() { return kMigrations; }
+std::span<const Migration> All() {
+  return kMigrations;
+}
 
 }  // namespace agentidp::store::sqlite::migrations
