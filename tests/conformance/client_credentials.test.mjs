@@ -132,6 +132,35 @@ for (const alg of ALGORITHMS) {
       assert.deepEqual(await res.json(), { active: false });
     });
 
+    it('introspection also accepts a Bearer token holding tokens:read', async () => {
+      const tokens = await client.clientCredentialsGrant(configs.client_secret_basic);
+      const bearer = await adminToken(server, 'tokens:read');
+      const res = await fetch(`${server.url}/api/v1/token/introspect`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token: tokens.access_token }),
+      });
+      const body = await res.json();
+      assert.equal(res.status, 200, JSON.stringify(body));
+      assert.equal(body.active, true);
+      assert.equal(body.sub, agent.agentId);
+    });
+
+    for (const endpoint of ['introspect', 'revoke']) {
+      it(`${endpoint} without any client authentication is 401`, async () => {
+        const tokens = await client.clientCredentialsGrant(configs.client_secret_basic);
+        const res = await fetch(`${server.url}/api/v1/token/${endpoint}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ token: tokens.access_token }),
+        });
+        assert.equal(res.status, 401, await res.text());
+        // The token is untouched by the refused call.
+        const info = await client.tokenIntrospection(configs.client_secret_basic, tokens.access_token);
+        assert.equal(info.active, true);
+      });
+    }
+
     it('revoking an unknown token succeeds (RFC 7009 §2.2)', async () => {
       await client.tokenRevocation(configs.client_secret_basic, 'not-a-token-we-ever-issued');
     });
@@ -149,12 +178,25 @@ for (const alg of ALGORITHMS) {
         new URL(server.issuer), agent.clientId, wrong, client.ClientSecretBasic(wrong),
         { execute: [client.allowInsecureRequests] },
       );
+      let caught;
       await assert.rejects(client.clientCredentialsGrant(config), (err) => {
-        assert.ok(err instanceof client.ResponseBodyError, `${err?.name}: ${err?.message}`);
-        assert.equal(err.error, 'invalid_client');
-        assert.equal(err.status, 401);
+        caught = err;
         return true;
       });
+      // RFC 6749 §5.2: 401 with a WWW-Authenticate challenge for the scheme the
+      // client used. openid-client reports that as a challenge error (body
+      // unread) rather than as a ResponseBodyError.
+      if (caught instanceof client.WWWAuthenticateChallengeError) {
+        assert.equal(caught.status, 401);
+        assert.ok(caught.cause.some((c) => c.scheme === 'basic'),
+          `challenge for Basic expected: ${JSON.stringify(caught.cause)}`);
+        const body = await caught.response.json();
+        assert.equal(body.error, 'invalid_client');
+      } else {
+        assert.ok(caught instanceof client.ResponseBodyError, `${caught?.name}: ${caught?.message}`);
+        assert.equal(caught.error, 'invalid_client');
+        assert.equal(caught.status, 401);
+      }
     });
   });
 }

@@ -128,6 +128,25 @@ describe('POST /agents', () => {
     });
   }
 
+  test('text round-trips exactly, and limits count characters, not bytes', async () => {
+    const unicode = await srv.api('POST', '/api/v1/agents', { token: admin, body: validBody({ owner: 'Zoë 🚀 Ops — 東京' }) });
+    assert.equal(unicode.status, 201, unicode.text);
+    assert.equal(unicode.json.owner, 'Zoë 🚀 Ops — 東京');
+    // 128 characters of two UTF-8 bytes each: within "owner (1-128)".
+    const r = await srv.api('POST', '/api/v1/agents', { token: admin, body: validBody({ owner: 'é'.repeat(128) }) });
+    assert.equal(r.status, 201, `a 128-character owner (256 UTF-8 bytes) was refused: ${r.text}`);
+    const over = await srv.api('POST', '/api/v1/agents', { token: admin, body: validBody({ owner: 'é'.repeat(129) }) });
+    assert.equal(over.status, 400, over.text);
+  });
+
+  test('concurrent registrations of one email: exactly one 201, the rest 409', async () => {
+    const body = validBody();
+    const rs = await Promise.all(Array.from({ length: 8 }, () => srv.api('POST', '/api/v1/agents', { token: admin, body })));
+    const statuses = rs.map((r) => r.status).sort();
+    assert.deepEqual(statuses, [201, 409, 409, 409, 409, 409, 409, 409]);
+    assert.ok(rs.filter((r) => r.status === 409).every((r) => r.json.code === 'AGENT_ALREADY_EXISTS'));
+  });
+
   test('limits are inclusive: 128-character owner and 64-character version are fine', async () => {
     const r = await srv.api('POST', '/api/v1/agents', {
       token: admin,
@@ -277,6 +296,10 @@ describe('PATCH /agents/{id} and status transitions', () => {
     const refused = await srv.token(id, secret);
     assert.equal(refused.status, 401, refused.text);
     assert.equal(refused.json.error, 'invalid_client');
+    // Indistinguishable from a wrong secret: a suspended agent is not revealed.
+    const wrong = await srv.token(id, 'sk_live_' + 'f'.repeat(64));
+    assert.equal(wrong.status, 401);
+    assert.equal(refused.text, wrong.text);
 
     const inactive = await introspectActive(tok);
     assert.equal(inactive.text, '{"active":false}');
@@ -369,6 +392,31 @@ describe('credentials', () => {
       assert.equal(c.clientId, id);
       assert.equal(c.status, 'active');
     }
+  });
+
+  test('a credential stops working at its expiresAt', async () => {
+    const a = await srv.createAgent(admin);
+    const expiresAt = new Date(Date.now() + 1500).toISOString();
+    const c = await srv.createCredential(admin, a.agentId, { expiresAt });
+    assert.equal(c.expiresAt, expiresAt);
+    assert.equal((await srv.token(a.agentId, c.clientSecret)).status, 200);
+    await new Promise((r) => setTimeout(r, Date.parse(expiresAt) - Date.now() + 300));
+    const late = await srv.token(a.agentId, c.clientSecret);
+    assert.equal(late.status, 401, late.text);
+    assert.equal(late.json.error, 'invalid_client');
+  });
+
+  test('concurrent rotations of one credential: exactly one returned secret works', async () => {
+    const { id, secret, credential } = await srv.agentWithSecret(admin);
+    const rots = await Promise.all(Array.from({ length: 5 }, () =>
+      srv.api('POST', `/api/v1/agents/${id}/credentials/${credential.credentialId}/rotate`, { token: admin })));
+    for (const r of rots) assert.equal(r.status, 200, r.text);
+    const secrets = rots.map((r) => r.json.clientSecret);
+    assert.equal(new Set(secrets).size, 5);
+    const working = [];
+    for (const s of [secret, ...secrets]) if ((await srv.token(id, s)).status === 200) working.push(s);
+    assert.equal(working.length, 1, `${working.length} secrets work after concurrent rotations`);
+    assert.notEqual(working[0], secret);
   });
 
   test('credential validation: past expiresAt, bad date, unknown field', async () => {

@@ -4,7 +4,7 @@
 
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, decodeJwt } from './lib/harness.mjs';
+import { startServer, decodeJwt, sleep } from './lib/harness.mjs';
 
 let srv;
 let admin;
@@ -118,6 +118,15 @@ describe('scopes', () => {
     assert.equal(r.json.reason, 'privilege_escalation');
   });
 
+  test("an agents:write bearer may revoke another client's token", async () => {
+    const other = await srv.agentWithSecret(admin);
+    const tok = await srv.accessToken(other.id, other.secret);
+    const r = await srv.form('/api/v1/token/revoke', { token: tok }, { headers: { authorization: `Bearer ${admin}` } });
+    assert.equal(r.status, 200, r.text);
+    const i = await srv.introspect(tok, { id: other.id, secret: other.secret });
+    assert.equal(i.text, '{"active":false}');
+  });
+
   test("a member cannot revoke another client's token", async () => {
     const other = await srv.agentWithSecret(admin);
     const tok = await srv.accessToken(other.id, other.secret);
@@ -171,5 +180,32 @@ describe('headers', () => {
     const weird = await srv.api('GET', '/health', { headers: { 'x-request-id': 'a b<script>' } });
     assert.ok(weird.headers.get('x-request-id'));
     assert.notEqual(weird.headers.get('x-request-id'), 'a b<script>');
+  });
+});
+
+describe('API rate limit per agent', () => {
+  let limited;
+  before(async () => { limited = await startServer({ env: { AGENTIDP_API_RATE_LIMIT_PER_MINUTE: '3' } }); });
+  after(async () => { await limited?.close(); });
+
+  test('over the limit: 429 RATE_LIMIT_EXCEEDED with Retry-After and X-RateLimit-Remaining 0', async () => {
+    const adminTok = await limited.adminToken(limited);
+    const a = await limited.agentWithSecret(adminTok); // the admin's 2 calls
+    const tok = await limited.accessToken(a.id, a.secret);
+    const left = 60 - (Math.floor(Date.now() / 1000) % 60);
+    if (left < 4) await sleep(left * 1000 + 200);
+    const rs = [];
+    for (let i = 0; i < 4; i++) rs.push(await limited.api('GET', '/api/v1/agents', { token: tok }));
+    assert.equal(new Set(rs.map((r) => r.headers.get('x-ratelimit-reset'))).size, 1, 'one window');
+    assert.deepEqual(rs.map((r) => r.status), [200, 200, 200, 429]);
+    assert.deepEqual(rs.map((r) => r.headers.get('x-ratelimit-remaining')), ['2', '1', '0', '0']);
+    const last = rs[3];
+    assert.equal(last.json.code, 'RATE_LIMIT_EXCEEDED');
+    const retry = Number(last.headers.get('retry-after'));
+    assert.ok(Number.isInteger(retry) && retry >= 1 && retry <= 60, `Retry-After ${last.headers.get('retry-after')}`);
+    assert.equal(last.headers.get('x-ratelimit-limit'), '3');
+    // Another agent has its own budget.
+    const other = await limited.api('GET', '/api/v1/agents', { token: adminTok });
+    assert.equal(other.status, 200, other.text);
   });
 });

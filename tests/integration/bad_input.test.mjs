@@ -191,6 +191,25 @@ describe('malformed HTTP', () => {
     });
   }
 
+  test('pipelined requests are answered in order (positive control)', async () => {
+    const { host, port } = hostPort(srv.url);
+    const text = await raw(host, port, 'GET /health HTTP/1.1\r\nHost: x\r\nX-Request-Id: first\r\n\r\n' +
+      'GET /nope HTTP/1.1\r\nHost: x\r\nX-Request-Id: second\r\nConnection: close\r\n\r\n');
+    const starts = [...text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
+    assert.deepEqual(starts, [200, 404], text);
+    assert.ok(text.indexOf('X-Request-Id: first') < text.indexOf('X-Request-Id: second'));
+  });
+
+  test('Content-Length with Transfer-Encoding (smuggling): 400 and the connection closes', async () => {
+    const { host, port } = hostPort(srv.url);
+    const text = await raw(host, port, 'POST /api/v1/token HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n' +
+      'Transfer-Encoding: chunked\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\n0\r\n\r\n' +
+      'GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
+    statuses.push(['CL+TE', rawStatus(text)]);
+    assert.equal(rawStatus(text), 400, text);
+    assert.equal([...text.matchAll(/HTTP\/1\.1 \d{3}/g)].length, 1, 'the smuggled request is not answered');
+  });
+
   test('oversized header block: 431 (or 400), never 5xx', async () => {
     const { host, port } = hostPort(srv.url);
     const text = await raw(host, port, `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(100 * 1024)}\r\n\r\n`);

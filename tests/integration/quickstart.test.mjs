@@ -4,9 +4,12 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import path from 'node:path';
 import { startServer, decodeJwt } from './lib/harness.mjs';
 
 let srv;
+const secrets = []; // every secret and token seen, for the log check at the end
 before(async () => { srv = await startServer(); });
 after(async () => { await srv?.close(); });
 
@@ -33,6 +36,7 @@ test('quick start: admin token, agent, credential, token, introspect, revoke', a
   assert.equal(post.status, 200, post.text);
   assert.equal(post.headers.get('cache-control'), 'no-store');
   const adminToken = post.json.access_token;
+  secrets.push(adminSecret, basic.json.access_token, adminToken);
   const { header, payload } = decodeJwt(adminToken);
   assert.equal(header.typ, 'at+jwt');
   assert.equal(header.alg, 'RS256');
@@ -68,6 +72,7 @@ test('quick start: admin token, agent, credential, token, introspect, revoke', a
   assert.equal(cred.json.status, 'active');
   assert.equal(cred.headers.get('cache-control'), 'no-store');
   const secret = cred.json.clientSecret;
+  secrets.push(secret);
 
   const list = await srv.api('GET', `/api/v1/agents/${agentId}/credentials`, { token: adminToken });
   assert.equal(list.status, 200, list.text);
@@ -81,6 +86,7 @@ test('quick start: admin token, agent, credential, token, introspect, revoke', a
   const agentTok = await srv.token(agentId, secret);
   assert.equal(agentTok.status, 200, agentTok.text);
   const accessToken = agentTok.json.access_token;
+  secrets.push(accessToken);
   const claims = decodeJwt(accessToken).payload;
   assert.equal(claims.sub, agentId);
 
@@ -142,4 +148,29 @@ test('quick start: admin token, agent, credential, token, introspect, revoke', a
     assert.equal(r.status, 401, r.text);
     assert.equal(r.json.error, 'invalid_client');
   });
+});
+
+test('bootstrap credentials and keys are readable only by the owner', () => {
+  const mode = (f) => statSync(path.join(srv.dataDir, f)).mode & 0o777;
+  assert.equal(mode('bootstrap-admin.json'), 0o600);
+  assert.equal(mode('master.key'), 0o600);
+  assert.equal(statSync(srv.dataDir).mode & 0o077, 0, 'the data directory is private');
+});
+
+test('no secret or token appears in the access log or the application log', async () => {
+  assert.ok(secrets.length >= 5);
+  await srv.stop();
+  const logs = srv.stdout() + srv.stderr();
+  assert.ok(logs.length > 0, 'the server logged something');
+  assert.ok(srv.stdout().includes('/api/v1/token'), 'the access log names requests');
+  for (const s of secrets) {
+    assert.ok(!logs.includes(s), `a secret or token (${s.slice(0, 12)}...) is in the logs`);
+    // A JWT's signature alone must not leak either.
+    if (s.split('.').length === 3) assert.ok(!logs.includes(s.split('.')[2]));
+  }
+  assert.ok(!logs.includes('sk_live_'), 'no client secret in the logs');
+  // Every access-log line is one JSON object.
+  for (const line of srv.stdout().split('\n').filter(Boolean)) {
+    assert.doesNotThrow(() => JSON.parse(line), `access log line is JSON: ${line.slice(0, 100)}`);
+  }
 });
