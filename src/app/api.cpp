@@ -40,6 +40,8 @@ void Reply(Responder& done, core::Result<Response> r) {
 }
 
 core::Result<boost::json::object> JsonBody(const http::Request& req) {
+  // A body-less POST (e.g. a credential with no options) needs no Content-Type.
+  if (req.body.empty() && req.Header("content-type").empty()) return boost::json::object{};
   if (http::MediaType(req.Header("content-type")) != "application/json")
     return Error{core::Errc::kUnsupportedMedia, "VALIDATION_ERROR",
                  "Content-Type must be application/json"};
@@ -100,6 +102,19 @@ const std::string* FormValue(const std::vector<std::pair<std::string, std::strin
   for (const auto& [k, v] : form)
     if (k == name) return &v;
   return nullptr;
+}
+
+// RFC 6749 §4.1.2.1 names temporarily_unavailable; OAuth endpoints keep the OAuth envelope.
+Error OAuthUnavailable(std::string message) {
+  Error e = Error::OAuth("temporarily_unavailable", std::move(message), 503);
+  e.retry_after = 1;
+  return e;
+}
+
+Error OAuthRateLimited(int64_t retry_after) {
+  Error e = Error::OAuth("rate_limit_exceeded", "Too many requests", 429);
+  e.retry_after = static_cast<int>(retry_after);
+  return e;
 }
 
 void AddRateHeaders(RequestContext& ctx, const domain::RateDecision& d) {
@@ -179,7 +194,8 @@ Api::Api(Services services) : s_(std::move(services)) {
   meta["jwks_uri"] = iss + "/.well-known/jwks.json";
   meta["userinfo_endpoint"] = iss + "/agent-info";
   meta["grant_types_supported"] = boost::json::array{"client_credentials"};
-  meta["response_types_supported"] = boost::json::array{"token"};
+  // No authorization endpoint: no response type is supported (RFC 8414 §2).
+  meta["response_types_supported"] = boost::json::array{};
   meta["token_endpoint_auth_methods_supported"] =
       boost::json::array{"client_secret_basic", "client_secret_post"};
   meta["introspection_endpoint_auth_methods_supported"] =
@@ -369,7 +385,10 @@ core::Status Api::Authenticate(const Route& route, RequestContext& ctx) {
   ctx.principal->user_agent = std::string(req.Header("user-agent").substr(0, 256));
   auto decision = s_.api_limiter->Hit(ctx.principal->agent_id);
   AddRateHeaders(ctx, decision);
-  if (!decision.allowed) return Error::RateLimited(static_cast<int>(decision.retry_after_s));
+  if (!decision.allowed) {
+    if (route.auth == AuthKind::kClient) return OAuthRateLimited(decision.retry_after_s);
+    return Error::RateLimited(static_cast<int>(decision.retry_after_s));
+  }
   if (!policy->Allows(route.id, ctx.principal->scopes)) {
     if (route.auth == AuthKind::kClient)
       return Error::OAuth("insufficient_scope", "The caller lacks a required scope", 403);
@@ -488,11 +507,7 @@ void Api::Token(RequestContext& ctx, Responder done) {
     for (const auto& [k, v] : rate_headers) r.SetHeader(k, v);
     return r;
   };
-  if (!decision.allowed) {
-    Error e = Error::OAuth("rate_limit_exceeded", "Too many token requests", 429);
-    e.retry_after = static_cast<int>(decision.retry_after_s);
-    return done(with_rate(http::ErrorResponse(e)));
-  }
+  if (!decision.allowed) return done(with_rate(http::ErrorResponse(OAuthRateLimited(decision.retry_after_s))));
   std::optional<std::string> scope;
   if (const std::string* sc = FormValue(ctx.form, "scope")) scope = *sc;
   auto policy = this->policy();
@@ -525,7 +540,7 @@ void Api::Token(RequestContext& ctx, Responder done) {
   s_.audit->Submit(std::move(rec), [done = std::move(done), response = std::move(response),
                                     counter = tokens_issued_](const core::Status& st) mutable {
     if (!st.ok()) {
-      done(http::ErrorResponse(Error::Unavailable("Token could not be recorded; retry", 1)));
+      done(http::ErrorResponse(OAuthUnavailable("Token could not be recorded; retry")));
       return;
     }
     counter->Inc();
@@ -565,7 +580,7 @@ void Api::Revoke(RequestContext& ctx, Responder done) {
                                     "Only the token's client or an agents:write holder may revoke it"));
   auto st = s_.tokens->Revoke(*info);
   if (!st.ok())
-    return Reply(done, Error::Unavailable("Revocation could not be stored; retry", 1));
+    return Reply(done, OAuthUnavailable("Revocation could not be stored; retry"));
   revocations_->Inc();
   domain::AuditRecord rec;
   rec.agent_id = info->agent_id;
@@ -579,7 +594,7 @@ void Api::Revoke(RequestContext& ctx, Responder done) {
   rec.metadata_json = boost::json::serialize(meta);
   auto audited = s_.audit->Write(std::move(rec));
   if (!audited.ok())
-    return Reply(done, Error::Unavailable("Revocation could not be recorded; retry", 1));
+    return Reply(done, OAuthUnavailable("Revocation could not be recorded; retry"));
   ok();
 }
 
@@ -693,13 +708,21 @@ void Api::CreateCredential(RequestContext& ctx, Responder done) {
 }
 
 void Api::ListCredentials(RequestContext& ctx, Responder done) {
+  auto q = http::ParseQuery(ctx.req.query);
+  if (!q.ok()) return Reply(done, std::move(q).error());
+  for (const auto& [k, v] : *q)
+    if (k != "page" && k != "limit")
+      return Reply(done, Error::Validation("Unknown query parameter \"" + k + "\""));
+  auto page = PageParams(*q);
+  if (!page.ok()) return Reply(done, std::move(page).error());
   auto list = s_.agents->ListCredentials(*ctx.principal, AgentIdParam(ctx));
   if (!list.ok()) return Reply(done, std::move(list).error());
+  // An agent holds a handful of credentials: page in memory.
   boost::json::array data;
-  for (const auto& c : *list) data.push_back(domain::CredentialToJson(c));
-  domain::Page all{1, static_cast<int>(data.size())};
-  int64_t total = static_cast<int64_t>(data.size());
-  done(http::JsonResponse(200, PageBody(std::move(data), total, all)));
+  const size_t first = static_cast<size_t>(page->page - 1) * static_cast<size_t>(page->limit);
+  for (size_t i = first; i < list->size() && i < first + static_cast<size_t>(page->limit); ++i)
+    data.push_back(domain::CredentialToJson((*list)[i]));
+  done(http::JsonResponse(200, PageBody(std::move(data), static_cast<int64_t>(list->size()), *page)));
 }
 
 void Api::RotateCredential(RequestContext& ctx, Responder done) {

@@ -87,7 +87,8 @@ const std::vector<Key>& Keys() {
       {"signing_alg", OneOf(&Config::signing_alg, {"RS256", "ES256", "EdDSA"})},
       {"token_ttl_seconds", Int(&Config::token_ttl_seconds, 60, 86400)},
       {"key_activation_delay_seconds", Int(&Config::key_activation_delay_seconds, 0, 30 * 86400)},
-      {"key_refresh_seconds", Int(&Config::key_refresh_seconds, 1, 3600)},
+      // Bounded well below the 60 s publication margin of retired keys (docs/decisions.md).
+      {"key_refresh_seconds", Int(&Config::key_refresh_seconds, 1, 30)},
       {"jwt_leeway_seconds", Int(&Config::jwt_leeway_seconds, 0, 300)},
       {"rate_limit_per_minute", Int(&Config::rate_limit_per_minute, 1, 2'000'000'000)},
       {"api_rate_limit_per_minute", Int(&Config::api_rate_limit_per_minute, 1, 2'000'000'000)},

@@ -55,7 +55,7 @@ core::Result<Config> LoadConfig(const std::string& file,
                                 const std::map<std::string, std::string>& env);
 std::map<std::string, std::string> ProcessEnvironment();
 
-// Names of every key, for docs and `agentidp config --keys`.
+// Names of every key (docs/configuration.md lists them).
 std::vector<std::string> ConfigKeys();
 
 }  // namespace agentidp::app

@@ -86,7 +86,7 @@ core::Result<std::string> LoadMasterKey(const Config& c) {
       return core::Error::Validation(file.string() + " must not be readable by group or others (chmod 600)");
     return domain::DecodeMasterKey(t);
   }
-  if (!c.database_url.empty())
+  if (c.database_url.rfind("postgres", 0) == 0)
     return core::Error::Validation(
         "AGENTIDP_MASTER_KEY is required with an external database (every node needs the same key)");
   std::string key = crypto::HexEncode(crypto::RandomBytes(32));
@@ -119,7 +119,9 @@ struct Core {
   core::Status Open(const Config& c) {
     TRY(PrepareDataDir(c));
     TRY_ASSIGN(master_key, LoadMasterKey(c));
-    TRY_ASSIGN(store, store::OpenStore(StoreUrl(c)));
+    TRY_ASSIGN(store, store::OpenStore(StoreUrl(c), [](const std::string& detail) {
+                 if (auto log = spdlog::get("agentidp")) log->error(Q("store: " + detail));
+               }));
     TRY_ASSIGN(int version, store->Migrate());
     (void)version;
     TRY_ASSIGN(bool fresh, store->meta().PutIfAbsent("system_organization_id", random.UuidV4()));
@@ -362,9 +364,10 @@ int Serve(const Config& config) {
     }
   });
 
-  const std::string url = std::string(config.tls_cert.empty() ? "http" : "https") + "://" +
-                          (config.bind == "0.0.0.0" ? "127.0.0.1" : config.bind) + ":" +
-                          std::to_string(*port);
+  std::string host = config.bind == "0.0.0.0" ? "127.0.0.1" : config.bind == "::" ? "::1" : config.bind;
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  const std::string url = std::string(config.tls_cert.empty() ? "http" : "https") + "://" + host +
+                          ":" + std::to_string(*port);
   {
     boost::json::object l;
     l["url"] = url;

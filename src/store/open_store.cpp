@@ -11,25 +11,28 @@ namespace {
 constexpr std::string_view kSqliteUrlPrefix = "sqlite://";
 constexpr std::string_view kSqliteShortPrefix = "sqlite:";
 
-core::Result<std::unique_ptr<domain::Store>> OpenSqlite(std::string path) {
+core::Result<std::unique_ptr<domain::Store>> OpenSqlite(std::string path, StoreErrorSink sink) {
   if (path.empty()) return core::Error::Validation("SQLite database path is empty");
-  TRY_ASSIGN(auto store, sqlite::SqliteStore::Open(path));
+  sqlite::SqliteOptions options;
+  options.error_sink = std::move(sink);
+  TRY_ASSIGN(auto store, sqlite::SqliteStore::Open(path, options));
   return std::unique_ptr<domain::Store>(std::move(store));
 }
 
 }  // namespace
 
-core::Result<std::unique_ptr<domain::Store>> OpenStore(const std::string& url_or_path) {
+core::Result<std::unique_ptr<domain::Store>> OpenStore(const std::string& url_or_path,
+                                                       StoreErrorSink error_sink) {
   std::string_view url = url_or_path;
   if (url.starts_with("postgres://") || url.starts_with("postgresql://")) {
     return core::Error::Validation("PostgreSQL backend is not built yet");
   }
   // sqlite:///abs -> /abs; sqlite://rel -> rel (no host part for a local file).
   if (url.starts_with(kSqliteUrlPrefix)) {
-    return OpenSqlite(std::string(url.substr(kSqliteUrlPrefix.size())));
+    return OpenSqlite(std::string(url.substr(kSqliteUrlPrefix.size())), std::move(error_sink));
   }
   if (url.starts_with(kSqliteShortPrefix)) {
-    return OpenSqlite(std::string(url.substr(kSqliteShortPrefix.size())));
+    return OpenSqlite(std::string(url.substr(kSqliteShortPrefix.size())), std::move(error_sink));
   }
   // Any other scheme is a mistake, not a file name.
   if (auto scheme_end = url.find("://");
@@ -37,7 +40,7 @@ core::Result<std::unique_ptr<domain::Store>> OpenStore(const std::string& url_or
       url.substr(0, scheme_end).find('/') == std::string_view::npos) {
     return core::Error::Validation("Unsupported database URL scheme");
   }
-  return OpenSqlite(url_or_path);
+  return OpenSqlite(url_or_path, std::move(error_sink));
 }
 
 }  // namespace agentidp::store

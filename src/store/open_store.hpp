@@ -3,6 +3,7 @@
 #include "core/result.hpp"
 #include "domain/store.hpp"
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -12,6 +13,9 @@ namespace agentidp::store {
 //   sqlite:///abs/path.db, sqlite://rel/path.db, sqlite:rel/path.db, or a plain path -> SQLite
 //   postgres://..., postgresql://...                                   -> PostgreSQL
 // An unknown scheme is a Validation error.
-core::Result<std::unique_ptr<domain::Store>> OpenStore(const std::string& url_or_path);
+// `error_sink` receives backend error details (never shown to clients) for the server log.
+using StoreErrorSink = std::function<void(const std::string&)>;
+core::Result<std::unique_ptr<domain::Store>> OpenStore(const std::string& url_or_path,
+                                                       StoreErrorSink error_sink = {});
 
 }  // namespace agentidp::store

@@ -103,6 +103,8 @@ core::Result<IssuedToken> TokenService::IssueClientCredentials(
   const auto grantable = GrantableScopes(agent, policy);
   std::set<std::string> scopes;
   if (requested_scope) {
+    if (requested_scope->empty())
+      return core::Error::OAuth("invalid_scope", "scope must not be empty; omit it for the default");
     TRY_ASSIGN(scopes, ParseScopeString(*requested_scope));
     for (const auto& s : scopes)
       if (!grantable.count(s))
