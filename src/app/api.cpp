@@ -339,7 +339,12 @@ void Api::AuditAuthFailure(const RequestContext& ctx, const std::string& client_
                            const std::string& reason) {
   domain::AuditRecord r;
   // Only well-formed ids go into the hashed agentId field; whatever was sent is not echoed.
-  if (core::IsUuid(client_id)) r.agent_id = client_id;
+  if (core::IsUuid(client_id)) {
+    r.agent_id = client_id;
+    // Filed under the agent's organization so its admins see attacks on their agents.
+    auto known = s_.clients->Find(client_id);
+    if (known.ok() && *known) r.organization_id = (*known)->agent.organization_id;
+  }
   r.action = "auth.failed";
   r.outcome = "failure";
   r.ip_address = ctx.req.remote_ip;

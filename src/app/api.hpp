@@ -66,6 +66,7 @@ struct Services {
   domain::AuditWriter* audit = nullptr;
   domain::Keyring* keyring = nullptr;
   domain::TokenService* tokens = nullptr;
+  domain::ClientDirectory* clients = nullptr;
   domain::AgentService* agents = nullptr;
   domain::RateLimiter* token_limiter = nullptr;
   domain::RateLimiter* api_limiter = nullptr;

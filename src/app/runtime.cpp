@@ -324,6 +324,7 @@ int Serve(const Config& config) {
   services.audit = core.audit.get();
   services.keyring = core.keyring.get();
   services.tokens = &tokens;
+  services.clients = &clients;
   services.agents = &agents;
   services.token_limiter = &token_limiter;
   services.api_limiter = &api_limiter;

@@ -55,7 +55,7 @@ describe('key rotation with staging', () => {
       await sleep(100);
     }
     assert.deepEqual(publishedKids, [k1, k2].sort(), 'both keys published');
-    assert.ok(publishedAt - cliDone <= 1600, `K2 published ${publishedAt - cliDone} ms after keys rotate returned (refresh is 1 s)`);
+    assert.ok(publishedAt - cliDone <= 2000, `K2 published ${publishedAt - cliDone} ms after keys rotate returned (refresh is 1 s)`);
     assert.ok(window >= 1, 'tokens were still signed by K1 while K2 was published');
     assert.ok(signedAt - rotatedAt >= 1900, `K2 signed ${signedAt - rotatedAt} ms after the rotation, before the 2 s delay`);
     const publishedAfter = publishedAt - rotatedAt;

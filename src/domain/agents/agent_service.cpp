@@ -126,7 +126,11 @@ core::Result<AgentInput> ParseAgentInput(const boost::json::object& body, bool p
                          size_t min, size_t max) -> core::Result<std::string> {
     if (!v.is_string()) return Invalid(field, "\"" + field + "\" must be a string");
     std::string s(v.as_string());
-    if (s.size() < min || s.size() > max)
+    // Limits count characters (code points), not bytes; the JSON parser has already
+    // refused invalid UTF-8.
+    size_t chars = 0;
+    for (unsigned char ch : s) chars += (ch & 0xC0) != 0x80;
+    if (chars < min || chars > max)
       return Invalid(field, "\"" + field + "\" must be " + std::to_string(min) + " to " +
                                 std::to_string(max) + " characters");
     return s;

@@ -62,8 +62,8 @@ void FailureThrottle::RecordFailure(const std::string& key) {
   Entry& e = entries_[key];
   if (e.first_ms + window_ms_ < now && e.blocked_until_ms < now) e = Entry{0, now, 0};
   ++e.failures;
-  if (e.failures > free_failures_) {
-    int shift = std::min(e.failures - free_failures_ - 1, 20);
+  if (e.failures >= free_failures_) {
+    int shift = std::min(e.failures - free_failures_, 20);
     int64_t delay = std::min<int64_t>(int64_t{1} << shift, max_delay_s_);
     e.blocked_until_ms = now + delay * 1000;
   }

@@ -27,10 +27,9 @@ TEST(FailureThrottle, SlowsDownAfterFreeFailuresAndResetsOnSuccess) {
   core::ManualClock clock;
   FailureThrottle t(clock, 2, 300, 60);
   t.RecordFailure("k");
-  t.RecordFailure("k");
   EXPECT_EQ(t.RetryAfter("k"), 0);
   t.RecordFailure("k");
-  EXPECT_EQ(t.RetryAfter("k"), 1);
+  EXPECT_EQ(t.RetryAfter("k"), 1) << "after 2 free failures the next attempt waits";
   t.RecordFailure("k");
   EXPECT_EQ(t.RetryAfter("k"), 2);
   for (int i = 0; i < 20; ++i) t.RecordFailure("k");
@@ -40,7 +39,7 @@ TEST(FailureThrottle, SlowsDownAfterFreeFailuresAndResetsOnSuccess) {
   EXPECT_EQ(t.RetryAfter("k"), 0);
   t.RecordSuccess("k");
   t.RecordFailure("k");
-  EXPECT_EQ(t.RetryAfter("k"), 0);
+  EXPECT_EQ(t.RetryAfter("k"), 0) << "a success starts the count again";
 }
 
 }  // namespace
