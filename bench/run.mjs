@@ -166,7 +166,11 @@ async function benchAgentidp(alg, problems) {
       });
       const rssAfter = rssKiB(server.pid);
       log(`seeded ${seed.created} in ${seed.seconds.toFixed(1)} s (${seed.perSecond.toFixed(0)}/s); RSS after ${rssAfter} KiB`);
-      if (seed.failures.length) log('seed failures (first):', JSON.stringify(seed.failures.slice(0, 3)));
+      if (seed.failures.length) {
+        log('seed failures (first):', JSON.stringify(seed.failures.slice(0, 3)));
+        problems.push(`seeding stopped after ${seed.created} of ${seed.requested} agents: `
+          + `HTTP ${seed.failures[0].status} ${seed.failures[0].body}`);
+      }
       out.seed = { ...seed, failures: seed.failures.slice(0, 5), rssBeforeKiB: rssBefore, rssAfterKiB: rssAfter };
       out.tokenAfterSeed = await measure({
         label: `agentidp ${alg} token (${seed.created} agents)`,

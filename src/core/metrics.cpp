@@ -43,15 +43,20 @@ std::string FormatDouble(double v) {
 void AppendEscaped(std::string& out, std::string_view s, bool quote) {
   for (char c : s) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
       case '"':
         if (quote) {
           out += "\\\"";
           break;
         }
         [[fallthrough]];
-      default: out.push_back(c);
+      default:
+        out.push_back(c);
     }
   }
 }
@@ -117,9 +122,8 @@ std::vector<uint64_t> Histogram::BucketCounts() const {
 }
 
 const std::vector<double>& DefaultLatencyBuckets() {
-  static const std::vector<double> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                               0.025,  0.05,  0.1,    0.25,  0.5,
-                                               1,      2.5,   5,      10};
+  static const std::vector<double> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                               0.1,    0.25,  0.5,    1,     2.5,  5,     10};
   return kBuckets;
 }
 
@@ -138,8 +142,7 @@ struct Metrics::Family {
 Metrics::Metrics() = default;
 Metrics::~Metrics() = default;
 
-Metrics::Family& Metrics::GetFamily(const std::string& name, const std::string& help,
-                                    Type type) {
+Metrics::Family& Metrics::GetFamily(const std::string& name, const std::string& help, Type type) {
   if (!IsMetricName(name)) throw std::invalid_argument("invalid metric name: " + name);
   auto it = families_.find(name);
   if (it == families_.end()) {

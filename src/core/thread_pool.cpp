@@ -19,7 +19,9 @@ ThreadPool::ThreadPool(size_t threads, size_t max_queue, std::string name)
   }
 }
 
-ThreadPool::~ThreadPool() { Shutdown(); }
+ThreadPool::~ThreadPool() {
+  Shutdown();
+}
 
 bool ThreadPool::TrySubmit(std::function<void()> task) {
   if (!task) return false;

@@ -2,9 +2,9 @@
 
 #include "core/clock.hpp"
 
+#include <spdlog/logger.h>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
-#include <spdlog/logger.h>
 
 #include <cmath>
 
@@ -45,9 +45,8 @@ std::string FormatAccessLogLine(const AccessLogEntry& entry) {
 }
 
 AccessLogSink MakeSpdlogAccessLogSink(std::shared_ptr<spdlog::logger> logger) {
-  return [logger = std::move(logger)](std::string_view json_line) {
-    logger->info("{}", json_line);
-  };
+  return
+      [logger = std::move(logger)](std::string_view json_line) { logger->info("{}", json_line); };
 }
 
 }  // namespace agentidp::http

@@ -89,8 +89,8 @@ class Router {
   static bool IsParamName(std::string_view s) {
     if (s.empty()) return false;
     for (char c : s) {
-      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                c == '_';
+      bool ok =
+          (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
       if (!ok) return false;
     }
     return true;
@@ -154,13 +154,12 @@ void Router<T>::Add(std::string method, std::string pattern, T value) {
   if (Lookup(entries, method) != kNone)
     throw std::invalid_argument("duplicate route: " + method + " " + pattern);
   entries.emplace_back(method, routes_.size());
-  routes_.push_back(Route{std::move(method), std::move(pattern), std::move(names),
-                          std::move(value)});
+  routes_.push_back(
+      Route{std::move(method), std::move(pattern), std::move(names), std::move(value)});
 }
 
 template <typename T>
-bool Router<T>::Offer(const std::vector<std::pair<std::string, size_t>>& entries,
-                      Search& s) const {
+bool Router<T>::Offer(const std::vector<std::pair<std::string, size_t>>& entries, Search& s) const {
   if (entries.empty()) return false;
   if (s.method.empty()) {
     for (const auto& entry : entries) s.allowed.push_back(entry.first);

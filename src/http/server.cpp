@@ -5,6 +5,8 @@
 #include "core/random.hpp"
 #include "http/access_log.hpp"
 
+#include <openssl/ssl.h>
+#include <pthread.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -28,10 +30,10 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
-#include <openssl/ssl.h>
-#include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cassert>
 #include <condition_variable>
 #include <cstdio>
 #include <ctime>
@@ -64,6 +66,7 @@ constexpr auto kErrorWriteTimeout = std::chrono::seconds(5);
 constexpr auto kTlsShutdownTimeout = std::chrono::seconds(1);
 constexpr auto kStopForceWait = std::chrono::seconds(2);
 constexpr size_t kFirstReadChunk = 4096;
+constexpr size_t kKeepBufferBytes = 16 * 1024;
 // Connections being turned away with 503 are cheap but not free: past this many at once,
 // further ones are closed without an answer.
 constexpr size_t kMaxShedding = 256;
@@ -127,8 +130,8 @@ bool IEquals(std::string_view a, std::string_view b) {
 
 // Metric label for the method: arbitrary client-chosen methods must not create series.
 std::string_view MethodLabel(std::string_view method) {
-  static constexpr std::string_view kKnown[] = {"GET",     "HEAD",    "POST",  "PUT",    "DELETE",
-                                                "PATCH",   "OPTIONS", "TRACE", "CONNECT"};
+  static constexpr std::string_view kKnown[] = {"GET",   "HEAD",    "POST",  "PUT",    "DELETE",
+                                                "PATCH", "OPTIONS", "TRACE", "CONNECT"};
   for (auto m : kKnown)
     if (m == method) return m;
   return "OTHER";
@@ -159,11 +162,9 @@ bool IsValidHeaderValue(std::string_view value) {
 
 // Framing and connection management belong to the server, not to the application.
 bool IsServerOwnedHeader(std::string_view name) {
-  static constexpr std::string_view kOwned[] = {"content-length", "transfer-encoding",
-                                                "connection",     "keep-alive",
-                                                "upgrade",        "te",
-                                                "trailer",        "x-request-id",
-                                                "date"};
+  static constexpr std::string_view kOwned[] = {"content-length", "transfer-encoding", "connection",
+                                                "keep-alive",     "upgrade",           "te",
+                                                "trailer",        "x-request-id",      "date"};
   for (auto owned : kOwned)
     if (IEquals(owned, name)) return true;
   return false;
@@ -560,6 +561,12 @@ asio::awaitable<void> Connection<Stream>::Serve() {
       }
     }
     auto& msg = parser.get();
+    // RFC 9112 §6.3: a request Transfer-Encoding other than a final "chunked" leaves the
+    // body length unknown; guessing would desynchronise the connection (smuggling).
+    if (msg.count(bhttp::field::transfer_encoding) != 0 && !parser.chunked()) {
+      co_await FailRequest(bhttp::error::bad_transfer_encoding, parser, record);
+      co_return;
+    }
     if (!parser.is_done()) {
       // RFC 9110 §10.1.1: a client waiting for "100 Continue" would otherwise stall.
       if (msg.version() >= 11 && IEquals(msg[bhttp::field::expect], "100-continue")) {
@@ -616,6 +623,8 @@ asio::awaitable<void> Connection<Stream>::Serve() {
       co_await Close(/*linger=*/buffer_.size() > 0);
       co_return;
     }
+    // One large body must not pin its buffer for the rest of a long keep-alive life.
+    if (buffer_.size() == 0 && buffer_.capacity() > kKeepBufferBytes) buffer_.shrink_to_fit();
   }
 }
 
@@ -624,9 +633,9 @@ asio::awaitable<void> Connection<Stream>::FailRequest(beast::error_code ec, Pars
                                                       RequestRecord& record) {
   Response response;
   if (ec == bhttp::error::body_limit) {
-    response = ErrorResponse(413, "PAYLOAD_TOO_LARGE",
-                             "Request body exceeds the limit of " +
-                                 std::to_string(Options().max_body_bytes) + " bytes");
+    response = ErrorResponse(
+        413, "PAYLOAD_TOO_LARGE",
+        "Request body exceeds the limit of " + std::to_string(Options().max_body_bytes) + " bytes");
   } else if (ec == bhttp::error::header_limit) {
     response = ErrorResponse(431, "VALIDATION_ERROR", "Request header fields too large");
   } else if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message) {
@@ -660,8 +669,7 @@ asio::awaitable<void> Connection<Stream>::FailRequest(beast::error_code ec, Pars
 
 template <typename Stream>
 asio::awaitable<bool> Connection<Stream>::Write(Response response, unsigned version,
-                                                bool keep_alive, bool head,
-                                                RequestRecord& record) {
+                                                bool keep_alive, bool head, RequestRecord& record) {
   if (response.status < 200 || response.status > 599) response = InternalError();
   bhttp::response<bhttp::string_body> res;
   res.version(version);
@@ -671,8 +679,7 @@ asio::awaitable<bool> Connection<Stream>::Write(Response response, unsigned vers
   // RFC 9110 §15.3.5, §15.4.5: 204 and 304 carry no content.
   const bool no_content = response.status == 204 || response.status == 304;
   if (no_content) response.body.clear();
-  if (!no_content && !response.content_type.empty() &&
-      IsValidHeaderValue(response.content_type))
+  if (!no_content && !response.content_type.empty() && IsValidHeaderValue(response.content_type))
     res.set(bhttp::field::content_type, response.content_type);
   for (auto& [name, value] : response.headers) {
     if (!IsValidHeaderName(name) || !IsValidHeaderValue(value) || IsServerOwnedHeader(name))
@@ -725,8 +732,7 @@ asio::awaitable<void> Connection<Stream>::Close(bool linger) {
       size_t discarded = 0;
       char scratch[8192];
       while (discarded < kLingerBytes) {
-        auto [read_ec, n] =
-            co_await Lowest().async_read_some(asio::buffer(scratch), kNoThrow);
+        auto [read_ec, n] = co_await Lowest().async_read_some(asio::buffer(scratch), kNoThrow);
         if (read_ec) break;
         discarded += n;
       }
@@ -743,8 +749,8 @@ ServerCore::ServerCore(ServerOptions options, Application& app, core::Metrics& m
       app_(app),
       metrics_(metrics),
       access_log_(std::move(access_log)),
-      connections_gauge_(metrics.GetGauge("agentidp_http_connections_active",
-                                          "Open HTTP connections")),
+      connections_gauge_(
+          metrics.GetGauge("agentidp_http_connections_active", "Open HTTP connections")),
       shed_counter_(metrics.GetCounter(
           "agentidp_http_connections_rejected_total",
           "Connections answered 503 (or closed) because max_connections was reached")) {}
@@ -773,19 +779,19 @@ core::Result<uint16_t> ServerCore::Start() {
     auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
     SSL_CTX* native = ctx->native_handle();
     SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
-    SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                                    SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_options(
+        native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     if (SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1)
       return core::Error::Internal("TLS: cipher list rejected by OpenSSL");
     beast::error_code ec;
     ctx->use_certificate_chain_file(options_.tls_cert_file, ec);
     if (ec)
-      return core::Error::Internal("TLS: cannot load certificate chain " +
-                                   options_.tls_cert_file + ": " + ec.message());
+      return core::Error::Internal("TLS: cannot load certificate chain " + options_.tls_cert_file +
+                                   ": " + ec.message());
     ctx->use_private_key_file(options_.tls_key_file, asio::ssl::context::pem, ec);
     if (ec)
-      return core::Error::Internal("TLS: cannot load private key " + options_.tls_key_file +
-                                   ": " + ec.message());
+      return core::Error::Internal("TLS: cannot load private key " + options_.tls_key_file + ": " +
+                                   ec.message());
     if (SSL_CTX_check_private_key(native) != 1)
       return core::Error::Internal("TLS: private key does not match the certificate");
     ssl_ctx_ = std::move(ctx);
@@ -803,9 +809,8 @@ core::Result<uint16_t> ServerCore::Start() {
   } else {
     // A host name ("localhost"): resolved once, at start-up.
     tcp::resolver resolver(*ioc);
-    auto endpoints =
-        resolver.resolve(options_.bind_address, std::to_string(options_.port),
-                         tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+    auto endpoints = resolver.resolve(options_.bind_address, std::to_string(options_.port),
+                                      tcp::resolver::passive | tcp::resolver::numeric_service, ec);
     if (ec || endpoints.empty())
       return core::Error::Internal("cannot resolve bind address " + options_.bind_address +
                                    (ec ? ": " + ec.message() : std::string()));
@@ -813,8 +818,8 @@ core::Result<uint16_t> ServerCore::Start() {
   }
   auto acceptor = std::make_unique<tcp::acceptor>(asio::make_strand(*ioc));
   auto fail = [&](const char* what) {
-    return core::Error::Internal(std::string("cannot ") + what + " " + options_.bind_address +
-                                 ":" + std::to_string(options_.port) + ": " + ec.message());
+    return core::Error::Internal(std::string("cannot ") + what + " " + options_.bind_address + ":" +
+                                 std::to_string(options_.port) + ": " + ec.message());
   };
   acceptor->open(endpoint.protocol(), ec);
   if (ec) return fail("open");
@@ -868,6 +873,10 @@ void ServerCore::ForEachConnection(F f) {
 
 void ServerCore::Stop(std::chrono::milliseconds grace) {
   std::lock_guard stop_lock(stop_mutex_);
+  // An I/O thread cannot join itself: Stop() from Application::Handle would deadlock.
+  assert(std::none_of(threads_.begin(), threads_.end(), [](const std::thread& t) {
+    return t.get_id() == std::this_thread::get_id();
+  }));
   {
     std::lock_guard lock(state_mutex_);
     if (!started_ || stopped_) return;
@@ -1014,11 +1023,11 @@ core::Counter& ServerCore::RequestCounter(std::string_view route, std::string_vi
     std::shared_lock lock(metric_cache_mutex_);
     if (auto it = counters_.find(key); it != counters_.end()) return *it->second;
   }
-  core::Counter& counter = metrics_.GetCounter(
-      "agentidp_http_requests_total", "HTTP requests by route, method and status class",
-      {{"route", std::string(route)},
-       {"method", std::string(method)},
-       {"status", std::string(status_class)}});
+  core::Counter& counter = metrics_.GetCounter("agentidp_http_requests_total",
+                                               "HTTP requests by route, method and status class",
+                                               {{"route", std::string(route)},
+                                                {"method", std::string(method)},
+                                                {"status", std::string(status_class)}});
   std::unique_lock lock(metric_cache_mutex_);
   counters_.emplace(std::move(key), &counter);
   return counter;
@@ -1032,10 +1041,10 @@ core::Histogram& ServerCore::DurationHistogram(std::string_view route, std::stri
     std::shared_lock lock(metric_cache_mutex_);
     if (auto it = histograms_.find(key); it != histograms_.end()) return *it->second;
   }
-  core::Histogram& histogram = metrics_.GetHistogram(
-      "agentidp_http_request_duration_seconds",
-      "Time from the start of a request until its response is ready to send",
-      {{"route", std::string(route)}, {"method", std::string(method)}});
+  core::Histogram& histogram =
+      metrics_.GetHistogram("agentidp_http_request_duration_seconds",
+                            "Time from the start of a request until its response is ready to send",
+                            {{"route", std::string(route)}, {"method", std::string(method)}});
   std::unique_lock lock(metric_cache_mutex_);
   histograms_.emplace(std::move(key), &histogram);
   return histogram;
@@ -1082,10 +1091,20 @@ Server::Server(ServerOptions options, Application& app, core::Metrics& metrics,
 
 Server::~Server() = default;
 
-core::Result<uint16_t> Server::Start() { return impl_->Start(); }
-void Server::Stop(std::chrono::milliseconds grace) { impl_->Stop(grace); }
-void Server::Wait() { impl_->Wait(); }
-uint16_t Server::Port() const { return impl_->Port(); }
-size_t Server::ActiveConnections() const { return impl_->ActiveConnections(); }
+core::Result<uint16_t> Server::Start() {
+  return impl_->Start();
+}
+void Server::Stop(std::chrono::milliseconds grace) {
+  impl_->Stop(grace);
+}
+void Server::Wait() {
+  impl_->Wait();
+}
+uint16_t Server::Port() const {
+  return impl_->Port();
+}
+size_t Server::ActiveConnections() const {
+  return impl_->ActiveConnections();
+}
 
 }  // namespace agentidp::http

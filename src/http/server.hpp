@@ -31,10 +31,10 @@ struct ServerOptions {
   size_t io_threads = 0;                   // 0 = std::thread::hardware_concurrency()
   size_t max_body_bytes = 64 * 1024;       // DESIGN §5: 413 above
   size_t max_header_bytes = 16 * 1024;     // 431 above
-  int header_timeout_ms = 10000;  // first request line + headers (slowloris bound)
-  int body_timeout_ms = 30000;    // the body, and writing the response
-  int idle_timeout_ms = 60000;    // between keep-alive requests
-  size_t max_connections = 10000;  // over this: 503 + Retry-After: 1, then close
+  int header_timeout_ms = 10000;           // first request line + headers (slowloris bound)
+  int body_timeout_ms = 30000;             // the body, and writing the response
+  int idle_timeout_ms = 60000;             // between keep-alive requests
+  size_t max_connections = 10000;          // over this: 503 + Retry-After: 1, then close
   // Both set: TLS listener (TLS 1.2+, ECDHE + AES-GCM/ChaCha20-Poly1305). Empty: plain.
   std::string tls_cert_file;  // PEM chain, leaf first
   std::string tls_key_file;   // PEM private key

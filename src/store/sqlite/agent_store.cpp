@@ -132,34 +132,8 @@ core::Result<domain::PageOf<domain::Agent>> AgentStore::List(const domain::Agent
   if (filter.status) where.Add(kFilterStatus, *filter.status);
   if (filter.agent_type) where.Add(kFilterType, *filter.agent_type);
   if (filter.owner) where.Add(kFilterOwner, *filter.owner);
-  const std::string count_sql = "SELECT COUNT(*) FROM agents" + where.sql();
-  const std::string page_sql = "SELECT " + std::string(kColumns) + " FROM agents" + where.sql() +
-                               std::string(kNewestFirst) + " LIMIT ?" +
-                               std::to_string(where.next_index()) + " OFFSET ?" +
-                               std::to_string(where.next_index() + 1);
-  const PageWindow window = ToWindow(page);
-
-  return database_.ReadSnapshot(
-      [&](Connection& connection) -> core::Result<domain::PageOf<domain::Agent>> {
-        domain::PageOf<domain::Agent> result;
-        {
-          TRY_ASSIGN(auto count, connection.Prepare(count_sql));
-          where.BindTo(count);
-          TRY_ASSIGN(bool has_row, count.Step());
-          if (has_row) result.total = count.Int64(0);
-        }
-        TRY_ASSIGN(auto select, connection.Prepare(page_sql));
-        where.BindTo(select);
-        select.Bind(where.next_index(), window.limit);
-        select.Bind(where.next_index() + 1, window.offset);
-        while (true) {
-          TRY_ASSIGN(bool has_row, select.Step());
-          if (!has_row) break;
-          TRY_ASSIGN(auto agent, ReadAgent(select, database_.log()));
-          result.data.push_back(std::move(agent));
-        }
-        return result;
-      });
+  return ListPage<domain::Agent>(database_, "agents", kColumns, kNewestFirst, where, page,
+                                 [&](Statement& row) { return ReadAgent(row, database_.log()); });
 }
 
 core::Result<int64_t> AgentStore::CountLive(const std::string& organization_id) {

@@ -138,33 +138,9 @@ core::Result<domain::PageOf<domain::AuditEvent>> AuditStore::List(const domain::
   if (filter.outcome) where.Add(kFilterOutcome, *filter.outcome);
   if (filter.from_ms) where.Add(kFilterFrom, *filter.from_ms);
   if (filter.to_ms) where.Add(kFilterTo, *filter.to_ms);
-  const std::string count_sql = "SELECT COUNT(*) FROM audit_events" + where.sql();
-  const std::string page_sql = "SELECT " + std::string(kColumns) + " FROM audit_events" +
-                               where.sql() + std::string(kNewestFirst) + " LIMIT ?" +
-                               std::to_string(where.next_index()) + " OFFSET ?" +
-                               std::to_string(where.next_index() + 1);
-  const PageWindow window = ToWindow(page);
-
-  return database_.ReadSnapshot(
-      [&](Connection& connection) -> core::Result<domain::PageOf<domain::AuditEvent>> {
-        domain::PageOf<domain::AuditEvent> result;
-        {
-          TRY_ASSIGN(auto count, connection.Prepare(count_sql));
-          where.BindTo(count);
-          TRY_ASSIGN(bool has_row, count.Step());
-          if (has_row) result.total = count.Int64(0);
-        }
-        TRY_ASSIGN(auto select, connection.Prepare(page_sql));
-        where.BindTo(select);
-        select.Bind(where.next_index(), window.limit);
-        select.Bind(where.next_index() + 1, window.offset);
-        while (true) {
-          TRY_ASSIGN(bool has_row, select.Step());
-          if (!has_row) break;
-          result.data.push_back(ReadEvent(select));
-        }
-        return result;
-      });
+  return ListPage<domain::AuditEvent>(
+      database_, "audit_events", kColumns, kNewestFirst, where, page,
+      [](Statement& row) -> core::Result<domain::AuditEvent> { return ReadEvent(row); });
 }
 
 core::Status AuditStore::Scan(std::optional<int64_t> from_ms, std::optional<int64_t> to_ms,

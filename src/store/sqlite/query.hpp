@@ -5,6 +5,7 @@
 
 #include "domain/model.hpp"
 #include "store/sqlite/connection.hpp"
+#include "store/sqlite/database.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -49,6 +50,41 @@ inline PageWindow ToWindow(const domain::Page& page) {
   int64_t limit = std::max(page.limit, 0);
   int64_t offset = (static_cast<int64_t>(std::max(page.page, 1)) - 1) * limit;
   return {limit, offset};
+}
+
+// A filtered list page: COUNT(*) and the page itself, read in one snapshot so `total` and
+// `data` agree. `read_row` turns the current row into a core::Result<T>.
+template <typename T, typename ReadRow>
+core::Result<domain::PageOf<T>> ListPage(Database& database, std::string_view table,
+                                         std::string_view columns, std::string_view order_by,
+                                         const WhereClause& where, const domain::Page& page,
+                                         ReadRow read_row) {
+  const std::string from = std::string(" FROM ") + std::string(table) + where.sql();
+  const std::string count_sql = "SELECT COUNT(*)" + from;
+  const std::string page_sql = "SELECT " + std::string(columns) + from + std::string(order_by) +
+                               " LIMIT ?" + std::to_string(where.next_index()) + " OFFSET ?" +
+                               std::to_string(where.next_index() + 1);
+  const PageWindow window = ToWindow(page);
+  return database.ReadSnapshot([&](Connection& connection) -> core::Result<domain::PageOf<T>> {
+    domain::PageOf<T> result;
+    {
+      TRY_ASSIGN(auto count, connection.Prepare(count_sql));
+      where.BindTo(count);
+      TRY_ASSIGN(bool has_row, count.Step());
+      if (has_row) result.total = count.Int64(0);
+    }
+    TRY_ASSIGN(auto select, connection.Prepare(page_sql));
+    where.BindTo(select);
+    select.Bind(where.next_index(), window.limit);
+    select.Bind(where.next_index() + 1, window.offset);
+    while (true) {
+      TRY_ASSIGN(bool has_row, select.Step());
+      if (!has_row) break;
+      TRY_ASSIGN(T row, read_row(select));
+      result.data.push_back(std::move(row));
+    }
+    return result;
+  });
 }
 
 }  // namespace agentidp::store::sqlite

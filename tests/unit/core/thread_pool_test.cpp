@@ -4,8 +4,8 @@
 
 #include <atomic>
 #include <future>
-#include <set>
 #include <mutex>
+#include <set>
 #include <thread>
 
 namespace agentidp::core {

@@ -1,10 +1,10 @@
 #include "http/access_log.hpp"
 
-#include <boost/json/parse.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <spdlog/logger.h>
 #include <spdlog/sinks/ostream_sink.h>
+#include <boost/json/parse.hpp>
 
 #include <sstream>
 

@@ -139,8 +139,8 @@ TEST_F(TlsServerTest, Tls12UsesAnAeadSuiteWithForwardSecrecy) {
   ASSERT_TRUE(ssl);
   std::string cipher = SSL_get_cipher_name(ssl.get());
   EXPECT_THAT(cipher, ::testing::StartsWith("ECDHE-"));
-  EXPECT_THAT(cipher, ::testing::AnyOf(::testing::HasSubstr("GCM"),
-                                       ::testing::HasSubstr("CHACHA20")));
+  EXPECT_THAT(cipher,
+              ::testing::AnyOf(::testing::HasSubstr("GCM"), ::testing::HasSubstr("CHACHA20")));
 }
 
 TEST_F(TlsServerTest, RefusesTls11) {
