@@ -184,8 +184,37 @@ core::Result<AccessTokenInfo> TokenService::Verify(std::string_view token, bool 
   return info;
 }
 
+// Resource servers introspect the same token many times; its signature, issuer and type
+// never change, so a successful verification is remembered by the token's SHA-256. Expiry,
+// revocation and the agent's status are checked on every call.
+std::shared_ptr<const AccessTokenInfo> TokenService::VerifiedCache::Find(const std::string& key) {
+  Shard& s = shards[std::hash<std::string>{}(key) % shards.size()];
+  std::lock_guard lock(s.mu);
+  auto it = s.entries.find(key);
+  return it == s.entries.end() ? nullptr : it->second;
+}
+
+void TokenService::VerifiedCache::Put(const std::string& key,
+                                      std::shared_ptr<const AccessTokenInfo> info) {
+  Shard& s = shards[std::hash<std::string>{}(key) % shards.size()];
+  std::lock_guard lock(s.mu);
+  // Bounded memory: a full shard starts over (re-verification is the only cost).
+  if (s.entries.size() >= kPerShard) s.entries.clear();
+  s.entries.emplace(key, std::move(info));
+}
+
 core::Result<AccessTokenInfo> TokenService::Validate(std::string_view token) {
-  TRY_ASSIGN(AccessTokenInfo info, Verify(token, true));
+  const auto digest = crypto::Sha256(token);
+  const std::string key(reinterpret_cast<const char*>(digest.data()), digest.size());
+  std::shared_ptr<const AccessTokenInfo> cached = verified_.Find(key);
+  if (!cached) {
+    TRY_ASSIGN(AccessTokenInfo fresh, Verify(token, true));
+    cached = std::make_shared<const AccessTokenInfo>(std::move(fresh));
+    verified_.Put(key, cached);
+  } else if (clock_.NowSeconds() > cached->exp_s + settings_.leeway_s) {
+    return core::Error::OAuth("invalid_token", "Token has expired");
+  }
+  AccessTokenInfo info = *cached;
   if (revocations_.IsRevoked(info.jti))
     return core::Error::OAuth("invalid_token", "Token has been revoked");
   TRY_ASSIGN(auto record, clients_.Find(info.agent_id));

@@ -116,6 +116,17 @@ class TokenService {
  private:
   core::Result<AccessTokenInfo> Verify(std::string_view token, bool check_expiry);
 
+  struct VerifiedCache {
+    static constexpr size_t kPerShard = 1024;  // 16 shards: at most ~16k tokens remembered
+    struct Shard {
+      std::mutex mu;
+      std::unordered_map<std::string, std::shared_ptr<const AccessTokenInfo>> entries;
+    };
+    std::array<Shard, 16> shards;
+    std::shared_ptr<const AccessTokenInfo> Find(const std::string& key);
+    void Put(const std::string& key, std::shared_ptr<const AccessTokenInfo> info);
+  };
+
   Store& store_;
   ClientDirectory& clients_;
   Keyring& keyring_;
@@ -124,6 +135,7 @@ class TokenService {
   core::Random& random_;
   TokenSettings settings_;
   std::string dummy_hash_;  // compared against when the client is unknown
+  VerifiedCache verified_;
 };
 
 }  // namespace agentidp::domain
