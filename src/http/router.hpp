@@ -61,7 +61,7 @@ class Router {
 
   // (method, pattern) in registration order.
   std::vector<std::pair<std::string, std::string>> Routes() const;
-  size_t size() const { return routes_.size(); }
+  size_t Size() const { return routes_.size(); }
 
  private:
   struct Route {

@@ -303,9 +303,9 @@ class ServerCore {
   size_t ActiveConnections() const { return active_.load(); }
 
   // For connections.
-  const ServerOptions& options() const { return options_; }
-  Application& app() { return app_; }
-  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+  const ServerOptions& Options() const { return options_; }
+  Application& App() { return app_; }
+  bool IsStopping() const { return stopping_.load(std::memory_order_acquire); }
   std::string NewRequestId() { return random_.UuidV4(); }
   void Register(ConnectionBase* conn);
   void Unregister(ConnectionBase* conn);
@@ -380,7 +380,7 @@ class ConnectionBase : public std::enable_shared_from_this<ConnectionBase> {
   ConnectionBase(const ConnectionBase&) = delete;
   ConnectionBase& operator=(const ConnectionBase&) = delete;
 
-  const asio::any_io_executor& executor() const { return executor_; }
+  const asio::any_io_executor& Executor() const { return executor_; }
 
   // On the strand. Stop(): an idle keep-alive connection closes now; one in the middle
   // of a request finishes it and closes after the response.
@@ -423,7 +423,7 @@ class ConnectionBase : public std::enable_shared_from_this<ConnectionBase> {
     slot->conn = this;
     current_slot_ = slot;
     try {
-      server_.app().Handle(std::move(req), MakeResponder(slot));
+      server_.App().Handle(std::move(req), MakeResponder(slot));
     } catch (...) {
       // Last-resort catch (DESIGN §6.2): nothing about the failure reaches the client.
       Deliver(slot, InternalError());
@@ -486,7 +486,7 @@ class Connection final : public ConnectionBase {
   static asio::awaitable<void> Run(std::shared_ptr<Connection> self) {
     try {
       co_await self->Serve();
-    } catch (const std::exception&) {
+    } catch (...) {
       // Only allocation failures and the like get here; drop the connection.
     }
     self->CloseSocket();
@@ -509,7 +509,7 @@ class Connection final : public ConnectionBase {
   }
 
   beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
-  const ServerOptions& Options() const { return server_.options(); }
+  const ServerOptions& Options() const { return server_.Options(); }
   static std::chrono::milliseconds Ms(int ms) { return std::chrono::milliseconds(ms); }
 
   asio::awaitable<void> Serve();
@@ -535,7 +535,7 @@ asio::awaitable<void> Connection<Stream>::Serve() {
     // requests, header timeout for a fresh connection.
     if (buffer_.size() == 0) {
       idle_ = true;
-      if (server_.stopping() || force_closed_) co_return;
+      if (server_.IsStopping() || force_closed_) co_return;
       Lowest().expires_after(Ms(first ? Options().header_timeout_ms : Options().idle_timeout_ms));
       auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(kFirstReadChunk), kNoThrow);
       if (ec) co_return;  // EOF, timeout, or closed by Stop(): nothing to answer
@@ -616,7 +616,7 @@ asio::awaitable<void> Connection<Stream>::Serve() {
 
     auto response = co_await Dispatch(std::move(req));
     if (!response || force_closed_) co_return;
-    keep_alive = keep_alive && !server_.stopping();
+    keep_alive = keep_alive && !server_.IsStopping();
     bool written = co_await Write(std::move(*response), version, keep_alive, head, record);
     if (!written) co_return;
     if (!keep_alive) {
@@ -868,7 +868,7 @@ void ServerCore::ForEachConnection(F f) {
   }
   // Posted outside the lock: the last reference may be dropped here, and a connection's
   // destructor takes conns_mutex_.
-  for (auto& conn : conns) asio::post(conn->executor(), [conn, f] { f(*conn); });
+  for (auto& conn : conns) asio::post(conn->Executor(), [conn, f] { f(*conn); });
 }
 
 void ServerCore::Stop(std::chrono::milliseconds grace) {
@@ -933,7 +933,7 @@ asio::awaitable<void> ServerCore::AcceptLoop() {
   for (;;) {
     tcp::socket socket(asio::make_strand(*ioc_));
     auto [ec] = co_await acceptor_->async_accept(socket, kNoThrow);
-    if (stopping() || !acceptor_->is_open()) co_return;
+    if (IsStopping() || !acceptor_->is_open()) co_return;
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
       // Out of descriptors (EMFILE) and the like: back off instead of spinning.

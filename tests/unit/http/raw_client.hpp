@@ -62,8 +62,8 @@ class RawClient {
   RawClient(const RawClient&) = delete;
   RawClient& operator=(const RawClient&) = delete;
 
-  bool connected() const { return connected_; }
-  int fd() const { return fd_; }
+  bool Connected() const { return connected_; }
+  int Fd() const { return fd_; }
 
   // False if the peer closed or reset the connection before everything was sent.
   bool Send(std::string_view data) {

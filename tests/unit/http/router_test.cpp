@@ -174,7 +174,7 @@ TEST(RouterTest, ListsRoutesInRegistrationOrder) {
   r.Add("GET", "/b", 1);
   r.Add("POST", "/a/{x}", 2);
   EXPECT_THAT(r.Routes(), ElementsAre(Pair("GET", "/b"), Pair("POST", "/a/{x}")));
-  EXPECT_EQ(r.size(), 2u);
+  EXPECT_EQ(r.Size(), 2u);
 }
 
 TEST(RouterTest, RejectsBadPatternsAndDuplicates) {
@@ -193,7 +193,7 @@ TEST(RouterTest, RejectsBadPatternsAndDuplicates) {
   EXPECT_THROW(r.Add("GET", "/c/{rest*}/more", 1), std::invalid_argument);
   EXPECT_THROW(r.Add("", "/d", 1), std::invalid_argument);
   // The router is unchanged by rejected routes.
-  EXPECT_EQ(r.size(), 2u);
+  EXPECT_EQ(r.Size(), 2u);
   EXPECT_EQ(*r.Find("PUT", "/a/7").value, 3);
 }
 

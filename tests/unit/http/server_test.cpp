@@ -81,7 +81,7 @@ class ServerTest : public ::testing::Test {
 TEST_F(ServerTest, KeepAliveServesTwoRequestsOnOneConnection) {
   StartServer();
   RawClient c(port_);
-  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.Connected());
   ASSERT_TRUE(c.Send(Get("/first")));
   auto r1 = c.Read();
   ASSERT_TRUE(r1);
@@ -206,7 +206,7 @@ TEST_F(ServerTest, ExpectContinueGetsInterimResponse) {
       "POST /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n"));
   // The body is sent only after the interim answer, as curl does.
   char tmp[64];
-  ssize_t n = ::recv(c.fd(), tmp, sizeof tmp, 0);
+  ssize_t n = ::recv(c.Fd(), tmp, sizeof tmp, 0);
   ASSERT_GT(n, 0);
   EXPECT_THAT(std::string(tmp, static_cast<size_t>(n)), HasSubstr("100 Continue"));
   ASSERT_TRUE(c.Send("{}"));
@@ -486,7 +486,7 @@ TEST_F(ServerTest, HeaderTimeoutClosesASilentConnection) {
   options.header_timeout_ms = 100;
   StartServer(options);
   RawClient c(port_);
-  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.Connected());
   EXPECT_TRUE(c.WaitClosed());  // well before the client's own 5 s read timeout
 }
 
@@ -602,7 +602,7 @@ TEST_F(ServerTest, StopClosesIdleConnectionsAndReturns) {
   EXPECT_TRUE(c.WaitClosed());
   server_->Wait();  // returns once stopped
   RawClient late(port_);
-  EXPECT_FALSE(late.connected());
+  EXPECT_FALSE(late.Connected());
 }
 
 TEST_F(ServerTest, StopLetsAnInFlightRequestFinish) {
@@ -616,7 +616,7 @@ TEST_F(ServerTest, StopLetsAnInFlightRequestFinish) {
   // Stop() has begun once the listener refuses new connections.
   for (int i = 0; i < 500; ++i) {
     RawClient probe(port_, 100);
-    if (!probe.connected()) break;
+    if (!probe.Connected()) break;
     std::this_thread::yield();
   }
   Response late;

@@ -102,7 +102,7 @@ class TlsServerTest : public ::testing::Test {
     SSL_CTX_set_max_proto_version(ctx_.get(), max_version);
     SSL_CTX_set_verify(ctx_.get(), SSL_VERIFY_NONE, nullptr);  // self-signed
     std::unique_ptr<SSL, SslDeleter> ssl(SSL_new(ctx_.get()));
-    SSL_set_fd(ssl.get(), tcp.fd());
+    SSL_set_fd(ssl.get(), tcp.Fd());
     SSL_set_tlsext_host_name(ssl.get(), "localhost");
     if (SSL_connect(ssl.get()) != 1) return nullptr;
     return ssl;
@@ -118,7 +118,7 @@ class TlsServerTest : public ::testing::Test {
 
 TEST_F(TlsServerTest, ServesHttpsAndMarksRequestsAsTls) {
   RawClient tcp(port_);
-  ASSERT_TRUE(tcp.connected());
+  ASSERT_TRUE(tcp.Connected());
   auto ssl = Connect(tcp, TLS1_2_VERSION, 0);
   ASSERT_TRUE(ssl);
   EXPECT_EQ(SSL_version(ssl.get()), TLS1_3_VERSION);
