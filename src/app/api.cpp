@@ -117,6 +117,12 @@ Error OAuthRateLimited(int64_t retry_after) {
   return e;
 }
 
+void RetryOnWorker(Responder& done) {
+  Response r;
+  r.status = 0;  // kRetryOnWorker
+  done(std::move(r));
+}
+
 void AddRateHeaders(RequestContext& ctx, const domain::RateDecision& d) {
   ctx.extra_headers.emplace_back("X-RateLimit-Limit", std::to_string(d.limit));
   ctx.extra_headers.emplace_back("X-RateLimit-Remaining", std::to_string(d.remaining));
@@ -141,10 +147,10 @@ const std::vector<Route>& Api::Routes() {
       {"GET", "/.well-known/oauth-authorization-server", "", A::kNone, E::kInline, H<&Api::Discovery>()},
       {"GET", "/.well-known/jwks.json", "", A::kNone, E::kInline, H<&Api::Jwks>()},
       {"GET", "/agent-info", "oidc.agent_info", A::kBearer, E::kWorker, H<&Api::AgentInfo>()},
-      {"POST", "/api/v1/token", "", A::kNone, E::kWorker, H<&Api::Token>()},
-      {"POST", "/api/v1/oauth2/token", "", A::kNone, E::kWorker, H<&Api::Token>()},
-      {"POST", "/api/v1/token/introspect", "token.introspect", A::kClient, E::kWorker, H<&Api::Introspect>()},
-      {"POST", "/api/v1/oauth2/introspect", "token.introspect", A::kClient, E::kWorker, H<&Api::Introspect>()},
+      {"POST", "/api/v1/token", "", A::kNone, E::kFast, H<&Api::Token>()},
+      {"POST", "/api/v1/oauth2/token", "", A::kNone, E::kFast, H<&Api::Token>()},
+      {"POST", "/api/v1/token/introspect", "token.introspect", A::kClient, E::kFast, H<&Api::Introspect>()},
+      {"POST", "/api/v1/oauth2/introspect", "token.introspect", A::kClient, E::kFast, H<&Api::Introspect>()},
       {"POST", "/api/v1/token/revoke", "token.revoke", A::kClient, E::kWorker, H<&Api::Revoke>()},
       {"POST", "/api/v1/oauth2/revoke", "token.revoke", A::kClient, E::kWorker, H<&Api::Revoke>()},
       {"POST", "/api/v1/agents", "agents.create", A::kBearer, E::kWorker, H<&Api::CreateAgent>()},
@@ -249,32 +255,46 @@ void Api::Handle(http::Request req, http::Responder done) {
   }
   const Route* route = *match.value;
   req.path_params = std::move(match.params);
-  if (route->exec == Exec::kInline) {
-    Run(*route, std::move(req), std::move(done));
-    return;
-  }
-  // The request and responder move into the task; if the queue is full we still hold the
-  // responder through the shared state and answer 503 (DESIGN §4: shed, do not queue).
-  auto state = std::make_shared<std::pair<http::Request, Responder>>(std::move(req), std::move(done));
-  bool queued = s_.workers->TrySubmit([this, route, state] {
-    Run(*route, std::move(state->first), std::move(state->second));
-  });
+  auto shared = std::make_shared<http::Request>(std::move(req));
+  if (route->exec == Exec::kWorker) return Dispatch(*route, std::move(shared), std::move(done));
+  Run(*route, std::move(shared), std::move(done), false);
+}
+
+void Api::Dispatch(const Route& route, std::shared_ptr<http::Request> req, Responder done) {
+  // The responder lives in shared state so that a refused task can still answer (DESIGN §4:
+  // shed load, do not queue without bound).
+  auto state = std::make_shared<std::pair<std::shared_ptr<http::Request>, Responder>>(
+      std::move(req), std::move(done));
+  bool queued = s_.workers->TrySubmit(
+      [this, &route, state] { Run(route, std::move(state->first), std::move(state->second), true); });
   if (!queued) {
     shed_->Inc();
     auto r = http::ErrorResponse(Error::Unavailable("Server is overloaded, retry shortly", 1));
-    r.route = route->pattern;
+    r.route = route.pattern;
     state->second(std::move(r));
   }
 }
 
-void Api::Run(const Route& route, http::Request req, http::Responder done) {
-  RequestContext ctx{req};
+namespace {
+// A handler on the I/O thread answers with this status when it needs the store; the request
+// is then run again from the start on the worker pool. Never sent to a client.
+constexpr int kRetryOnWorker = 0;
+}  // namespace
+
+void Api::Run(const Route& route, std::shared_ptr<http::Request> req, Responder done,
+              bool may_block) {
+  RequestContext ctx{*req};
+  ctx.may_block = may_block;
   auto status = Authenticate(route, ctx);
+  if (!status.ok() && !may_block && domain::IsWouldBlock(status.error()))
+    return Dispatch(route, std::move(req), std::move(done));
   // Handlers may answer asynchronously (after ctx is gone): everything the completion needs
   // is captured by value here.
-  Responder finish = [done = std::move(done), pattern = route.pattern,
-                      headers = ctx.extra_headers](Response r) {
-    r.route = pattern;
+  Responder finish = [this, &route, req, done = std::move(done), headers = ctx.extra_headers,
+                      may_block](Response r) mutable {
+    if (r.status == kRetryOnWorker && !may_block)
+      return Dispatch(route, std::move(req), std::move(done));
+    r.route = route.pattern;
     for (const auto& [k, v] : headers) r.SetHeader(k, v);
     done(std::move(r));
   };
@@ -322,7 +342,7 @@ core::Result<domain::AuthenticatedClient> Api::AuthenticateClient(RequestContext
     e.retry_after = static_cast<int>(wait);
     return e;
   }
-  auto client = s_.tokens->AuthenticateSecret(client_id, secret);
+  auto client = s_.tokens->AuthenticateSecret(client_id, secret, ctx.may_block);
   if (!client.ok()) {
     if (client.error().kind == core::Errc::kOAuth) {
       s_.auth_throttle->RecordFailure(throttle_key);
@@ -342,7 +362,7 @@ void Api::AuditAuthFailure(const RequestContext& ctx, const std::string& client_
   if (core::IsUuid(client_id)) {
     r.agent_id = client_id;
     // Filed under the agent's organization so its admins see attacks on their agents.
-    auto known = s_.clients->Find(client_id);
+    auto known = s_.clients->Find(client_id, ctx.may_block);
     if (known.ok() && *known) r.organization_id = (*known)->agent.organization_id;
   }
   r.action = "auth.failed";
@@ -369,8 +389,12 @@ core::Status Api::Authenticate(const Route& route, RequestContext& ctx) {
     if (req.HeaderCount("authorization") > 1)
       return Error::OAuth("invalid_request", "Repeated Authorization header");
     std::string_view token = authz.substr(7);
-    auto principal = s_.tokens->AuthenticateBearer(token, *policy);
+    auto principal = s_.tokens->AuthenticateBearer(token, *policy, ctx.may_block);
     if (!principal.ok()) {
+      if (domain::IsWouldBlock(principal.error())) return std::move(principal).error();
+      if (principal.error().kind != core::Errc::kOAuth)
+        return route.auth == AuthKind::kClient ? OAuthUnavailable("Try again shortly")
+                                               : Error::Unavailable("Try again shortly", 1);
       auth_failures_->Inc();
       AuditAuthFailure(ctx, "", "invalid_bearer_token");
       if (route.auth == AuthKind::kClient)
@@ -499,7 +523,10 @@ void Api::Token(RequestContext& ctx, Responder done) {
   // Authenticate first: an unauthenticated caller learns nothing about grants (RFC 6749 §5.2
   // orders invalid_client before unsupported_grant_type in practice).
   auto client = AuthenticateClient(ctx, true);
-  if (!client.ok()) return Reply(done, std::move(client).error());
+  if (!client.ok()) {
+    if (domain::IsWouldBlock(client.error())) return RetryOnWorker(done);
+    return Reply(done, std::move(client).error());
+  }
   if (!grant || grant->empty())
     return Reply(done, Error::OAuth("invalid_request", "grant_type is required"));
   if (*grant != "client_credentials")
@@ -558,8 +585,13 @@ void Api::Introspect(RequestContext& ctx, Responder done) {
   if (!token || token->empty())
     return Reply(done, Error::OAuth("invalid_request", "token is required"));
   auto inactive = [&] { done(NoStore(http::JsonResponse(200, R"({"active":false})"))); };
-  auto info = s_.tokens->Validate(*token);
-  if (!info.ok()) return inactive();
+  auto info = s_.tokens->Validate(*token, ctx.may_block);
+  if (!info.ok()) {
+    if (domain::IsWouldBlock(info.error())) return RetryOnWorker(done);
+    if (info.error().kind != core::Errc::kOAuth)
+      return Reply(done, OAuthUnavailable("Token state could not be read; retry"));
+    return inactive();
+  }
   // Tokens of another organization are not the caller's business (SPEC §5).
   if (!ctx.principal->CanSee(info->organization_id)) return inactive();
   boost::json::object o;

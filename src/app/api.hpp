@@ -31,12 +31,15 @@ enum class AuthKind {
 };
 enum class Exec {
   kInline,  // cheap, in-memory only: runs on the I/O thread
+  kFast,    // runs on the I/O thread while all it needs is in memory (the hot path: cached
+            // clients and tokens); a cache miss moves the request to the worker pool
   kWorker,  // may touch the store: runs on the bounded worker pool
 };
 
 struct RequestContext {
   explicit RequestContext(http::Request& r) : req(r) {}
   http::Request& req;
+  bool may_block = true;  // false on an I/O thread: store reads answer WouldBlock()
   std::optional<domain::Principal> principal;
   // Set for kClient routes authenticated with client credentials.
   std::optional<domain::AuthenticatedClient> client;
@@ -118,7 +121,10 @@ class Api final : public http::Application {
   void VerifyAudit(RequestContext&, http::Responder);
 
  private:
-  void Run(const Route& route, http::Request req, http::Responder done);
+  void Run(const Route& route, std::shared_ptr<http::Request> req, http::Responder done,
+           bool may_block);
+  // Hands the request to the worker pool, or answers 503 when its queue is full.
+  void Dispatch(const Route& route, std::shared_ptr<http::Request> req, http::Responder done);
   // Authenticates per the route's AuthKind; fills ctx. Errors are already mapped.
   core::Status Authenticate(const Route& route, RequestContext& ctx);
   core::Result<domain::AuthenticatedClient> AuthenticateClient(RequestContext& ctx,

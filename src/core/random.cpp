@@ -25,17 +25,33 @@ std::string Random::Hex(size_t n_bytes) {
   return out;
 }
 
-std::string Random::UuidV4() {
-  uint8_t b[16];
-  Fill(b, sizeof b);
-  b[6] = static_cast<uint8_t>((b[6] & 0x0f) | 0x40);
-  b[8] = static_cast<uint8_t>((b[8] & 0x3f) | 0x80);
+namespace {
+std::string FormatUuid(const uint8_t* b) {
   char buf[37];
   std::snprintf(buf, sizeof buf,
                 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
                 b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
                 b[15]);
   return buf;
+}
+}  // namespace
+
+std::string Random::UuidV4() {
+  uint8_t b[16];
+  Fill(b, sizeof b);
+  b[6] = static_cast<uint8_t>((b[6] & 0x0f) | 0x40);
+  b[8] = static_cast<uint8_t>((b[8] & 0x3f) | 0x80);
+  return FormatUuid(b);
+}
+
+std::string Random::UuidV7(int64_t unix_ms) {
+  uint8_t b[16];
+  Fill(b, sizeof b);
+  const auto ms = static_cast<uint64_t>(unix_ms);
+  for (int i = 0; i < 6; ++i) b[i] = static_cast<uint8_t>(ms >> (40 - 8 * i));
+  b[6] = static_cast<uint8_t>((b[6] & 0x0f) | 0x70);
+  b[8] = static_cast<uint8_t>((b[8] & 0x3f) | 0x80);
+  return FormatUuid(b);
 }
 
 void SecureRandom::Fill(uint8_t* out, size_t n) {

@@ -16,6 +16,10 @@ class Random {
   std::string Hex(size_t n_bytes);
   // RFC 9562 version 4 UUID, lower-case canonical form.
   std::string UuidV4();
+  // RFC 9562 version 7 UUID: 48-bit Unix milliseconds, then randomness. Time-ordered, so
+  // ids of append-only records land at the right edge of their index instead of on a
+  // random page.
+  std::string UuidV7(int64_t unix_ms);
 };
 
 // OpenSSL's CSPRNG (RAND_bytes). Aborts if the generator fails: continuing

@@ -32,8 +32,8 @@ AuditWriter::~AuditWriter() { Shutdown(); }
 
 void AuditWriter::Submit(AuditRecord record, Done done) {
   Pending p;
-  p.event.event_id = random_.UuidV4();
   p.event.timestamp = clock_.NowMs();
+  p.event.event_id = random_.UuidV7(p.event.timestamp);
   p.event.agent_id = std::move(record.agent_id);
   p.event.organization_id = std::move(record.organization_id);
   p.event.action = std::move(record.action);

@@ -10,7 +10,13 @@ ClientDirectory::ClientDirectory(Store& store, const core::Clock& clock, int64_t
                                  size_t max_entries)
     : store_(store), clock_(clock), ttl_ms_(ttl_ms), max_entries_(max_entries) {}
 
-core::Result<std::shared_ptr<const ClientRecord>> ClientDirectory::Find(const std::string& agent_id) {
+core::Error WouldBlock() { return core::Error{core::Errc::kUnavailable, "WOULD_BLOCK", "would block"}; }
+bool IsWouldBlock(const core::Error& e) {
+  return e.kind == core::Errc::kUnavailable && e.code == "WOULD_BLOCK";
+}
+
+core::Result<std::shared_ptr<const ClientRecord>> ClientDirectory::Find(const std::string& agent_id,
+                                                                        bool may_load) {
   const int64_t now = clock_.NowMs();
   {
     std::shared_lock lock(mu_);
@@ -19,6 +25,7 @@ core::Result<std::shared_ptr<const ClientRecord>> ClientDirectory::Find(const st
   }
   // Ids that cannot exist never reach the store (nor fill the cache).
   if (!core::IsUuid(agent_id)) return std::shared_ptr<const ClientRecord>{};
+  if (!may_load) return WouldBlock();
   TRY_ASSIGN(auto agent, store_.agents().Get(agent_id));
   if (!agent) return std::shared_ptr<const ClientRecord>{};
   TRY_ASSIGN(auto creds, store_.credentials().ListActiveByAgent(agent_id, now));

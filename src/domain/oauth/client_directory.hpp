@@ -22,12 +22,18 @@ struct ClientRecord {
   int64_t loaded_at_ms = 0;
 };
 
+// "Not in memory; ask again from a thread that may block." Never reaches a client.
+core::Error WouldBlock();
+bool IsWouldBlock(const core::Error& error);
+
 class ClientDirectory {
  public:
   ClientDirectory(Store& store, const core::Clock& clock, int64_t ttl_ms = 30'000,
                   size_t max_entries = 200'000);
-  // nullptr when no such agent. Errors only when the store fails.
-  core::Result<std::shared_ptr<const ClientRecord>> Find(const std::string& agent_id);
+  // nullptr when no such agent. Errors when the store fails, or — with `may_load` false, for
+  // callers on an I/O thread — WouldBlock() when the answer is not in memory.
+  core::Result<std::shared_ptr<const ClientRecord>> Find(const std::string& agent_id,
+                                                         bool may_load = true);
   void Invalidate(const std::string& agent_id);
   void Clear();
 

@@ -68,8 +68,9 @@ TokenService::TokenService(Store& store, ClientDirectory& clients, Keyring& keyr
       dummy_hash_(crypto::HashClientSecret("dummy-pepper", random.Hex(32))) {}
 
 core::Result<AuthenticatedClient> TokenService::AuthenticateSecret(const std::string& client_id,
-                                                                   const std::string& client_secret) {
-  TRY_ASSIGN(auto record, clients_.Find(client_id));
+                                                                   const std::string& client_secret,
+                                                                   bool may_load) {
+  TRY_ASSIGN(auto record, clients_.Find(client_id, may_load));
   const int64_t now = clock_.NowMs();
   bool matched = false;
   std::string credential_id;
@@ -203,7 +204,7 @@ void TokenService::VerifiedCache::Put(const std::string& key,
   s.entries.emplace(key, std::move(info));
 }
 
-core::Result<AccessTokenInfo> TokenService::Validate(std::string_view token) {
+core::Result<AccessTokenInfo> TokenService::Validate(std::string_view token, bool may_load) {
   const auto digest = crypto::Sha256(token);
   const std::string key(reinterpret_cast<const char*>(digest.data()), digest.size());
   std::shared_ptr<const AccessTokenInfo> cached = verified_.Find(key);
@@ -217,15 +218,15 @@ core::Result<AccessTokenInfo> TokenService::Validate(std::string_view token) {
   AccessTokenInfo info = *cached;
   if (revocations_.IsRevoked(info.jti))
     return core::Error::OAuth("invalid_token", "Token has been revoked");
-  TRY_ASSIGN(auto record, clients_.Find(info.agent_id));
+  TRY_ASSIGN(auto record, clients_.Find(info.agent_id, may_load));
   if (!record || record->agent.status != "active")
     return core::Error::OAuth("invalid_token", "Agent is not active");
   return info;
 }
 
 core::Result<Principal> TokenService::AuthenticateBearer(std::string_view token,
-                                                         const Policy& policy) {
-  TRY_ASSIGN(AccessTokenInfo info, Validate(token));
+                                                         const Policy& policy, bool may_load) {
+  TRY_ASSIGN(AccessTokenInfo info, Validate(token, may_load));
   bool audience_ok = false;
   if (auto* aud = info.claims.if_contains("aud")) {
     if (aud->is_string()) audience_ok = aud->as_string() == settings_.audience;

@@ -92,16 +92,19 @@ class TokenService {
 
   // client_secret_basic / client_secret_post. Unknown clients and wrong secrets take the
   // same path and fail with the same error (no enumeration, no timing oracle).
+  // `may_load` false (I/O thread): WouldBlock() instead of a store read on a cache miss.
   core::Result<AuthenticatedClient> AuthenticateSecret(const std::string& client_id,
-                                                       const std::string& client_secret);
+                                                       const std::string& client_secret,
+                                                       bool may_load = true);
   // `requested_scope`: nullopt = every scope the agent may hold.
   core::Result<IssuedToken> IssueClientCredentials(const AuthenticatedClient& client,
                                                    const std::optional<std::string>& requested_scope,
                                                    const Policy& policy);
   // For introspection: any of our access tokens, whatever its audience.
-  core::Result<AccessTokenInfo> Validate(std::string_view token);
+  core::Result<AccessTokenInfo> Validate(std::string_view token, bool may_load = true);
   // For Bearer authentication of our API: additionally requires our API audience.
-  core::Result<Principal> AuthenticateBearer(std::string_view token, const Policy& policy);
+  core::Result<Principal> AuthenticateBearer(std::string_view token, const Policy& policy,
+                                             bool may_load = true);
   // Principal of a client authenticated at an OAuth endpoint (introspection, revocation).
   Principal ClientPrincipal(const AuthenticatedClient& client, const Policy& policy) const;
 
