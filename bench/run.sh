@@ -10,12 +10,9 @@ here="$(cd "$(dirname "$0")" && pwd)"
 
 bin="${1:-${AGENTIDP_BIN:-}}"
 if [ -n "$bin" ]; then
-  if [ ! -x "$bin" ]; then
-    echo "bench: $bin is not an executable file" >&2
-    exit 2
-  fi
-  AGENTIDP_BIN="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
-  export AGENTIDP_BIN
+  # shellcheck source=../scripts/lib/agentidp-bin.sh
+  . "$here/../scripts/lib/agentidp-bin.sh"
+  resolve_agentidp_bin bench "$bin"
 elif [ "${SKIP_AGENTIDP:-}" != "1" ]; then
   echo "usage: $0 path/to/agentidp   (or AGENTIDP_BIN=...; SKIP_AGENTIDP=1 measures only the peers)" >&2
   exit 2

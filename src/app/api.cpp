@@ -88,7 +88,8 @@ std::string PageBody(boost::json::array data, int64_t total, const domain::Page&
 // Parameters of an OAuth form; refuses repeats (RFC 6749 §3.1, §3.2).
 core::Result<std::vector<std::pair<std::string, std::string>>> OAuthForm(const http::Request& req) {
   if (http::MediaType(req.Header("content-type")) != "application/x-www-form-urlencoded")
-    return Error::OAuth("invalid_request", "Content-Type must be application/x-www-form-urlencoded");
+    return Error::OAuth("invalid_request",
+                        "Content-Type must be application/x-www-form-urlencoded");
   TRY_ASSIGN(auto form, http::ParseFormUrlEncoded(req.body));
   for (size_t i = 0; i < form.size(); ++i)
     for (size_t j = i + 1; j < form.size(); ++j)
@@ -144,26 +145,37 @@ const std::vector<Route>& Api::Routes() {
       {"GET", "/health/detailed", "", A::kNone, E::kWorker, H<&Api::HealthDetailed>()},
       {"GET", "/metrics", "", A::kNone, E::kInline, H<&Api::MetricsText>()},
       {"GET", "/.well-known/openid-configuration", "", A::kNone, E::kInline, H<&Api::Discovery>()},
-      {"GET", "/.well-known/oauth-authorization-server", "", A::kNone, E::kInline, H<&Api::Discovery>()},
+      {"GET", "/.well-known/oauth-authorization-server", "", A::kNone, E::kInline,
+       H<&Api::Discovery>()},
       {"GET", "/.well-known/jwks.json", "", A::kNone, E::kInline, H<&Api::Jwks>()},
       {"GET", "/agent-info", "oidc.agent_info", A::kBearer, E::kWorker, H<&Api::AgentInfo>()},
       {"POST", "/api/v1/token", "", A::kNone, E::kFast, H<&Api::Token>()},
       {"POST", "/api/v1/oauth2/token", "", A::kNone, E::kFast, H<&Api::Token>()},
-      {"POST", "/api/v1/token/introspect", "token.introspect", A::kClient, E::kFast, H<&Api::Introspect>()},
-      {"POST", "/api/v1/oauth2/introspect", "token.introspect", A::kClient, E::kFast, H<&Api::Introspect>()},
+      {"POST", "/api/v1/token/introspect", "token.introspect", A::kClient, E::kFast,
+       H<&Api::Introspect>()},
+      {"POST", "/api/v1/oauth2/introspect", "token.introspect", A::kClient, E::kFast,
+       H<&Api::Introspect>()},
       {"POST", "/api/v1/token/revoke", "token.revoke", A::kClient, E::kWorker, H<&Api::Revoke>()},
       {"POST", "/api/v1/oauth2/revoke", "token.revoke", A::kClient, E::kWorker, H<&Api::Revoke>()},
       {"POST", "/api/v1/agents", "agents.create", A::kBearer, E::kWorker, H<&Api::CreateAgent>()},
       {"GET", "/api/v1/agents", "agents.list", A::kBearer, E::kWorker, H<&Api::ListAgents>()},
-      {"GET", "/api/v1/agents/{agentId}", "agents.get", A::kBearer, E::kWorker, H<&Api::GetAgent>()},
-      {"PATCH", "/api/v1/agents/{agentId}", "agents.update", A::kBearer, E::kWorker, H<&Api::UpdateAgent>()},
-      {"DELETE", "/api/v1/agents/{agentId}", "agents.delete", A::kBearer, E::kWorker, H<&Api::DeleteAgent>()},
-      {"POST", "/api/v1/agents/{agentId}/credentials", "credentials.create", A::kBearer, E::kWorker, H<&Api::CreateCredential>()},
-      {"GET", "/api/v1/agents/{agentId}/credentials", "credentials.list", A::kBearer, E::kWorker, H<&Api::ListCredentials>()},
-      {"POST", "/api/v1/agents/{agentId}/credentials/{credentialId}/rotate", "credentials.rotate", A::kBearer, E::kWorker, H<&Api::RotateCredential>()},
-      {"DELETE", "/api/v1/agents/{agentId}/credentials/{credentialId}", "credentials.revoke", A::kBearer, E::kWorker, H<&Api::RevokeCredential>()},
+      {"GET", "/api/v1/agents/{agentId}", "agents.get", A::kBearer, E::kWorker,
+       H<&Api::GetAgent>()},
+      {"PATCH", "/api/v1/agents/{agentId}", "agents.update", A::kBearer, E::kWorker,
+       H<&Api::UpdateAgent>()},
+      {"DELETE", "/api/v1/agents/{agentId}", "agents.delete", A::kBearer, E::kWorker,
+       H<&Api::DeleteAgent>()},
+      {"POST", "/api/v1/agents/{agentId}/credentials", "credentials.create", A::kBearer, E::kWorker,
+       H<&Api::CreateCredential>()},
+      {"GET", "/api/v1/agents/{agentId}/credentials", "credentials.list", A::kBearer, E::kWorker,
+       H<&Api::ListCredentials>()},
+      {"POST", "/api/v1/agents/{agentId}/credentials/{credentialId}/rotate", "credentials.rotate",
+       A::kBearer, E::kWorker, H<&Api::RotateCredential>()},
+      {"DELETE", "/api/v1/agents/{agentId}/credentials/{credentialId}", "credentials.revoke",
+       A::kBearer, E::kWorker, H<&Api::RevokeCredential>()},
       {"GET", "/api/v1/audit", "audit.list", A::kBearer, E::kWorker, H<&Api::ListAudit>()},
-      {"GET", "/api/v1/audit/verify", "audit.verify", A::kBearer, E::kWorker, H<&Api::VerifyAudit>()},
+      {"GET", "/api/v1/audit/verify", "audit.verify", A::kBearer, E::kWorker,
+       H<&Api::VerifyAudit>()},
       {"GET", "/api/v1/audit/{eventId}", "audit.get", A::kBearer, E::kWorker, H<&Api::GetAudit>()},
   };
   return kRoutes;
@@ -181,8 +193,8 @@ Api::Api(Services services) : s_(std::move(services)) {
   auto& m = *s_.metrics;
   tokens_issued_ = &m.GetCounter("agentidp_tokens_issued_total", "Access tokens issued",
                                  {{"alg", s_.keyring->options().alg}});
-  auth_failures_ = &m.GetCounter("agentidp_auth_failures_total",
-                                 "Failed client or bearer authentications", {});
+  auth_failures_ =
+      &m.GetCounter("agentidp_auth_failures_total", "Failed client or bearer authentications", {});
   revocations_ = &m.GetCounter("agentidp_tokens_revoked_total", "Access tokens revoked", {});
   chain_valid_ = &m.GetGauge("agentidp_audit_chain_valid",
                              "1 if the last audit chain verification passed, 0 if it failed", {});
@@ -215,8 +227,8 @@ Api::Api(Services services) : s_(std::move(services)) {
   const std::string alg = s_.keyring->options().alg;
   meta["id_token_signing_alg_values_supported"] = boost::json::array{alg};
   meta["token_endpoint_auth_signing_alg_values_supported"] = boost::json::array{};
-  meta["claims_supported"] = boost::json::array{"iss", "sub", "aud", "exp", "iat", "jti",
-                                                 "client_id", "scope", "organization_id", "email"};
+  meta["claims_supported"] = boost::json::array{
+      "iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope", "organization_id", "email"};
   meta.erase("token_endpoint_auth_signing_alg_values_supported");
   oauth_metadata_ = boost::json::serialize(meta);
   openid_configuration_ = oauth_metadata_;
@@ -232,15 +244,17 @@ std::shared_ptr<const domain::Policy> Api::policy() const {
   return policy_;
 }
 
-void Api::RecordChainStatus(bool verified) { chain_valid_->Set(verified ? 1 : 0); }
+void Api::RecordChainStatus(bool verified) {
+  chain_valid_->Set(verified ? 1 : 0);
+}
 
 void Api::Handle(http::Request req, http::Responder done) {
   auto match = router_.Find(req.method, req.path);
   if (match.value == nullptr) {
     Response r;
     if (match.method_mismatch) {
-      r = http::ErrorResponse(Error{core::Errc::kValidation, "METHOD_NOT_ALLOWED",
-                                    "Method not allowed"});
+      r = http::ErrorResponse(
+          Error{core::Errc::kValidation, "METHOD_NOT_ALLOWED", "Method not allowed"});
       r.status = 405;
       std::string allow;
       for (const auto& m : match.allowed_methods) allow += (allow.empty() ? "" : ", ") + m;
@@ -265,8 +279,9 @@ void Api::Dispatch(const Route& route, std::shared_ptr<http::Request> req, Respo
   // shed load, do not queue without bound).
   auto state = std::make_shared<std::pair<std::shared_ptr<http::Request>, Responder>>(
       std::move(req), std::move(done));
-  bool queued = s_.workers->TrySubmit(
-      [this, &route, state] { Run(route, std::move(state->first), std::move(state->second), true); });
+  bool queued = s_.workers->TrySubmit([this, &route, state] {
+    Run(route, std::move(state->first), std::move(state->second), true);
+  });
   if (!queued) {
     shed_->Inc();
     auto r = http::ErrorResponse(Error::Unavailable("Server is overloaded, retry shortly", 1));
@@ -308,14 +323,15 @@ void Api::Run(const Route& route, std::shared_ptr<http::Request> req, Responder 
 }
 
 core::Result<domain::AuthenticatedClient> Api::AuthenticateClient(RequestContext& ctx,
-                                                                   bool required) {
+                                                                  bool required) {
   const auto& req = ctx.req;
   const std::string* post_id = FormValue(ctx.form, "client_id");
   const std::string* post_secret = FormValue(ctx.form, "client_secret");
   std::string_view authz = req.Header("authorization");
   if (req.HeaderCount("authorization") > 1)
     return Error::OAuth("invalid_request", "Repeated Authorization header");
-  const bool basic = authz.size() >= 6 && (authz.substr(0, 6) == "Basic " || authz.substr(0, 6) == "basic ");
+  const bool basic =
+      authz.size() >= 6 && (authz.substr(0, 6) == "Basic " || authz.substr(0, 6) == "basic ");
   std::string client_id, secret;
   if (basic) {
     // Exactly one client authentication method per request (RFC 6749 §2.3).
@@ -381,7 +397,8 @@ core::Status Api::Authenticate(const Route& route, RequestContext& ctx) {
   auto policy = this->policy();
   auto& req = ctx.req;
   std::string_view authz = req.Header("authorization");
-  const bool bearer = authz.size() > 7 && (authz.substr(0, 7) == "Bearer " || authz.substr(0, 7) == "bearer ");
+  const bool bearer =
+      authz.size() > 7 && (authz.substr(0, 7) == "Bearer " || authz.substr(0, 7) == "bearer ");
   if (route.auth == AuthKind::kClient) {
     TRY_ASSIGN(ctx.form, OAuthForm(req));
   }
@@ -442,7 +459,8 @@ void Api::HealthDetailed(RequestContext&, Responder done) {
   bool down = false;
   auto t0 = std::chrono::steady_clock::now();
   auto ping = s_.store->Ping();
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   boost::json::object db;
   db["status"] = ping.ok() ? "up" : "down";
   db["latencyMs"] = static_cast<double>(static_cast<int64_t>(ms * 1000)) / 1000.0;
@@ -489,8 +507,9 @@ void Api::Jwks(RequestContext&, Responder done) {
   Response r = http::JsonResponse(200, s_.keyring->Snapshot()->jwks_json);
   r.content_type = "application/jwk-set+json";
   // Shorter than the staging delay, so caches see a new key before it signs.
-  r.SetHeader("Cache-Control", "public, max-age=" + std::to_string(std::clamp(
-                                                         s_.config->key_activation_delay_seconds / 2, 0, 300)));
+  r.SetHeader("Cache-Control",
+              "public, max-age=" +
+                  std::to_string(std::clamp(s_.config->key_activation_delay_seconds / 2, 0, 300)));
   done(std::move(r));
 }
 
@@ -530,8 +549,8 @@ void Api::Token(RequestContext& ctx, Responder done) {
   if (!grant || grant->empty())
     return Reply(done, Error::OAuth("invalid_request", "grant_type is required"));
   if (*grant != "client_credentials")
-    return Reply(done, Error::OAuth("unsupported_grant_type",
-                                    "Supported grant types: client_credentials"));
+    return Reply(
+        done, Error::OAuth("unsupported_grant_type", "Supported grant types: client_credentials"));
   auto decision = s_.token_limiter->Hit(client->record->agent.agent_id);
   AddRateHeaders(ctx, decision);
   std::vector<std::pair<std::string, std::string>> rate_headers = ctx.extra_headers;
@@ -539,7 +558,8 @@ void Api::Token(RequestContext& ctx, Responder done) {
     for (const auto& [k, v] : rate_headers) r.SetHeader(k, v);
     return r;
   };
-  if (!decision.allowed) return done(with_rate(http::ErrorResponse(OAuthRateLimited(decision.retry_after_s))));
+  if (!decision.allowed)
+    return done(with_rate(http::ErrorResponse(OAuthRateLimited(decision.retry_after_s))));
   std::optional<std::string> scope;
   if (const std::string* sc = FormValue(ctx.form, "scope")) scope = *sc;
   auto policy = this->policy();
@@ -613,11 +633,11 @@ void Api::Revoke(RequestContext& ctx, Responder done) {
   auto info = s_.tokens->ParseForRevocation(*token);
   if (!info || !ctx.principal->CanSee(info->organization_id)) return ok();
   if (info->client_id != ctx.principal->agent_id && !ctx.principal->Has("agents:write"))
-    return Reply(done, Error::OAuth("unauthorized_client",
-                                    "Only the token's client or an agents:write holder may revoke it"));
+    return Reply(done,
+                 Error::OAuth("unauthorized_client",
+                              "Only the token's client or an agents:write holder may revoke it"));
   auto st = s_.tokens->Revoke(*info);
-  if (!st.ok())
-    return Reply(done, OAuthUnavailable("Revocation could not be stored; retry"));
+  if (!st.ok()) return Reply(done, OAuthUnavailable("Revocation could not be stored; retry"));
   revocations_->Inc();
   domain::AuditRecord rec;
   rec.agent_id = info->agent_id;
@@ -646,7 +666,9 @@ domain::AgentService::RoleScopes RoleScopesOf(std::shared_ptr<const domain::Poli
   };
 }
 
-std::string AgentIdParam(const RequestContext& ctx) { return std::string(ctx.req.PathParam("agentId")); }
+std::string AgentIdParam(const RequestContext& ctx) {
+  return std::string(ctx.req.PathParam("agentId"));
+}
 }  // namespace
 
 void Api::CreateAgent(RequestContext& ctx, Responder done) {
@@ -654,8 +676,8 @@ void Api::CreateAgent(RequestContext& ctx, Responder done) {
   if (!body.ok()) return Reply(done, std::move(body).error());
   auto input = domain::ParseAgentInput(*body, false);
   if (!input.ok()) return Reply(done, std::move(input).error());
-  auto agent = s_.agents->Create(*ctx.principal, *input,
-                                 RoleScopesOf(policy(), s_.tokens->settings().system_organization_id));
+  auto agent = s_.agents->Create(
+      *ctx.principal, *input, RoleScopesOf(policy(), s_.tokens->settings().system_organization_id));
   if (!agent.ok()) return Reply(done, std::move(agent).error());
   Response r = Json(201, domain::AgentToJson(*agent, s_.did_base));
   r.SetHeader("Location", "/api/v1/agents/" + agent->agent_id);
@@ -671,7 +693,8 @@ void Api::ListAgents(RequestContext& ctx, Responder done) {
   for (const auto& [k, v] : *q) {
     if (k == "status") {
       if (v != "active" && v != "suspended" && v != "decommissioned")
-        return Reply(done, Error::Validation("\"status\" must be active, suspended or decommissioned"));
+        return Reply(done,
+                     Error::Validation("\"status\" must be active, suspended or decommissioned"));
       f.status = v;
     } else if (k == "agentType") {
       f.agent_type = v;
@@ -701,8 +724,9 @@ void Api::UpdateAgent(RequestContext& ctx, Responder done) {
   if (!body.ok()) return Reply(done, std::move(body).error());
   auto input = domain::ParseAgentInput(*body, true);
   if (!input.ok()) return Reply(done, std::move(input).error());
-  auto agent = s_.agents->Update(*ctx.principal, AgentIdParam(ctx), *input,
-                                 RoleScopesOf(policy(), s_.tokens->settings().system_organization_id));
+  auto agent =
+      s_.agents->Update(*ctx.principal, AgentIdParam(ctx), *input,
+                        RoleScopesOf(policy(), s_.tokens->settings().system_organization_id));
   if (!agent.ok()) return Reply(done, std::move(agent).error());
   done(Json(200, domain::AgentToJson(*agent, s_.did_base)));
 }
@@ -759,7 +783,8 @@ void Api::ListCredentials(RequestContext& ctx, Responder done) {
   const size_t first = static_cast<size_t>(page->page - 1) * static_cast<size_t>(page->limit);
   for (size_t i = first; i < list->size() && i < first + static_cast<size_t>(page->limit); ++i)
     data.push_back(domain::CredentialToJson((*list)[i]));
-  done(http::JsonResponse(200, PageBody(std::move(data), static_cast<int64_t>(list->size()), *page)));
+  done(http::JsonResponse(200,
+                          PageBody(std::move(data), static_cast<int64_t>(list->size()), *page)));
 }
 
 void Api::RotateCredential(RequestContext& ctx, Responder done) {
@@ -848,8 +873,9 @@ void Api::VerifyAudit(RequestContext& ctx, Responder done) {
   boost::json::object o;
   o["verified"] = result->verified;
   o["checkedCount"] = result->checked_count;
-  o["brokenAtEventId"] = result->broken_at_event_id ? boost::json::value(*result->broken_at_event_id)
-                                                    : boost::json::value(nullptr);
+  o["brokenAtEventId"] = result->broken_at_event_id
+                             ? boost::json::value(*result->broken_at_event_id)
+                             : boost::json::value(nullptr);
   o["fromDate"] = f->from_ms ? boost::json::value(core::FormatIso8601(*f->from_ms)) : nullptr;
   o["toDate"] = f->to_ms ? boost::json::value(core::FormatIso8601(*f->to_ms)) : nullptr;
   done(Json(200, o));

@@ -127,8 +127,7 @@ class Api final : public http::Application {
   void Dispatch(const Route& route, std::shared_ptr<http::Request> req, http::Responder done);
   // Authenticates per the route's AuthKind; fills ctx. Errors are already mapped.
   core::Status Authenticate(const Route& route, RequestContext& ctx);
-  core::Result<domain::AuthenticatedClient> AuthenticateClient(RequestContext& ctx,
-                                                               bool required);
+  core::Result<domain::AuthenticatedClient> AuthenticateClient(RequestContext& ctx, bool required);
   void AuditAuthFailure(const RequestContext& ctx, const std::string& client_id,
                         const std::string& reason);
 

@@ -57,9 +57,12 @@ auto OneOf(std::string Config::*field, std::vector<std::string> allowed) {
 
 auto Bool(bool Config::*field) {
   return [=](Config& c, const std::string& v, const std::string& where) -> core::Status {
-    if (v == "true" || v == "1") c.*field = true;
-    else if (v == "false" || v == "0") c.*field = false;
-    else return Bad(where, "must be true or false (got \"" + v + "\")");
+    if (v == "true" || v == "1")
+      c.*field = true;
+    else if (v == "false" || v == "0")
+      c.*field = false;
+    else
+      return Bad(where, "must be true or false (got \"" + v + "\")");
     return core::Ok();
   };
 }
@@ -68,8 +71,8 @@ auto Url(std::string Config::*field) {
   return [=](Config& c, const std::string& v, const std::string& where) -> core::Status {
     if (!v.empty() && v.rfind("https://", 0) != 0 && v.rfind("http://", 0) != 0)
       return Bad(where, "must be an http(s) URL");
-    if (!v.empty() && (v.back() == '/' || v.find('?') != std::string::npos ||
-                       v.find('#') != std::string::npos))
+    if (!v.empty() &&
+        (v.back() == '/' || v.find('?') != std::string::npos || v.find('#') != std::string::npos))
       return Bad(where, "must not end with '/' or carry a query or fragment");
     c.*field = v;
     return core::Ok();
@@ -159,16 +162,22 @@ core::Result<Config> LoadConfig(const std::string& file,
       std::string where = file + ": \"" + std::string(k) + "\"";
       if (key == nullptr) {
         if (k == "master_key")
-          return core::Error::Validation("configuration: the master key is a secret: set "
-                                         "AGENTIDP_MASTER_KEY in the environment, not in " + file);
-        return core::Error::Validation("configuration: unknown key \"" + std::string(k) +
-                                       "\" in " + file);
+          return core::Error::Validation(
+              "configuration: the master key is a secret: set "
+              "AGENTIDP_MASTER_KEY in the environment, not in " +
+              file);
+        return core::Error::Validation("configuration: unknown key \"" + std::string(k) + "\" in " +
+                                       file);
       }
       std::string value;
-      if (v.is_string()) value = std::string(v.as_string());
-      else if (v.is_int64()) value = std::to_string(v.as_int64());
-      else if (v.is_bool()) value = v.as_bool() ? "true" : "false";
-      else return Bad(where, "must be a string, integer or boolean");
+      if (v.is_string())
+        value = std::string(v.as_string());
+      else if (v.is_int64())
+        value = std::to_string(v.as_int64());
+      else if (v.is_bool())
+        value = v.as_bool() ? "true" : "false";
+      else
+        return Bad(where, "must be a string, integer or boolean");
       TRY(key->set(c, value, where));
     }
   }

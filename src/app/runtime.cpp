@@ -17,21 +17,21 @@
 #include "http/server.hpp"
 #include "store/open_store.hpp"
 
-#include <boost/json/serialize.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <boost/json/serialize.hpp>
 
-#include <csignal>
-#include <condition_variable>
-#include <cstdio>
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <condition_variable>
+#include <csignal>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
-#include <sys/stat.h>
 #include <thread>
-#include <unistd.h>
 
 namespace agentidp::app {
 
@@ -49,7 +49,9 @@ std::shared_ptr<spdlog::logger> MakeLogger(const Config& c) {
 }
 
 // Messages are passed as JSON string literals so the log stays one JSON object per line.
-std::string Q(std::string_view s) { return boost::json::serialize(boost::json::string(s)); }
+std::string Q(std::string_view s) {
+  return boost::json::serialize(boost::json::string(s));
+}
 
 core::Status WriteFileAtomic(const fs::path& path, const std::string& content, mode_t mode) {
   fs::path tmp = path;
@@ -83,12 +85,14 @@ core::Result<std::string> LoadMasterKey(const Config& c) {
     while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
     struct stat st {};
     if (::stat(file.c_str(), &st) == 0 && (st.st_mode & 077) != 0)
-      return core::Error::Validation(file.string() + " must not be readable by group or others (chmod 600)");
+      return core::Error::Validation(file.string() +
+                                     " must not be readable by group or others (chmod 600)");
     return domain::DecodeMasterKey(t);
   }
   if (c.database_url.rfind("postgres", 0) == 0)
     return core::Error::Validation(
-        "AGENTIDP_MASTER_KEY is required with an external database (every node needs the same key)");
+        "AGENTIDP_MASTER_KEY is required with an external database (every node needs the same "
+        "key)");
   std::string key = crypto::HexEncode(crypto::RandomBytes(32));
   TRY(WriteFileAtomic(file, key + "\n", 0600));
   return domain::DecodeMasterKey(key);
@@ -97,7 +101,8 @@ core::Result<std::string> LoadMasterKey(const Config& c) {
 core::Status PrepareDataDir(const Config& c) {
   std::error_code ec;
   fs::create_directories(c.data_dir, ec);
-  if (ec) return core::Error::Validation("cannot create data_dir " + c.data_dir + ": " + ec.message());
+  if (ec)
+    return core::Error::Validation("cannot create data_dir " + c.data_dir + ": " + ec.message());
   ::chmod(c.data_dir.c_str(), 0700);
   return core::Ok();
 }
@@ -136,7 +141,9 @@ struct Core {
     keyring = std::make_unique<domain::Keyring>(store->keys(), clock, master_key, ko);
     return keyring->Initialize();
   }
-  std::string Pepper() const { return crypto::HmacSha256(master_key, "agentidp/client-secret-pepper/v1"); }
+  std::string Pepper() const {
+    return crypto::HmacSha256(master_key, "agentidp/client-secret-pepper/v1");
+  }
 };
 
 core::Result<std::shared_ptr<const domain::Policy>> LoadPolicy(const Config& c) {
@@ -160,9 +167,12 @@ std::string DidBase(const std::string& issuer) {
   std::string rest = issuer.substr(issuer.find("://") + 3);
   std::string host;
   for (char ch : rest) {
-    if (ch == '/') host += ':';
-    else if (ch == ':') host += "%3A";
-    else host += ch;
+    if (ch == '/')
+      host += ':';
+    else if (ch == ':')
+      host += "%3A";
+    else
+      host += ch;
   }
   return "did:web:" + host;
 }
@@ -186,12 +196,13 @@ int KeysList(const Config& config) {
   if (!keys.ok()) return Fail("keys list", keys.error());
   auto snap = core.keyring->Snapshot();
   const int64_t now = core.clock.NowMs();
-  std::printf("%-45s %-6s %-8s %-25s %-25s\n", "KID", "ALG", "STATE", "SIGNS FROM", "PUBLISHED UNTIL");
+  std::printf("%-45s %-6s %-8s %-25s %-25s\n", "KID", "ALG", "STATE", "SIGNS FROM",
+              "PUBLISHED UNTIL");
   for (const auto& k : *keys) {
     std::string state = snap->current && snap->current->record.kid == k.kid ? "signing"
                         : k.activates_at > now                              ? "staged"
                         : k.publish_until && *k.publish_until <= now        ? "expired"
-                                                                             : "retired";
+                                                                            : "retired";
     std::printf("%-45s %-6s %-8s %-25s %-25s\n", k.kid.c_str(), k.alg.c_str(), state.c_str(),
                 core::FormatIso8601(k.activates_at).c_str(),
                 k.publish_until ? core::FormatIso8601(*k.publish_until).c_str() : "-");
@@ -212,12 +223,14 @@ int KeysRotate(const Config& config, const std::string& alg) {
   boost::json::object meta;
   meta["kid"] = *kid;
   meta["alg"] = alg.empty() ? config.signing_alg : alg;
-  meta["activatesAt"] = core::FormatIso8601(core.clock.NowMs() + int64_t{config.key_activation_delay_seconds} * 1000);
+  meta["activatesAt"] =
+      core::FormatIso8601(core.clock.NowMs() + int64_t{config.key_activation_delay_seconds} * 1000);
   rec.metadata_json = boost::json::serialize(meta);
   if (auto st = core.audit->Write(std::move(rec)); !st.ok()) return Fail("keys rotate", st.error());
   core.audit->Shutdown();
   std::cout << "staged key " << *kid << "; published now, signs from "
-            << core::FormatIso8601(core.clock.NowMs() + int64_t{config.key_activation_delay_seconds} * 1000)
+            << core::FormatIso8601(core.clock.NowMs() +
+                                   int64_t{config.key_activation_delay_seconds} * 1000)
             << " (running servers pick it up within " << config.key_refresh_seconds << " s)\n";
   return 0;
 }
@@ -277,7 +290,8 @@ int Serve(const Config& config) {
   access->set_pattern("%v");
   http::Server server(so, late, metrics, [access](std::string_view line) { access->info(line); });
   auto port = server.Start();
-  if (!port.ok()) return Fail("listen on " + config.bind + ":" + std::to_string(config.port), port.error());
+  if (!port.ok())
+    return Fail("listen on " + config.bind + ":" + std::to_string(config.port), port.error());
 
   const std::string issuer = config.EffectiveIssuer(*port);
   domain::TokenSettings ts;
@@ -311,7 +325,8 @@ int Serve(const Config& config) {
     o["token_endpoint"] = issuer + "/api/v1/token";
     if (auto st = WriteFileAtomic(bootstrap_file, boost::json::serialize(o) + "\n", 0600); !st.ok())
       return Fail("bootstrap", st.error());
-    if (auto st = core.store->meta().Put("bootstrap_done", core::FormatIso8601(core.clock.NowMs())); !st.ok())
+    if (auto st = core.store->meta().Put("bootstrap_done", core::FormatIso8601(core.clock.NowMs()));
+        !st.ok())
       return Fail("bootstrap", st.error());
   }
 
@@ -357,15 +372,19 @@ int Serve(const Config& config) {
         last_sweep = now;
       }
       if (now - last_retention > 3'600'000) {
-        auto purged = domain::ApplyAuditRetention(core.store->audit(), core.clock, config.audit_retention_days);
-        if (purged.ok() && *purged > 0) log->info(Q("audit retention purged " + std::to_string(*purged) + " events"));
+        auto purged = domain::ApplyAuditRetention(core.store->audit(), core.clock,
+                                                  config.audit_retention_days);
+        if (purged.ok() && *purged > 0)
+          log->info(Q("audit retention purged " + std::to_string(*purged) + " events"));
         last_retention = now;
       }
       lock.lock();
     }
   });
 
-  std::string host = config.bind == "0.0.0.0" ? "127.0.0.1" : config.bind == "::" ? "::1" : config.bind;
+  std::string host = config.bind == "0.0.0.0" ? "127.0.0.1"
+                     : config.bind == "::"    ? "::1"
+                                              : config.bind;
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
   const std::string url = std::string(config.tls_cert.empty() ? "http" : "https") + "://" + host +
                           ":" + std::to_string(*port);
@@ -375,7 +394,8 @@ int Serve(const Config& config) {
     l["port"] = *port;
     l["pid"] = static_cast<int64_t>(::getpid());
     l["issuer"] = issuer;
-    (void)WriteFileAtomic(fs::path(config.data_dir) / "listening.json", boost::json::serialize(l) + "\n", 0644);
+    (void)WriteFileAtomic(fs::path(config.data_dir) / "listening.json",
+                          boost::json::serialize(l) + "\n", 0644);
   }
   log->info(Q("listening on " + url + " issuer " + issuer + " store " + core.store->BackendName()));
   std::cerr << "\nAgentIdP is running at " << url << "\n"
@@ -393,7 +413,8 @@ int Serve(const Config& config) {
         api.SetPolicy(*reloaded);
         log->info(Q("policy reloaded"));
       } else {
-        log->error(Q("policy reload refused, keeping the current policy: " + reloaded.error().message));
+        log->error(
+            Q("policy reload refused, keeping the current policy: " + reloaded.error().message));
       }
       continue;
     }

@@ -73,7 +73,8 @@ bool ParseIso8601(std::string_view s, int64_t& epoch_ms) {
       ++p;
     } else if (s[p] == '+' || s[p] == '-') {
       int oh, om;
-      if (!Digits(s, p + 1, 2, oh) || s.size() < p + 6 || s[p + 3] != ':' || !Digits(s, p + 4, 2, om))
+      if (!Digits(s, p + 1, 2, oh) || s.size() < p + 6 || s[p + 3] != ':' ||
+          !Digits(s, p + 4, 2, om))
         return false;
       offset_s = (oh * 3600 + om * 60) * (s[p] == '+' ? 1 : -1);
       p += 6;

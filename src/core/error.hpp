@@ -12,18 +12,18 @@ namespace agentidp::core {
 // Product errors carry the SPEC §1 code (`AGENT_NOT_FOUND`, ...); OAuth errors
 // carry the RFC 6749/7009/7662 error string (`invalid_client`, ...).
 enum class Errc {
-  kValidation,       // 400 VALIDATION_ERROR / INVALID_SCOPES / INVALID_TTL
-  kUnauthorized,     // 401
-  kForbidden,        // 403
-  kNotFound,         // 404
-  kConflict,         // 409
-  kGone,             // 410
-  kPayloadTooLarge,  // 413
-  kUnsupportedMedia, // 415
-  kUnprocessable,    // 422
-  kRateLimited,      // 429
-  kUnavailable,      // 503
-  kInternal,         // 500
+  kValidation,        // 400 VALIDATION_ERROR / INVALID_SCOPES / INVALID_TTL
+  kUnauthorized,      // 401
+  kForbidden,         // 403
+  kNotFound,          // 404
+  kConflict,          // 409
+  kGone,              // 410
+  kPayloadTooLarge,   // 413
+  kUnsupportedMedia,  // 415
+  kUnprocessable,     // 422
+  kRateLimited,       // 429
+  kUnavailable,       // 503
+  kInternal,          // 500
   // OAuth 2.0 (RFC 6749 §5.2 and friends). `code` holds the RFC error string.
   kOAuth,
 };

@@ -71,7 +71,7 @@ struct SigningKey {
   std::string sealed_private_key;  // base64url(nonce|ciphertext|tag) of the PKCS#8 PEM
   std::string status;              // staged|active|retired
   int64_t created_at = 0;
-  int64_t activates_at = 0;        // when it starts signing
+  int64_t activates_at = 0;              // when it starts signing
   std::optional<int64_t> retired_at;     // when it stopped signing
   std::optional<int64_t> publish_until;  // when it leaves the JWKS (every token it signed expired)
 };
@@ -83,8 +83,8 @@ struct RevokedToken {
 };
 
 struct Page {
-  int page = 1;   // 1-based
-  int limit = 20; // <= 100
+  int page = 1;    // 1-based
+  int limit = 20;  // <= 100
 };
 
 template <typename T>

@@ -92,7 +92,8 @@ class KeyStore {
  public:
   virtual ~KeyStore() = default;
   virtual Status Insert(const SigningKey& key) = 0;
-  virtual Status Update(const SigningKey& key) = 0;  // status, activates_at, retired_at, publish_until
+  virtual Status Update(
+      const SigningKey& key) = 0;  // status, activates_at, retired_at, publish_until
   virtual Result<std::vector<SigningKey>> List() = 0;  // created_at ascending
 };
 

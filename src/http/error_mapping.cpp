@@ -7,19 +7,32 @@ namespace agentidp::http {
 int StatusFor(const core::Error& e) {
   using core::Errc;
   switch (e.kind) {
-    case Errc::kValidation: return 400;
-    case Errc::kUnauthorized: return 401;
-    case Errc::kForbidden: return 403;
-    case Errc::kNotFound: return 404;
-    case Errc::kConflict: return 409;
-    case Errc::kGone: return 410;
-    case Errc::kPayloadTooLarge: return 413;
-    case Errc::kUnsupportedMedia: return 415;
-    case Errc::kUnprocessable: return 422;
-    case Errc::kRateLimited: return 429;
-    case Errc::kUnavailable: return 503;
-    case Errc::kInternal: return 500;
-    case Errc::kOAuth: return e.status_override != 0 ? e.status_override : 400;
+    case Errc::kValidation:
+      return 400;
+    case Errc::kUnauthorized:
+      return 401;
+    case Errc::kForbidden:
+      return 403;
+    case Errc::kNotFound:
+      return 404;
+    case Errc::kConflict:
+      return 409;
+    case Errc::kGone:
+      return 410;
+    case Errc::kPayloadTooLarge:
+      return 413;
+    case Errc::kUnsupportedMedia:
+      return 415;
+    case Errc::kUnprocessable:
+      return 422;
+    case Errc::kRateLimited:
+      return 429;
+    case Errc::kUnavailable:
+      return 503;
+    case Errc::kInternal:
+      return 500;
+    case Errc::kOAuth:
+      return e.status_override != 0 ? e.status_override : 400;
   }
   return 500;
 }

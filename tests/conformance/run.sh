@@ -7,17 +7,9 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 
-bin="${1:-${AGENTIDP_BIN:-}}"
-if [ -z "$bin" ]; then
-  echo "usage: $0 path/to/agentidp   (or set AGENTIDP_BIN)" >&2
-  exit 2
-fi
-if [ ! -x "$bin" ]; then
-  echo "conformance: $bin is not an executable file" >&2
-  exit 2
-fi
-AGENTIDP_BIN="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
-export AGENTIDP_BIN
+# shellcheck source=../../scripts/lib/agentidp-bin.sh
+. "$here/../../scripts/lib/agentidp-bin.sh"
+resolve_agentidp_bin conformance "${1:-}"
 
 cd "$here"
 # Install only when needed: no node_modules yet, or the lock file changed since.

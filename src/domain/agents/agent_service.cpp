@@ -11,9 +11,9 @@
 namespace agentidp::domain {
 
 namespace {
-constexpr std::array<std::string_view, 8> kAgentTypes = {
-    "screener", "classifier", "orchestrator", "extractor",
-    "summarizer", "router", "monitor", "custom"};
+constexpr std::array<std::string_view, 8> kAgentTypes = {"screener",  "classifier", "orchestrator",
+                                                         "extractor", "summarizer", "router",
+                                                         "monitor",   "custom"};
 constexpr std::array<std::string_view, 3> kEnvs = {"development", "staging", "production"};
 constexpr std::array<std::string_view, 3> kStatuses = {"active", "suspended", "decommissioned"};
 
@@ -59,7 +59,9 @@ std::string Lower(std::string s) {
 }
 
 // `openid` only adds an id_token; it grants no access, so it never blocks a role change.
-bool IsPrivilege(const std::string& scope) { return scope != "openid"; }
+bool IsPrivilege(const std::string& scope) {
+  return scope != "openid";
+}
 
 core::Error Invalid(const std::string& field, const std::string& message) {
   boost::json::object details;
@@ -78,8 +80,8 @@ bool IsValidEmail(std::string_view e) {
   for (char c : local)
     if (!(IsAlnum(c) || std::string_view("._%+-!#$&'*/=?^`{|}~").find(c) != std::string_view::npos))
       return false;
-  if (domain.front() == '.' || domain.back() == '.' || domain.find("..") != std::string_view::npos ||
-      domain.find('.') == std::string_view::npos)
+  if (domain.front() == '.' || domain.back() == '.' ||
+      domain.find("..") != std::string_view::npos || domain.find('.') == std::string_view::npos)
     return false;
   for (char c : domain)
     if (!(IsAlnum(c) || c == '.' || c == '-')) return false;
@@ -115,15 +117,16 @@ bool IsValidCapability(std::string_view c) {
   for (size_t i = 0; i < c.size(); ++i) {
     char ch = c[i];
     if (i == colon) continue;
-    if (!(IsAlnum(ch) || ch == '_' || ch == '-' || ch == '.' || ch == '*' || ch == ':')) return false;
+    if (!(IsAlnum(ch) || ch == '_' || ch == '-' || ch == '.' || ch == '*' || ch == ':'))
+      return false;
   }
   return true;
 }
 
 core::Result<AgentInput> ParseAgentInput(const boost::json::object& body, bool partial) {
   AgentInput in;
-  auto need_string = [&](const boost::json::value& v, const std::string& field,
-                         size_t min, size_t max) -> core::Result<std::string> {
+  auto need_string = [&](const boost::json::value& v, const std::string& field, size_t min,
+                         size_t max) -> core::Result<std::string> {
     if (!v.is_string()) return Invalid(field, "\"" + field + "\" must be a string");
     std::string s(v.as_string());
     // Limits count characters (code points), not bytes; the JSON parser has already
@@ -144,8 +147,9 @@ core::Result<AgentInput> ParseAgentInput(const boost::json::object& body, bool p
     } else if (key == "agentType") {
       TRY_ASSIGN(std::string s, need_string(v, key, 1, 32));
       if (!OneOf(s, kAgentTypes))
-        return Invalid(key, "\"agentType\" must be one of screener, classifier, orchestrator, "
-                            "extractor, summarizer, router, monitor, custom");
+        return Invalid(key,
+                       "\"agentType\" must be one of screener, classifier, orchestrator, "
+                       "extractor, summarizer, router, monitor, custom");
       in.agent_type = std::move(s);
     } else if (key == "version") {
       TRY_ASSIGN(std::string s, need_string(v, key, 1, 64));
@@ -157,8 +161,9 @@ core::Result<AgentInput> ParseAgentInput(const boost::json::object& body, bool p
       std::vector<std::string> caps;
       for (const auto& c : v.as_array()) {
         if (!c.is_string() || !IsValidCapability(std::string_view(c.as_string())))
-          return Invalid(key, "each capability must be \"resource:action\" (letters, digits, "
-                              "_ - . *; at most 128 characters)");
+          return Invalid(key,
+                         "each capability must be \"resource:action\" (letters, digits, "
+                         "_ - . *; at most 128 characters)");
         std::string cap(c.as_string());
         if (std::find(caps.begin(), caps.end(), cap) == caps.end()) caps.push_back(std::move(cap));
       }
@@ -243,8 +248,8 @@ boost::json::object AuditEventToJson(const AuditEvent& e) {
   boost::json::object o;
   o["eventId"] = e.event_id;
   o["agentId"] = e.agent_id.empty() ? boost::json::value(nullptr) : boost::json::value(e.agent_id);
-  o["organizationId"] =
-      e.organization_id.empty() ? boost::json::value(nullptr) : boost::json::value(e.organization_id);
+  o["organizationId"] = e.organization_id.empty() ? boost::json::value(nullptr)
+                                                  : boost::json::value(e.organization_id);
   o["action"] = e.action;
   o["outcome"] = e.outcome;
   o["timestamp"] = core::FormatIso8601(e.timestamp);
@@ -308,9 +313,9 @@ core::Result<Agent> AgentService::Create(const Principal& caller, const AgentInp
   if (org->max_agents >= 0) {
     TRY_ASSIGN(int64_t live, store_.agents().CountLive(a.organization_id));
     if (live >= org->max_agents) {
-      core::Error e{core::Errc::kForbidden, "FREE_TIER_LIMIT_EXCEEDED",
-                    "The organization's plan allows at most " + std::to_string(org->max_agents) +
-                        " agents"};
+      core::Error e{
+          core::Errc::kForbidden, "FREE_TIER_LIMIT_EXCEEDED",
+          "The organization's plan allows at most " + std::to_string(org->max_agents) + " agents"};
       e.details["limit"] = org->max_agents;
       return e;
     }
@@ -328,7 +333,8 @@ core::Result<Agent> AgentService::Create(const Principal& caller, const AgentInp
   auto created = store_.agents().Create(a);
   if (!created.ok()) {
     if (created.error().kind == core::Errc::kConflict)
-      return core::Error::Conflict("AGENT_ALREADY_EXISTS", "An agent with this email already exists");
+      return core::Error::Conflict("AGENT_ALREADY_EXISTS",
+                                   "An agent with this email already exists");
     return std::move(created).error();
   }
   boost::json::object meta;
@@ -385,7 +391,8 @@ core::Result<Agent> AgentService::Update(const Principal& caller, const std::str
   auto updated = store_.agents().Update(a);
   if (!updated.ok()) {
     if (updated.error().kind == core::Errc::kConflict)
-      return core::Error::Conflict("AGENT_ALREADY_EXISTS", "An agent with this email already exists");
+      return core::Error::Conflict("AGENT_ALREADY_EXISTS",
+                                   "An agent with this email already exists");
     return std::move(updated).error();
   }
   boost::json::object meta;
@@ -412,9 +419,8 @@ core::Result<Agent> AgentService::Update(const Principal& caller, const std::str
 core::Status AgentService::Decommission(const Principal& caller, const std::string& agent_id) {
   AgentInput in;
   in.status = "decommissioned";
-  auto r = Update(caller, agent_id, in, [](const std::string&, const std::string&) {
-    return std::set<std::string>{};
-  });
+  auto r = Update(caller, agent_id, in,
+                  [](const std::string&, const std::string&) { return std::set<std::string>{}; });
   if (!r.ok()) return std::move(r).error();
   return core::Ok();
 }

@@ -42,14 +42,15 @@ boost::json::object AuditEventToJson(const AuditEvent& event);
 
 class AgentService {
  public:
-  AgentService(Store& store, AuditWriter& audit, ClientDirectory& clients,
-               const core::Clock& clock, core::Random& random, std::string secret_pepper,
-               std::string system_organization_id);
+  AgentService(Store& store, AuditWriter& audit, ClientDirectory& clients, const core::Clock& clock,
+               core::Random& random, std::string secret_pepper, std::string system_organization_id);
 
   // `grantable(role)` gives the scopes a role may hold (policy); a caller may only create or
   // promote agents whose role grants no scope it lacks itself.
-  using RoleScopes = std::function<std::set<std::string>(const std::string& role, const std::string& org)>;
-  core::Result<Agent> Create(const Principal& caller, const AgentInput& input, const RoleScopes& grantable);
+  using RoleScopes =
+      std::function<std::set<std::string>(const std::string& role, const std::string& org)>;
+  core::Result<Agent> Create(const Principal& caller, const AgentInput& input,
+                             const RoleScopes& grantable);
   core::Result<PageOf<Agent>> List(const Principal& caller, AgentFilter filter, const Page& page);
   core::Result<Agent> Get(const Principal& caller, const std::string& agent_id);
   core::Result<Agent> Update(const Principal& caller, const std::string& agent_id,

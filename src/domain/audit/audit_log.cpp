@@ -28,7 +28,9 @@ AuditWriter::AuditWriter(AuditStore& store, const core::Clock& clock, core::Rand
       max_pending_(max_pending),
       thread_([this] { Run(); }) {}
 
-AuditWriter::~AuditWriter() { Shutdown(); }
+AuditWriter::~AuditWriter() {
+  Shutdown();
+}
 
 void AuditWriter::Submit(AuditRecord record, Done done) {
   Pending p;

@@ -89,8 +89,7 @@ struct ChainVerification {
 
 // Recomputes every hash in [from, to] and checks every link. Without a lower bound the first
 // event must chain to the store's retention anchor.
-core::Result<ChainVerification> VerifyAuditChain(AuditStore& store,
-                                                 std::optional<int64_t> from_ms,
+core::Result<ChainVerification> VerifyAuditChain(AuditStore& store, std::optional<int64_t> from_ms,
                                                  std::optional<int64_t> to_ms);
 
 // Deletes events older than the retention period (90 days by default).

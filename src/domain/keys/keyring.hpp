@@ -31,9 +31,9 @@ struct KeySnapshot {
     std::shared_ptr<const crypto::JwsSigner> signer;  // set for keys that can sign
     std::shared_ptr<const crypto::PublicKey> public_key;
   };
-  std::vector<Entry> keys;        // every key still published (staged, active, retired)
-  const Entry* current = nullptr; // the key that signs now
-  std::string jwks_json;          // {"keys":[...]} of published keys
+  std::vector<Entry> keys;         // every key still published (staged, active, retired)
+  const Entry* current = nullptr;  // the key that signs now
+  std::string jwks_json;           // {"keys":[...]} of published keys
 
   const crypto::PublicKey* FindPublic(std::string_view kid) const;
 };

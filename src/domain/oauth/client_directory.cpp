@@ -10,7 +10,9 @@ ClientDirectory::ClientDirectory(Store& store, const core::Clock& clock, int64_t
                                  size_t max_entries)
     : store_(store), clock_(clock), ttl_ms_(ttl_ms), max_entries_(max_entries) {}
 
-core::Error WouldBlock() { return core::Error{core::Errc::kUnavailable, "WOULD_BLOCK", "would block"}; }
+core::Error WouldBlock() {
+  return core::Error{core::Errc::kUnavailable, "WOULD_BLOCK", "would block"};
+}
 bool IsWouldBlock(const core::Error& e) {
   return e.kind == core::Errc::kUnavailable && e.code == "WOULD_BLOCK";
 }

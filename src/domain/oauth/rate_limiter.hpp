@@ -17,8 +17,8 @@ struct RateDecision {
   bool allowed = true;
   int64_t limit = 0;
   int64_t remaining = 0;
-  int64_t reset_epoch_s = 0;   // when the window resets
-  int64_t retry_after_s = 0;   // when refused
+  int64_t reset_epoch_s = 0;  // when the window resets
+  int64_t retry_after_s = 0;  // when refused
 };
 
 class RateLimiter {

@@ -10,7 +10,9 @@ namespace agentidp::domain {
 namespace {
 constexpr std::string_view kAuthFailed = "Client authentication failed";
 
-core::Error InvalidClient() { return core::Error::OAuth("invalid_client", std::string(kAuthFailed)); }
+core::Error InvalidClient() {
+  return core::Error::OAuth("invalid_client", std::string(kAuthFailed));
+}
 }  // namespace
 
 // ---------------------------------------------------------------------------------------
@@ -79,7 +81,8 @@ core::Result<AuthenticatedClient> TokenService::AuthenticateSecret(const std::st
       if (c.type != "client_secret") continue;
       if (c.expires_at && *c.expires_at <= now) continue;
       // Every candidate is compared; no early exit on a match.
-      if (crypto::VerifyClientSecret(settings_.secret_pepper, client_secret, c.secret_hash) && !matched) {
+      if (crypto::VerifyClientSecret(settings_.secret_pepper, client_secret, c.secret_hash) &&
+          !matched) {
         matched = true;
         credential_id = c.credential_id;
       }
@@ -92,7 +95,8 @@ core::Result<AuthenticatedClient> TokenService::AuthenticateSecret(const std::st
   return AuthenticatedClient{std::move(record), std::move(credential_id)};
 }
 
-std::set<std::string> TokenService::GrantableScopes(const Agent& agent, const Policy& policy) const {
+std::set<std::string> TokenService::GrantableScopes(const Agent& agent,
+                                                    const Policy& policy) const {
   return policy.GrantableScopes(agent.role,
                                 agent.organization_id == settings_.system_organization_id);
 }
@@ -105,7 +109,8 @@ core::Result<IssuedToken> TokenService::IssueClientCredentials(
   std::set<std::string> scopes;
   if (requested_scope) {
     if (requested_scope->empty())
-      return core::Error::OAuth("invalid_scope", "scope must not be empty; omit it for the default");
+      return core::Error::OAuth("invalid_scope",
+                                "scope must not be empty; omit it for the default");
     TRY_ASSIGN(scopes, ParseScopeString(*requested_scope));
     for (const auto& s : scopes)
       if (!grantable.count(s))
@@ -162,11 +167,11 @@ core::Result<AccessTokenInfo> TokenService::Verify(std::string_view token, bool 
   // Revocation accepts expired tokens of ours (RFC 7009 §2.2: nothing to do, still 200).
   opts.leeway_s = check_expiry ? settings_.leeway_s : int64_t{10} * 365 * 86400;
   opts.require_exp = true;
-  TRY_ASSIGN(crypto::VerifiedJwt jwt,
-             crypto::VerifyJwt(
-                 token,
-                 [&](std::string_view kid, std::string_view) { return keys->FindPublic(kid); },
-                 opts));
+  TRY_ASSIGN(
+      crypto::VerifiedJwt jwt,
+      crypto::VerifyJwt(
+          token, [&](std::string_view kid, std::string_view) { return keys->FindPublic(kid); },
+          opts));
   AccessTokenInfo info;
   auto str = [&](const char* name) -> std::string {
     auto* v = jwt.claims.if_contains(name);

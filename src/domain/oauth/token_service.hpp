@@ -97,9 +97,9 @@ class TokenService {
                                                        const std::string& client_secret,
                                                        bool may_load = true);
   // `requested_scope`: nullopt = every scope the agent may hold.
-  core::Result<IssuedToken> IssueClientCredentials(const AuthenticatedClient& client,
-                                                   const std::optional<std::string>& requested_scope,
-                                                   const Policy& policy);
+  core::Result<IssuedToken> IssueClientCredentials(
+      const AuthenticatedClient& client, const std::optional<std::string>& requested_scope,
+      const Policy& policy);
   // For introspection: any of our access tokens, whatever its audience.
   core::Result<AccessTokenInfo> Validate(std::string_view token, bool may_load = true);
   // For Bearer authentication of our API: additionally requires our API audience.

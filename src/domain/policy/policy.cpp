@@ -37,7 +37,8 @@ bool IsScopeChar(unsigned char c) {
   return c == 0x21 || (c >= 0x23 && c <= 0x5B) || (c >= 0x5D && c <= 0x7E);
 }
 
-core::Result<std::set<std::string>> ScopeArray(const boost::json::value& v, const std::string& where) {
+core::Result<std::set<std::string>> ScopeArray(const boost::json::value& v,
+                                               const std::string& where) {
   if (!v.is_array()) return core::Error::Validation(where + " must be an array of scopes");
   std::set<std::string> out;
   for (const auto& s : v.as_array()) {
@@ -61,7 +62,8 @@ core::Result<std::set<std::string>> ParseScopeString(std::string_view text) {
   if (text.empty()) return out;
   while (true) {
     size_t end = text.find(' ', i);
-    std::string_view tok = text.substr(i, end == std::string_view::npos ? std::string_view::npos : end - i);
+    std::string_view tok =
+        text.substr(i, end == std::string_view::npos ? std::string_view::npos : end - i);
     if (tok.empty()) return core::Error::OAuth("invalid_scope", "Malformed scope string");
     for (unsigned char c : tok)
       if (!IsScopeChar(c)) return core::Error::OAuth("invalid_scope", "Malformed scope string");
@@ -83,9 +85,12 @@ std::string JoinScopes(const std::set<std::string>& scopes) {
   return out;
 }
 
-std::string_view Policy::DefaultDocument() { return kDefaultPolicy; }
+std::string_view Policy::DefaultDocument() {
+  return kDefaultPolicy;
+}
 
-core::Result<Policy> Policy::Parse(std::string_view json, const std::vector<std::string>& known_routes) {
+core::Result<Policy> Policy::Parse(std::string_view json,
+                                   const std::vector<std::string>& known_routes) {
   TRY_ASSIGN(boost::json::object doc, core::ParseJsonObjectStrict(json));
   Policy p;
   for (const auto& [key, value] : doc) {
@@ -103,7 +108,8 @@ core::Result<Policy> Policy::Parse(std::string_view json, const std::vector<std:
         p.roles_[std::string(role)] = std::move(set);
       }
     } else if (key == "routes") {
-      if (!value.is_object()) return core::Error::Validation("policy: \"routes\" must be an object");
+      if (!value.is_object())
+        return core::Error::Validation("policy: \"routes\" must be an object");
       for (const auto& [route, scopes] : value.as_object()) {
         std::string id(route);
         bool known = false;
@@ -117,7 +123,8 @@ core::Result<Policy> Policy::Parse(std::string_view json, const std::vector<std:
     }
   }
   for (const auto& k : known_routes)
-    if (!p.routes_.count(k)) return core::Error::Validation("policy: route \"" + k + "\" has no entry");
+    if (!p.routes_.count(k))
+      return core::Error::Validation("policy: route \"" + k + "\" has no entry");
   if (!p.roles_.count("member") || !p.roles_.count("admin"))
     return core::Error::Validation("policy: roles \"member\" and \"admin\" are required");
   return p;

@@ -15,8 +15,8 @@ namespace agentidp::domain {
 
 inline const std::vector<std::string>& AllScopes() {
   static const std::vector<std::string> kScopes = {
-      "agents:read",   "agents:write",   "tokens:read",    "audit:read",
-      "admin:orgs",    "webhooks:read",  "webhooks:write", "openid"};
+      "agents:read", "agents:write",  "tokens:read",    "audit:read",
+      "admin:orgs",  "webhooks:read", "webhooks:write", "openid"};
   return kScopes;
 }
 bool IsKnownScope(std::string_view scope);
@@ -31,7 +31,8 @@ class Policy {
   // Parses and validates a policy document. `known_routes` are the route ids of the route
   // table: every id must have an entry and no entry may name an unknown id (deny by default,
   // and a typo cannot silently open a route).
-  static core::Result<Policy> Parse(std::string_view json, const std::vector<std::string>& known_routes);
+  static core::Result<Policy> Parse(std::string_view json,
+                                    const std::vector<std::string>& known_routes);
   // The policy compiled into the binary (config/policy.json is the same document).
   static std::string_view DefaultDocument();
 

@@ -1,5 +1,5 @@
-#include "app/api.hpp"
 #include "app/config.hpp"
+#include "app/api.hpp"
 
 #include <gtest/gtest.h>
 
@@ -34,7 +34,8 @@ TEST(Config, RefusesUnknownAndInvalidSettingsWithTheirName) {
 }
 
 TEST(Config, FileIsStrictAndEnvironmentWins) {
-  auto dir = std::filesystem::temp_directory_path() / ("agentidp-config-" + std::to_string(::getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("agentidp-config-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   auto file = (dir / "c.json").string();
   std::ofstream(file) << R"({"port": 4000, "signing_alg": "EdDSA", "access_log": false})";
@@ -62,7 +63,10 @@ TEST(RouteTable, MatchesOpenApi) {
   std::string line, path;
   bool in_paths = false;
   while (std::getline(in, line)) {
-    if (line == "paths:") { in_paths = true; continue; }
+    if (line == "paths:") {
+      in_paths = true;
+      continue;
+    }
     if (in_paths && !line.empty() && line[0] != ' ' && line[0] != '#') in_paths = false;
     if (!in_paths) continue;
     if (line.size() > 3 && line.rfind("  /", 0) == 0 && line.back() == ':') {
@@ -77,8 +81,10 @@ TEST(RouteTable, MatchesOpenApi) {
   }
   std::set<std::string> table;
   for (const auto& r : Api::Routes()) table.insert(r.method + " " + r.pattern);
-  for (const auto& r : table) EXPECT_TRUE(documented.count(r)) << r << " is not in docs/openapi.yaml";
-  for (const auto& d : documented) EXPECT_TRUE(table.count(d)) << d << " is documented but not routed";
+  for (const auto& r : table)
+    EXPECT_TRUE(documented.count(r)) << r << " is not in docs/openapi.yaml";
+  for (const auto& d : documented)
+    EXPECT_TRUE(table.count(d)) << d << " is documented but not routed";
   EXPECT_EQ(table.size(), documented.size());
 }
 

@@ -7,7 +7,9 @@
 namespace agentidp::domain {
 namespace {
 
-boost::json::object Obj(std::string_view json) { return core::ParseJsonObjectStrict(json).value(); }
+boost::json::object Obj(std::string_view json) {
+  return core::ParseJsonObjectStrict(json).value();
+}
 
 const char* kValid = R"({"email":"Bot@Example.com","agentType":"custom","version":"1.2.3-rc.1+b5",
   "capabilities":["files:read","files:read","mail:send"],"owner":"team","deploymentEnv":"staging"})";
@@ -20,14 +22,17 @@ TEST(AgentValidation, AcceptsAValidAgentAndNormalizes) {
 }
 
 TEST(AgentValidation, RefusesEachInvalidField) {
-  struct Case { const char* field; const char* value; };
-  for (auto c : {Case{"email", R"("not-an-email")"}, Case{"email", R"("a@b")"},
-                 Case{"agentType", R"("wizard")"}, Case{"version", R"("1.2")"},
-                 Case{"version", R"("01.2.3")"}, Case{"capabilities", "[]"},
-                 Case{"capabilities", R"(["noaction"])"}, Case{"capabilities", R"([":x"])"},
-                 Case{"owner", R"("")"}, Case{"deploymentEnv", R"("prod")"},
-                 Case{"isPublic", R"("yes")"}, Case{"status", R"("active")"},
-                 Case{"agentId", R"("x")"}}) {
+  struct Case {
+    const char* field;
+    const char* value;
+  };
+  for (auto c :
+       {Case{"email", R"("not-an-email")"}, Case{"email", R"("a@b")"},
+        Case{"agentType", R"("wizard")"}, Case{"version", R"("1.2")"},
+        Case{"version", R"("01.2.3")"}, Case{"capabilities", "[]"},
+        Case{"capabilities", R"(["noaction"])"}, Case{"capabilities", R"([":x"])"},
+        Case{"owner", R"("")"}, Case{"deploymentEnv", R"("prod")"}, Case{"isPublic", R"("yes")"},
+        Case{"status", R"("active")"}, Case{"agentId", R"("x")"}}) {
     auto body = Obj(kValid);
     body[c.field] = core::ParseJsonStrict(c.value).value();
     auto in = ParseAgentInput(body, false);
@@ -49,9 +54,11 @@ TEST(AgentValidation, RequiresAllFieldsOnCreateButNotOnPatch) {
 }
 
 TEST(AgentValidation, Semver) {
-  for (const char* ok : {"0.0.0", "1.2.3", "10.20.30-alpha.1", "1.0.0+build.7", "1.0.0-0A.is.legal"})
+  for (const char* ok :
+       {"0.0.0", "1.2.3", "10.20.30-alpha.1", "1.0.0+build.7", "1.0.0-0A.is.legal"})
     EXPECT_TRUE(IsValidSemver(ok)) << ok;
-  for (const char* bad : {"", "1", "1.2", "1.2.3.4", "v1.2.3", "1.2.3-", "1.2.3-01", "1..3", "1.2.3+"})
+  for (const char* bad :
+       {"", "1", "1.2", "1.2.3.4", "v1.2.3", "1.2.3-", "1.2.3-01", "1..3", "1.2.3+"})
     EXPECT_FALSE(IsValidSemver(bad)) << bad;
 }
 

@@ -1,9 +1,9 @@
+#include "domain/keys/keyring.hpp"
 #include "crypto/encoding.hpp"
 #include "crypto/jws.hpp"
-#include "domain/keys/keyring.hpp"
 
-#include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
+#include <boost/json/parse.hpp>
 
 namespace agentidp::domain {
 namespace {

@@ -27,17 +27,33 @@ TEST(ScopeString, RefusesMalformedAndUnknown) {
 }
 
 TEST(Policy, RequiresEveryRouteAndRefusesUnknownOnes) {
-  EXPECT_FALSE(Policy::Parse(R"({"roles":{"member":[],"admin":[]},"routes":{"agents.create":["agents:write"]}})", kRoutes).ok());
-  auto unknown = Policy::Parse(R"({"roles":{"member":[],"admin":[]},"routes":{"agents.create":[],"agents.list":[],"agents.typo":[]}})", kRoutes);
+  EXPECT_FALSE(
+      Policy::Parse(
+          R"({"roles":{"member":[],"admin":[]},"routes":{"agents.create":["agents:write"]}})",
+          kRoutes)
+          .ok());
+  auto unknown = Policy::Parse(
+      R"({"roles":{"member":[],"admin":[]},"routes":{"agents.create":[],"agents.list":[],"agents.typo":[]}})",
+      kRoutes);
   ASSERT_FALSE(unknown.ok());
   EXPECT_NE(unknown.error().message.find("agents.typo"), std::string::npos);
-  EXPECT_FALSE(Policy::Parse(R"({"roles":{"member":[],"admin":[]},"routes":{"agents.create":["agents:fly"],"agents.list":[]}})", kRoutes).ok());
-  EXPECT_FALSE(Policy::Parse(R"({"roles":{"member":[],"admin":[]},"routes":{"agents.create":[],"agents.list":[]},"extra":1})", kRoutes).ok());
+  EXPECT_FALSE(
+      Policy::Parse(
+          R"({"roles":{"member":[],"admin":[]},"routes":{"agents.create":["agents:fly"],"agents.list":[]}})",
+          kRoutes)
+          .ok());
+  EXPECT_FALSE(
+      Policy::Parse(
+          R"({"roles":{"member":[],"admin":[]},"routes":{"agents.create":[],"agents.list":[]},"extra":1})",
+          kRoutes)
+          .ok());
 }
 
 TEST(Policy, EvaluatesScopesAndRoles) {
-  auto p = Policy::Parse(R"({"crossTenantScope":"admin:orgs","roles":{"member":["agents:read"],"admin":["agents:read","agents:write"]},
-    "routes":{"agents.create":["agents:write"],"agents.list":["agents:read"]}})", kRoutes);
+  auto p = Policy::Parse(
+      R"({"crossTenantScope":"admin:orgs","roles":{"member":["agents:read"],"admin":["agents:read","agents:write"]},
+    "routes":{"agents.create":["agents:write"],"agents.list":["agents:read"]}})",
+      kRoutes);
   ASSERT_TRUE(p.ok()) << p.error().message;
   EXPECT_TRUE(p->Allows("agents.create", {"agents:write"}));
   EXPECT_FALSE(p->Allows("agents.create", {"agents:read"}));
