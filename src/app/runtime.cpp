@@ -301,8 +301,7 @@ int Serve(const Config& config) {
   ts.leeway_s = config.jwt_leeway_seconds;
   ts.system_organization_id = core.system_org_id;
   ts.secret_pepper = core.Pepper();
-  domain::TokenService tokens(*core.store, clients, *core.keyring, revocations, core.clock,
-                              core.random, ts);
+  domain::TokenService tokens(clients, *core.keyring, revocations, core.clock, core.random, ts);
   domain::AgentService agents(*core.store, *core.audit, clients, core.clock, core.random,
                               core.Pepper(), core.system_org_id);
   domain::RateLimiter token_limiter(core.clock, config.rate_limit_per_minute);

@@ -57,11 +57,9 @@ void RevocationList::Sweep() {
 }
 
 // ---------------------------------------------------------------------------------------
-TokenService::TokenService(Store& store, ClientDirectory& clients, Keyring& keyring,
-                           RevocationList& revocations, const core::Clock& clock,
-                           core::Random& random, TokenSettings settings)
-    : store_(store),
-      clients_(clients),
+TokenService::TokenService(ClientDirectory& clients, Keyring& keyring, RevocationList& revocations,
+                           const core::Clock& clock, core::Random& random, TokenSettings settings)
+    : clients_(clients),
       keyring_(keyring),
       revocations_(revocations),
       clock_(clock),

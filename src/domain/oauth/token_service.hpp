@@ -86,9 +86,8 @@ struct AccessTokenInfo {
 
 class TokenService {
  public:
-  TokenService(Store& store, ClientDirectory& clients, Keyring& keyring,
-               RevocationList& revocations, const core::Clock& clock, core::Random& random,
-               TokenSettings settings);
+  TokenService(ClientDirectory& clients, Keyring& keyring, RevocationList& revocations,
+               const core::Clock& clock, core::Random& random, TokenSettings settings);
 
   // client_secret_basic / client_secret_post. Unknown clients and wrong secrets take the
   // same path and fail with the same error (no enumeration, no timing oracle).
@@ -130,7 +129,6 @@ class TokenService {
     void Put(const std::string& key, std::shared_ptr<const AccessTokenInfo> info);
   };
 
-  Store& store_;
   ClientDirectory& clients_;
   Keyring& keyring_;
   RevocationList& revocations_;
