@@ -17,17 +17,26 @@ cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Debug >/dev/null || exit 1
 cmake --build "$BUILD" -j"$(nproc)" || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 BIN=$(pwd)/$BUILD/agentidp
 
-echo "== unit and contract tests (ctest)"
-(cd "$BUILD" && ctest --output-on-failure -j"$(nproc)") | tee "$LOGDIR/ctest.log"
+# Adds the counts of ctest's closing line in log $1 (a missing line counts as a failure).
+count_ctest() {
+  local line total nf
+  line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$1" | tail -1)
+  if [ -n "$line" ]; then
+    total=$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"$line")
+    nf=$(sed -E 's/.* ([0-9]+) tests? failed.*/\1/' <<<"$line")
+    passed=$((passed + total - nf)); failed=$((failed + nf))
+  else
+    failed=$((failed + 1)); status=1
+  fi
+}
+
+# The store contract suite runs against every backend: SQLite always, PostgreSQL on a
+# throw-away cluster that with-postgres.sh starts and always stops.
+echo "== unit and contract tests (ctest; SQLite and PostgreSQL)"
+bash scripts/with-postgres.sh bash -c "cd '$BUILD' && ctest --output-on-failure -j$(nproc)" \
+  2>&1 | tee "$LOGDIR/ctest.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$LOGDIR/ctest.log" | tail -1)
-if [ -n "$line" ]; then
-  total=$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"$line")
-  nf=$(sed -E 's/.* ([0-9]+) tests? failed.*/\1/' <<<"$line")
-  passed=$((passed + total - nf)); failed=$((failed + nf))
-else
-  failed=$((failed + 1)); status=1
-fi
+count_ctest "$LOGDIR/ctest.log"
 
 run_node_suite() {
   local name=$1 script=$2
@@ -43,6 +52,24 @@ run_node_suite() {
 
 run_node_suite integration tests/integration/run.sh
 run_node_suite conformance tests/conformance/run.sh
+
+# A short run of every libFuzzer target over its committed corpus (`make fuzz` runs longer).
+if [ -f scripts/fuzz.sh ]; then
+  echo "== fuzz (short)"
+  if bash scripts/fuzz.sh "${FUZZ_SECONDS:-10}" 2>&1 | tee "$LOGDIR/fuzz.log"; [ "${PIPESTATUS[0]}" -eq 0 ]; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); status=1
+  fi
+fi
+
+# Unit and contract tests again, built with AddressSanitizer + UndefinedBehaviorSanitizer.
+if [ -f scripts/sanitize.sh ]; then
+  echo "== sanitizers (ASan + UBSan)"
+  SANITIZE_INTEGRATION=${SANITIZE_INTEGRATION:-0} bash scripts/sanitize.sh 2>&1 | tee "$LOGDIR/sanitize.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  count_ctest "$LOGDIR/sanitize.log"
+fi
 
 echo
 echo "all suites: $passed passed, $failed failed"

@@ -1,5 +1,6 @@
 #include "store/open_store.hpp"
 
+#include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 #include <string_view>
@@ -19,13 +20,21 @@ core::Result<std::unique_ptr<domain::Store>> OpenSqlite(std::string path, StoreE
   return std::unique_ptr<domain::Store>(std::move(store));
 }
 
+core::Result<std::unique_ptr<domain::Store>> OpenPostgres(const std::string& url,
+                                                          StoreErrorSink sink) {
+  postgres::PostgresOptions options;
+  options.error_sink = std::move(sink);
+  TRY_ASSIGN(auto store, postgres::PostgresStore::Open(url, options));
+  return std::unique_ptr<domain::Store>(std::move(store));
+}
+
 }  // namespace
 
 core::Result<std::unique_ptr<domain::Store>> OpenStore(const std::string& url_or_path,
                                                        StoreErrorSink error_sink) {
   std::string_view url = url_or_path;
   if (url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-    return core::Error::Validation("PostgreSQL backend is not built yet");
+    return OpenPostgres(url_or_path, std::move(error_sink));
   }
   // sqlite:///abs -> /abs; sqlite://rel -> rel (no host part for a local file).
   if (url.starts_with(kSqliteUrlPrefix)) {

@@ -6,9 +6,9 @@ namespace {
 
 using Registration = std::vector<Backend> (*)();
 
-// Add a backend here (e.g. PostgresBackends, enabled by AGENTIDP_TEST_PG_URL).
 constexpr Registration kRegistrations[] = {
     &SqliteBackends,
+    &PostgresBackends,  // only when AGENTIDP_TEST_PG_URL is set
 };
 
 }  // namespace

@@ -33,6 +33,8 @@ struct Backend {
 
 // Registration functions, one per backend source file.
 std::vector<Backend> SqliteBackends();
+// Empty unless AGENTIDP_TEST_PG_URL names a PostgreSQL server (scripts/with-postgres.sh).
+std::vector<Backend> PostgresBackends();
 
 // Every backend registered and available in this environment.
 const std::vector<Backend>& AllBackends();

@@ -279,9 +279,8 @@ TEST_F(SqliteStoreTest, OpenStoreUnderstandsSqliteUrlsAndPaths) {
   EXPECT_TRUE(std::filesystem::exists(dir_.path() / "u3.db"));
 }
 
-TEST_F(SqliteStoreTest, OpenStoreRefusesOtherSchemesForNow) {
-  for (const std::string url : {"postgres://u@localhost/db", "postgresql://localhost/db",
-                                "mysql://localhost/db", "sqlite://", ""}) {
+TEST_F(SqliteStoreTest, OpenStoreRefusesOtherSchemes) {
+  for (const std::string url : {"mysql://localhost/db", "sqlite://", ""}) {
     auto opened = store::OpenStore(url);
     ASSERT_FALSE(opened.ok()) << url;
     EXPECT_EQ(opened.error().kind, core::Errc::kValidation) << url;

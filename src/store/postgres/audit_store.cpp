@@ -1,0 +1,312 @@
+#include "store/postgres/query.hpp"
+#include "store/postgres/stores.hpp"
+
+#include <algorithm>
+#include <unordered_map>
+
+namespace agentidp::store::postgres {
+
+namespace {
+
+// seq first: ListPage needs a NOT NULL first column.
+constexpr std::string_view kColumns =
+    "seq, event_id, agent_id, organization_id, action, outcome, timestamp, ip_address, "
+    "user_agent, metadata, hash, previous_hash";
+
+// Audit chain with many writers. Every append (and every purge) first takes the row lock of
+// the one-row audit_head table and reads the head in the same statement. Under READ COMMITTED
+// a SELECT ... FOR UPDATE that had to wait returns the newest committed version of the row,
+// and every later statement of the transaction sees what the previous holder committed: the
+// head we chain to is the real one, whichever node wrote it. Writers on all nodes queue on
+// this one lock (for as long as one batch insert takes), the chain stays linear, and seq
+// values are drawn in chain order. Why a row lock rather than pg_advisory_xact_lock: the
+// lock is also taken by the database's own insert trigger (audit_events_lock_head), so a
+// writer that bypasses this code (psql, a future tool) serializes the same way, and the
+// head row is what the trigger checks every inserted row against (see migrations.cpp).
+// A waiter gives up after statement_timeout (Unavailable, Retry-After 1).
+constexpr std::string_view kLockHead = "SELECT hash FROM audit_head WHERE id = 1 FOR UPDATE";
+
+// One INSERT per chunk of a batch (one round trip), rows in chain order; RETURNING gives the
+// seq of each row in the same order. Multi-row VALUES needs explicit casts for non-text
+// columns.
+constexpr std::string_view kInsertPrefix =
+    "INSERT INTO audit_events (event_id, agent_id, organization_id, action, outcome, "
+    "timestamp, ip_address, user_agent, metadata, hash, previous_hash) VALUES ";
+constexpr std::string_view kInsertSuffix = " RETURNING seq, event_id";
+constexpr int kInsertColumns = 11;
+constexpr size_t kRowsPerInsert = 1000;  // 11,000 parameters, far below the 65,535 limit
+
+// Reads a batch back by its event ids (see Committed below).
+constexpr std::string_view kSelectByIds = R"sql(
+SELECT event_id, seq, hash, previous_hash FROM audit_events WHERE event_id = ANY($1::text[]))sql";
+
+constexpr std::string_view kSelectById = R"sql(
+SELECT seq, event_id, agent_id, organization_id, action, outcome, timestamp, ip_address,
+       user_agent, metadata, hash, previous_hash
+FROM audit_events WHERE event_id = $1)sql";
+
+// Scan reads the chain in chunks so that no connection is held while the visitor runs,
+// however slow the visitor and however long the chain.
+constexpr int64_t kScanChunk = 512;
+constexpr std::string_view kScanChunkSql = R"sql(
+SELECT seq, event_id, agent_id, organization_id, action, outcome, timestamp, ip_address,
+       user_agent, metadata, hash, previous_hash
+FROM audit_events
+WHERE seq > $1
+  AND ($2::bigint IS NULL OR timestamp >= $2::bigint)
+  AND ($3::bigint IS NULL OR timestamp <= $3::bigint)
+ORDER BY seq LIMIT $4)sql";
+
+constexpr std::string_view kSelectAnchor = "SELECT anchor_hash FROM audit_anchor WHERE id = 1";
+
+// Retention. The purge removes the longest chain PREFIX whose events are all older than the
+// horizon, so the surviving events stay one contiguous chain even if clock skew between
+// writers left an older timestamp after a newer one. The prefix ends just before the first
+// event (in chain order) at or after the horizon.
+constexpr std::string_view kSelectPrefixEnd = R"sql(
+SELECT seq, hash FROM audit_events
+WHERE seq < COALESCE(
+  (SELECT seq FROM audit_events WHERE timestamp >= $1 ORDER BY seq LIMIT 1),
+  9223372036854775807)
+ORDER BY seq DESC LIMIT 1)sql";
+// Transaction-local: the delete and anchor triggers admit the purge only while it is set,
+// and it vanishes at COMMIT or ROLLBACK whatever happens.
+constexpr std::string_view kOpenPurgeWindow =
+    "SELECT set_config('agentidp.audit_purge_before', $1, true)";
+constexpr std::string_view kDeletePrefix = "DELETE FROM audit_events WHERE seq <= $1";
+constexpr std::string_view kMoveAnchor = R"sql(
+UPDATE audit_anchor SET anchor_hash = $1, anchor_seq = $2, purged_before = $3,
+  updated_at = (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT
+WHERE id = 1)sql";
+constexpr std::string_view kClosePurgeWindow =
+    "SELECT set_config('agentidp.audit_purge_before', '', true)";
+
+// List: WHERE assembled by WhereClause from these fragments.
+constexpr std::string_view kFilterOrganization = "organization_id =";
+constexpr std::string_view kFilterAgent = "agent_id =";
+constexpr std::string_view kFilterAction = "action =";
+constexpr std::string_view kFilterOutcome = "outcome =";
+constexpr std::string_view kFilterFrom = "timestamp >=";
+constexpr std::string_view kFilterTo = "timestamp <=";
+constexpr std::string_view kNewestFirst = " ORDER BY timestamp DESC, seq DESC";
+
+domain::AuditEvent ReadEvent(const Row& row) {
+  domain::AuditEvent event;
+  event.seq = row.Int64(0);
+  event.event_id = row.Text(1);
+  event.agent_id = row.Text(2);
+  event.organization_id = row.Text(3);
+  event.action = row.Text(4);
+  event.outcome = row.Text(5);
+  event.timestamp = row.Int64(6);
+  event.ip_address = row.Text(7);
+  event.user_agent = row.Text(8);
+  event.metadata_json = row.Text(9);
+  event.hash = row.Text(10);
+  event.previous_hash = row.Text(11);
+  return event;
+}
+
+std::string InsertSql(size_t rows) {
+  std::string sql(kInsertPrefix);
+  int index = 0;
+  for (size_t r = 0; r < rows; ++r) {
+    sql += r == 0 ? "(" : ", (";
+    for (int c = 0; c < kInsertColumns; ++c) {
+      if (c > 0) sql += ", ";
+      sql += "$" + std::to_string(++index);
+      if (c == 5) sql += "::bigint";  // timestamp
+      if (c == 8) sql += "::json";    // metadata
+    }
+    sql += ")";
+  }
+  sql += kInsertSuffix;
+  return sql;
+}
+
+core::Status InsertChunk(Connection& connection, std::span<domain::AuditEvent> events,
+                         ErrorLog& log) {
+  std::vector<Param> params;
+  params.reserve(events.size() * kInsertColumns);
+  for (const auto& event : events) {
+    params.emplace_back(event.event_id);
+    params.emplace_back(event.agent_id);
+    params.emplace_back(event.organization_id);
+    params.emplace_back(event.action);
+    params.emplace_back(event.outcome);
+    params.emplace_back(event.timestamp);
+    params.emplace_back(event.ip_address);
+    params.emplace_back(event.user_agent);
+    params.emplace_back(event.metadata_json);
+    params.emplace_back(event.hash);
+    params.emplace_back(event.previous_hash);
+  }
+  TRY_ASSIGN(Rows inserted, connection.QueryOnce(InsertSql(events.size()), params));
+  if (inserted.size() != static_cast<int>(events.size())) {
+    log.Record("postgres: audit insert returned an unexpected row count");
+    return core::Error::Internal("Store error");
+  }
+  for (int i = 0; i < inserted.size(); ++i) {
+    auto& event = events[static_cast<size_t>(i)];
+    if (inserted.Text(i, 1) != event.event_id) {
+      log.Record("postgres: audit insert returned rows out of order");
+      return core::Error::Internal("Store error");
+    }
+    event.seq = inserted.Int64(i, 0);
+  }
+  return core::Ok();
+}
+
+// A PostgreSQL text[] literal: every element quoted, with `"` and `\` escaped.
+std::string TextArrayLiteral(const std::vector<domain::AuditEvent>& events) {
+  std::string literal = "{";
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (i > 0) literal += ',';
+    literal += '"';
+    for (char c : events[i].event_id) {
+      if (c == '"' || c == '\\') literal += '\\';
+      literal += c;
+    }
+    literal += '"';
+  }
+  literal += '}';
+  return literal;
+}
+
+// After a failure that may have happened with COMMIT already sent (the connection broke while
+// its answer was on the way back), finds out whether the batch committed after all: a
+// transaction is all or nothing and event ids are unique, so it did iff its events exist.
+// Fills in their seq when they do. Without this, a caller that retries (the audit writer
+// does) would record the batch twice or report a recorded event as lost.
+core::Result<bool> Committed(Database& database, std::vector<domain::AuditEvent>& events) {
+  return database.Run([&](Connection& connection) -> core::Result<bool> {
+    TRY_ASSIGN(Rows rows, connection.QueryArgs(kSelectByIds, TextArrayLiteral(events)));
+    if (rows.empty()) return false;
+    std::unordered_map<std::string, int> found;
+    for (int i = 0; i < rows.size(); ++i) found.emplace(rows.Text(i, 0), i);
+    for (auto& event : events) {
+      auto it = found.find(event.event_id);
+      if (it == found.end() || rows.Text(it->second, 2) != event.hash ||
+          rows.Text(it->second, 3) != event.previous_hash) {
+        database.log().Record("postgres: audit batch read back does not match what was sent");
+        return core::Error::Internal("Store error");
+      }
+      event.seq = rows.Int64(it->second, 1);
+    }
+    return true;
+  });
+}
+
+}  // namespace
+
+core::Status AuditStore::AppendBatch(std::vector<domain::AuditEvent>& events,
+                                     const Hasher& hasher) {
+  if (events.empty()) return core::Ok();
+  core::Status appended = database_.Transaction([&](Connection& connection) -> core::Status {
+    TRY_ASSIGN(Rows head_row, connection.Query(kLockHead));
+    if (head_row.empty()) {
+      database_.log().Record("postgres: audit_head row is missing");
+      return core::Error::Internal("Store error");
+    }
+    std::string head = head_row.Text(0, 0);
+    for (auto& event : events) {
+      event.previous_hash = std::move(head);
+      event.hash = hasher(event);
+      head = event.hash;
+    }
+    std::span<domain::AuditEvent> all(events);
+    for (size_t start = 0; start < all.size(); start += kRowsPerInsert) {
+      TRY(InsertChunk(connection, all.subspan(start, std::min(kRowsPerInsert, all.size() - start)),
+                      database_.log()));
+    }
+    return core::Ok();
+  });
+  if (!appended.ok() && appended.error().kind == core::Errc::kUnavailable) {
+    auto committed = Committed(database_, events);
+    if (committed.ok() && *committed) {
+      database_.log().Record("postgres: audit batch committed although its answer was lost");
+      return core::Ok();
+    }
+  }
+  if (!appended.ok()) {
+    // Nothing was written: do not hand out chain positions that do not exist.
+    for (auto& event : events) {
+      event.seq = 0;
+      event.hash.clear();
+      event.previous_hash.clear();
+    }
+  }
+  return appended;
+}
+
+core::Result<std::optional<domain::AuditEvent>> AuditStore::Get(const std::string& event_id) {
+  return database_.Run(
+      [&](Connection& connection) -> core::Result<std::optional<domain::AuditEvent>> {
+        TRY_ASSIGN(Rows rows, connection.QueryArgs(kSelectById, event_id));
+        if (rows.empty()) return std::optional<domain::AuditEvent>();
+        return std::optional<domain::AuditEvent>(ReadEvent(Row(rows, 0)));
+      });
+}
+
+core::Result<domain::PageOf<domain::AuditEvent>> AuditStore::List(const domain::AuditFilter& filter,
+                                                                  const domain::Page& page) {
+  WhereClause where;
+  if (filter.organization_id) where.Add(kFilterOrganization, *filter.organization_id);
+  if (filter.agent_id) where.Add(kFilterAgent, *filter.agent_id);
+  if (filter.action) where.Add(kFilterAction, *filter.action);
+  if (filter.outcome) where.Add(kFilterOutcome, *filter.outcome);
+  if (filter.from_ms) where.Add(kFilterFrom, *filter.from_ms);
+  if (filter.to_ms) where.Add(kFilterTo, *filter.to_ms);
+  return ListPage<domain::AuditEvent>(
+      database_, "audit_events", kColumns, kNewestFirst, where, page,
+      [](const Row& row) -> core::Result<domain::AuditEvent> { return ReadEvent(row); });
+}
+
+core::Status AuditStore::Scan(std::optional<int64_t> from_ms, std::optional<int64_t> to_ms,
+                              const std::function<bool(const domain::AuditEvent&)>& visit) {
+  int64_t after_seq = 0;
+  std::vector<domain::AuditEvent> chunk;
+  chunk.reserve(kScanChunk);
+  while (true) {
+    chunk.clear();
+    TRY(database_.Run([&](Connection& connection) -> core::Status {
+      TRY_ASSIGN(Rows rows,
+                 connection.QueryArgs(kScanChunkSql, after_seq, from_ms, to_ms, kScanChunk));
+      for (int i = 0; i < rows.size(); ++i) chunk.push_back(ReadEvent(Row(rows, i)));
+      return core::Ok();
+    }));
+    for (const auto& event : chunk) {
+      if (!visit(event)) return core::Ok();
+    }
+    if (static_cast<int64_t>(chunk.size()) < kScanChunk) return core::Ok();
+    after_seq = chunk.back().seq;
+  }
+}
+
+core::Result<std::string> AuditStore::ChainAnchor() {
+  return database_.Run([&](Connection& connection) -> core::Result<std::string> {
+    TRY_ASSIGN(Rows rows, connection.Query(kSelectAnchor));
+    if (rows.empty()) return core::Error::Internal("Store error");
+    return rows.Text(0, 0);
+  });
+}
+
+core::Result<int64_t> AuditStore::PurgeBefore(int64_t before_ms) {
+  return database_.Transaction([&](Connection& connection) -> core::Result<int64_t> {
+    // The chain lock: no append or other purge moves the chain while the prefix is cut.
+    TRY(connection.Query(kLockHead));
+    TRY_ASSIGN(Rows prefix_end, connection.QueryArgs(kSelectPrefixEnd, before_ms));
+    if (prefix_end.empty()) return int64_t{0};
+    const int64_t last_seq = prefix_end.Int64(0, 0);
+    const std::string last_hash = prefix_end.Text(0, 1);
+
+    TRY(connection.QueryArgs(kOpenPurgeWindow, std::to_string(before_ms)));
+    TRY_ASSIGN(Rows removed, connection.QueryArgs(kDeletePrefix, last_seq));
+    TRY(connection.QueryArgs(kMoveAnchor, last_hash, last_seq, before_ms));
+    // Closed explicitly as well, so that nothing later in this transaction could use it.
+    TRY(connection.Query(kClosePurgeWindow));
+    return removed.Affected();
+  });
+}
+
+}  // namespace agentidp::store::postgres

@@ -1,0 +1,69 @@
+#include "store/postgres/postgres_store.hpp"
+
+#include "store/postgres/database.hpp"
+#include "store/postgres/migrator.hpp"
+#include "store/postgres/stores.hpp"
+
+namespace agentidp::store::postgres {
+
+core::Result<std::unique_ptr<PostgresStore>> PostgresStore::Open(const std::string& url,
+                                                                 const PostgresOptions& options) {
+  TRY_ASSIGN(auto database, Database::Open(url, options));
+  return std::unique_ptr<PostgresStore>(new PostgresStore(std::move(database)));
+}
+
+PostgresStore::PostgresStore(std::unique_ptr<Database> database)
+    : database_(std::move(database)),
+      orgs_(std::make_unique<OrgStore>(*database_)),
+      agents_(std::make_unique<AgentStore>(*database_)),
+      credentials_(std::make_unique<CredentialStore>(*database_)),
+      audit_(std::make_unique<AuditStore>(*database_)),
+      keys_(std::make_unique<KeyStore>(*database_)),
+      revocations_(std::make_unique<RevocationStore>(*database_)),
+      meta_(std::make_unique<MetaStore>(*database_)) {}
+
+PostgresStore::~PostgresStore() = default;
+
+domain::OrgStore& PostgresStore::orgs() {
+  return *orgs_;
+}
+domain::AgentStore& PostgresStore::agents() {
+  return *agents_;
+}
+domain::CredentialStore& PostgresStore::credentials() {
+  return *credentials_;
+}
+domain::AuditStore& PostgresStore::audit() {
+  return *audit_;
+}
+domain::KeyStore& PostgresStore::keys() {
+  return *keys_;
+}
+domain::RevocationStore& PostgresStore::revocations() {
+  return *revocations_;
+}
+domain::MetaStore& PostgresStore::meta() {
+  return *meta_;
+}
+
+core::Status PostgresStore::Ping() {
+  return database_->Run([](Connection& connection) -> core::Status {
+    TRY_ASSIGN(Rows rows, connection.Query("SELECT 1"));
+    if (rows.empty()) return core::Error::Internal("Store error");
+    return core::Ok();
+  });
+}
+
+core::Result<int> PostgresStore::Migrate() {
+  return ApplyMigrations(*database_);
+}
+
+std::string PostgresStore::LastErrorDetail() const {
+  return database_->log().Last();
+}
+
+core::Status PostgresStore::ExecRawForTest(const std::string& sql) {
+  return database_->Run([&sql](Connection& connection) { return connection.Exec(sql.c_str()); });
+}
+
+}  // namespace agentidp::store::postgres

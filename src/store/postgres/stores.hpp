@@ -1,0 +1,105 @@
+#pragma once
+
+// The PostgreSQL implementations of the domain store interfaces. Each lives in its own .cpp
+// file, which holds all of that store's SQL (DESIGN §3).
+
+#include "domain/store.hpp"
+#include "store/postgres/database.hpp"
+
+namespace agentidp::store::postgres {
+
+class OrgStore final : public domain::OrgStore {
+ public:
+  explicit OrgStore(Database& database) : database_(database) {}
+  core::Status Create(const domain::Organization& org) override;
+  core::Result<std::optional<domain::Organization>> Get(
+      const std::string& organization_id) override;
+  core::Result<std::optional<domain::Organization>> GetBySlug(const std::string& slug) override;
+
+ private:
+  Database& database_;
+};
+
+class AgentStore final : public domain::AgentStore {
+ public:
+  explicit AgentStore(Database& database) : database_(database) {}
+  core::Status Create(const domain::Agent& agent) override;
+  core::Result<std::optional<domain::Agent>> Get(const std::string& agent_id) override;
+  // NotFound ("NOT_FOUND") when no agent has that id.
+  core::Status Update(const domain::Agent& agent) override;
+  core::Result<domain::PageOf<domain::Agent>> List(const domain::AgentFilter& filter,
+                                                   const domain::Page& page) override;
+  core::Result<int64_t> CountLive(const std::string& organization_id) override;
+
+ private:
+  Database& database_;
+};
+
+class CredentialStore final : public domain::CredentialStore {
+ public:
+  explicit CredentialStore(Database& database) : database_(database) {}
+  core::Status Create(const domain::Credential& credential) override;
+  core::Result<std::optional<domain::Credential>> Get(const std::string& credential_id) override;
+  core::Result<std::vector<domain::Credential>> ListByAgent(const std::string& agent_id) override;
+  core::Result<std::vector<domain::Credential>> ListActiveByAgent(const std::string& agent_id,
+                                                                  int64_t now_ms) override;
+  // NotFound ("NOT_FOUND") when no credential has that id.
+  core::Status Update(const domain::Credential& credential) override;
+  core::Result<int> RevokeAllForAgent(const std::string& agent_id, int64_t now_ms) override;
+
+ private:
+  Database& database_;
+};
+
+class AuditStore final : public domain::AuditStore {
+ public:
+  explicit AuditStore(Database& database) : database_(database) {}
+  core::Status AppendBatch(std::vector<domain::AuditEvent>& events, const Hasher& hasher) override;
+  core::Result<std::optional<domain::AuditEvent>> Get(const std::string& event_id) override;
+  core::Result<domain::PageOf<domain::AuditEvent>> List(const domain::AuditFilter& filter,
+                                                        const domain::Page& page) override;
+  core::Status Scan(std::optional<int64_t> from_ms, std::optional<int64_t> to_ms,
+                    const std::function<bool(const domain::AuditEvent&)>& visit) override;
+  core::Result<std::string> ChainAnchor() override;
+  core::Result<int64_t> PurgeBefore(int64_t before_ms) override;
+
+ private:
+  Database& database_;
+};
+
+class KeyStore final : public domain::KeyStore {
+ public:
+  explicit KeyStore(Database& database) : database_(database) {}
+  core::Status Insert(const domain::SigningKey& key) override;
+  // NotFound ("NOT_FOUND") when no key has that kid.
+  core::Status Update(const domain::SigningKey& key) override;
+  core::Result<std::vector<domain::SigningKey>> List() override;
+
+ private:
+  Database& database_;
+};
+
+class RevocationStore final : public domain::RevocationStore {
+ public:
+  explicit RevocationStore(Database& database) : database_(database) {}
+  core::Status Revoke(const domain::RevokedToken& token) override;
+  core::Result<bool> IsRevoked(const std::string& jti) override;
+  core::Result<std::vector<domain::RevokedToken>> ListUnexpired(int64_t now_ms) override;
+  core::Result<int64_t> PurgeExpired(int64_t now_ms) override;
+
+ private:
+  Database& database_;
+};
+
+class MetaStore final : public domain::MetaStore {
+ public:
+  explicit MetaStore(Database& database) : database_(database) {}
+  core::Result<std::optional<std::string>> Get(const std::string& key) override;
+  core::Status Put(const std::string& key, const std::string& value) override;
+  core::Result<bool> PutIfAbsent(const std::string& key, const std::string& value) override;
+
+ private:
+  Database& database_;
+};
+
+}  // namespace agentidp::store::postgres
