@@ -6,7 +6,7 @@ JOBS       ?= $(shell nproc)
 PORT       ?= 3000
 DATA_DIR   ?= data
 
-.PHONY: all deps build run test bench format tidy clean
+.PHONY: all deps build run test test-sanitize fuzz bench format tidy clean
 
 all: build
 
@@ -24,6 +24,15 @@ run: build
 # Unoptimized build of everything + unit, contract, integration and conformance suites.
 test: deps
 	@bash scripts/test.sh $(TEST_BUILD)
+
+# Unit, contract and integration suites against an ASan+UBSan build (gcc, Debug, build-asan).
+test-sanitize: deps
+	@bash scripts/sanitize.sh
+
+# Every libFuzzer target (tests/fuzz; clang, ASan+UBSan, build-fuzz) for FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	@bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
 bench: build
 	@AGENTIDP_BIN=$(abspath $(BUILD))/agentidp bash bench/run.sh

@@ -17,6 +17,13 @@ int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<int64_t>(doe) - 719468;
 }
 
+// RFC 3339 §5.7: the day must exist in that month (no February 30).
+int DaysInMonth(int y, int m) {
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return m == 2 && leap ? 29 : kDays[m - 1];
+}
+
 bool Digits(std::string_view s, size_t pos, size_t n, int& out) {
   if (pos + n > s.size()) return false;
   int v = 0;
@@ -47,7 +54,7 @@ bool ParseIso8601(std::string_view s, int64_t& epoch_ms) {
   if (!Digits(s, 0, 4, y) || s.size() < 10 || s[4] != '-' || !Digits(s, 5, 2, mo) || s[7] != '-' ||
       !Digits(s, 8, 2, d))
     return false;
-  if (mo < 1 || mo > 12 || d < 1 || d > 31) return false;
+  if (mo < 1 || mo > 12 || d < 1 || d > DaysInMonth(y, mo)) return false;
   size_t p = 10;
   int64_t offset_s = 0;
   if (p < s.size()) {
@@ -76,6 +83,7 @@ bool ParseIso8601(std::string_view s, int64_t& epoch_ms) {
       if (!Digits(s, p + 1, 2, oh) || s.size() < p + 6 || s[p + 3] != ':' ||
           !Digits(s, p + 4, 2, om))
         return false;
+      if (oh > 23 || om > 59) return false;  // RFC 3339 §5.6 time-numoffset
       offset_s = (oh * 3600 + om * 60) * (s[p] == '+' ? 1 : -1);
       p += 6;
     } else {

@@ -21,6 +21,17 @@ std::optional<std::string> Base64StdDecode(std::string_view in) {
                           static_cast<int>(in.size()));
   if (n < 0) return std::nullopt;
   size_t pad = in.back() == '=' ? (in[in.size() - 2] == '=' ? 2 : 1) : 0;
+  // The bits of the last character that fall beyond the data (4 with "==", 2 with "=") must
+  // be zero (RFC 4648 §3.5): otherwise "YQ==" and "YR==" would both decode to "a".
+  if (pad > 0) {
+    char last = in[in.size() - 1 - pad];
+    int v = last >= 'A' && last <= 'Z'   ? last - 'A'
+            : last >= 'a' && last <= 'z' ? last - 'a' + 26
+            : last >= '0' && last <= '9' ? last - '0' + 52
+            : last == '+'                ? 62
+                                         : 63;
+    if ((v & (pad == 2 ? 0x0F : 0x03)) != 0) return std::nullopt;
+  }
   out.resize(static_cast<size_t>(n) - pad);
   return out;
 }
