@@ -45,4 +45,4 @@ tidy:
 	@git ls-files 'src/*.cpp' | xargs clang-tidy -p $(TEST_BUILD) --quiet
 
 clean:
-	@rm -rf $(BUILD) $(TEST_BUILD)
+	@rm -rf $(BUILD) $(TEST_BUILD) build-asan build-fuzz

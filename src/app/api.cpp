@@ -54,7 +54,11 @@ core::Result<boost::json::object> JsonBody(const http::Request& req) {
 // `?page=&limit=` (SPEC §1): page >= 1, 1 <= limit <= 100.
 core::Result<domain::Page> PageParams(const std::vector<std::pair<std::string, std::string>>& q) {
   domain::Page p;
-  for (const auto& [k, v] : q) {
+  for (const auto& kv : q) {
+    // Named references, not structured bindings: lambdas capture those only from C++20
+    // compilers newer than clang 14.
+    const std::string& k = kv.first;
+    const std::string& v = kv.second;
     auto num = [&](int min, int max) -> core::Result<int> {
       int n = 0;
       if (v.empty() || v.size() > 6) return Error::Validation("\"" + k + "\" must be an integer");
