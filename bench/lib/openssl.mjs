@@ -22,11 +22,16 @@ export function parseOpensslSpeed(text) {
   return out;
 }
 
-/** Runs `openssl speed -seconds N` for each algorithm in turn (single core). */
-export async function opensslSpeed({ seconds = 5, algorithms = ['rsa2048', 'ecdsap256', 'ed25519'] } = {}) {
+/**
+ * Runs `openssl speed -seconds N` for each algorithm in turn: single core, or
+ * with `multi` > 1 as `-multi <multi>` (that many processes at once; the
+ * figures are then the sum over them).
+ */
+export async function opensslSpeed({ seconds = 5, algorithms = ['rsa2048', 'ecdsap256', 'ed25519'], multi = 1 } = {}) {
   const result = {};
   for (const algo of algorithms) {
-    const { stdout } = await run('openssl', ['speed', '-seconds', String(seconds), algo], {
+    const args = ['speed', '-seconds', String(seconds), ...(multi > 1 ? ['-multi', String(multi)] : []), algo];
+    const { stdout } = await run('openssl', args, {
       maxBuffer: 1 << 20,
     });
     const parsed = parseOpensslSpeed(stdout)[algo];

@@ -2,6 +2,7 @@
 // that bench/wrk/report.lua prints from wrk's `done` hook.
 
 import { spawn } from 'node:child_process';
+import { cpuSeconds } from './proc.mjs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,16 +28,30 @@ export function runWrk({ url, script, env = {}, threads = 2, connections = 64, d
     });
     let out = '';
     let err = '';
+    // wrk's own CPU time, sampled while it runs (a process's times are gone
+    // once it has exited): the last sample misses at most the final 200 ms.
+    let cpu0;
+    let cpuLast = 0;
+    const sample = () => {
+      const s = cpuSeconds(child.pid);
+      if (s > 0 || cpu0 !== undefined) {
+        cpu0 ??= s;
+        if (s >= cpuLast) cpuLast = s;
+      }
+    };
+    const timer = setInterval(sample, 200);
+    sample();
     child.stdout.on('data', (c) => { out += c; });
     child.stderr.on('data', (c) => { err += c; });
-    child.on('error', reject);
+    child.on('error', (e) => { clearInterval(timer); reject(e); });
     child.on('exit', (code) => {
+      clearInterval(timer);
       const report = parseWrkReport(out);
       if (code !== 0 || !report) {
         reject(new Error(`wrk ${args.join(' ')} exited ${code}\n${out}\n${err}`));
         return;
       }
-      resolve({ ...report, raw: out });
+      resolve({ ...report, raw: out, wrkCpuSeconds: cpuLast - (cpu0 ?? cpuLast) });
     });
   });
 }
