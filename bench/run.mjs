@@ -5,7 +5,10 @@
 // speed; resident memory with many agents registered.
 //
 // Run by hand (bench/run.sh wraps it). Numbers are only meaningful as ratios
-// against the peers of the same run on the same machine.
+// against the peers of the same run on the same machine. The report opens
+// with the project's targets, each marked met / not met, and gives for every
+// load the CPU of the server (per thread group), of wrk and of anything else
+// on the machine, so that a disturbed run shows.
 //
 // Environment (all optional):
 //   AGENTIDP_BIN        agentidp binary (required unless SKIP_AGENTIDP=1)

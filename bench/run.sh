@@ -3,7 +3,8 @@
 #   bench/run.sh [path/to/agentidp]       (or AGENTIDP_BIN=...)
 # Builds nothing: pass a built binary. Tunables (DURATION, ALGS, SEED_AGENTS,
 # PEER_WORKERS, SKIP_PEER, ...) are listed at the top of bench/run.mjs.
-# Writes bench/results/latest.md and latest.json and prints the table.
+# Writes bench/results/latest.md and latest.json (plus a copy of each named
+# after the start time) and prints the report.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
