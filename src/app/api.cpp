@@ -1,12 +1,15 @@
 #include "app/api.hpp"
 
 #include "core/json.hpp"
+#include "crypto/hash.hpp"
+#include "crypto/jws.hpp"
 #include "http/basic_auth.hpp"
 #include "http/error_mapping.hpp"
 #include "http/form.hpp"
 
 #include <boost/json/serialize.hpp>
 
+#include <cctype>
 #include <chrono>
 
 namespace agentidp::app {
@@ -219,21 +222,27 @@ Api::Api(Services services) : s_(std::move(services)) {
   // No authorization endpoint: no response type is supported (RFC 8414 §2).
   meta["response_types_supported"] = boost::json::array{};
   meta["token_endpoint_auth_methods_supported"] =
-      boost::json::array{"client_secret_basic", "client_secret_post"};
+      boost::json::array{"client_secret_basic", "client_secret_post", "private_key_jwt"};
   meta["introspection_endpoint_auth_methods_supported"] =
-      boost::json::array{"client_secret_basic", "client_secret_post", "bearer"};
+      boost::json::array{"client_secret_basic", "client_secret_post", "private_key_jwt", "bearer"};
   meta["revocation_endpoint_auth_methods_supported"] =
-      boost::json::array{"client_secret_basic", "client_secret_post", "bearer"};
+      boost::json::array{"client_secret_basic", "client_secret_post", "private_key_jwt", "bearer"};
+  // Exactly what the verifiers accept (crypto::VerifyJwt pins these per key).
+  boost::json::array assertion_algs{"RS256", "ES256", "EdDSA"};
+  meta["token_endpoint_auth_signing_alg_values_supported"] = assertion_algs;
+  meta["introspection_endpoint_auth_signing_alg_values_supported"] = assertion_algs;
+  meta["revocation_endpoint_auth_signing_alg_values_supported"] = assertion_algs;
+  boost::json::array dpop_algs;
+  for (const auto& a : domain::DpopAlgorithms()) dpop_algs.emplace_back(a);
+  meta["dpop_signing_alg_values_supported"] = dpop_algs;
   boost::json::array scopes;
   for (const auto& sc : domain::AllScopes()) scopes.emplace_back(sc);
   meta["scopes_supported"] = scopes;
   meta["subject_types_supported"] = boost::json::array{"public"};
   const std::string alg = s_.keyring->options().alg;
   meta["id_token_signing_alg_values_supported"] = boost::json::array{alg};
-  meta["token_endpoint_auth_signing_alg_values_supported"] = boost::json::array{};
   meta["claims_supported"] = boost::json::array{
       "iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope", "organization_id", "email"};
-  meta.erase("token_endpoint_auth_signing_alg_values_supported");
   oauth_metadata_ = boost::json::serialize(meta);
   openid_configuration_ = oauth_metadata_;
 }
@@ -331,16 +340,19 @@ core::Result<domain::AuthenticatedClient> Api::AuthenticateClient(RequestContext
   const auto& req = ctx.req;
   const std::string* post_id = FormValue(ctx.form, "client_id");
   const std::string* post_secret = FormValue(ctx.form, "client_secret");
+  const std::string* assertion_type = FormValue(ctx.form, "client_assertion_type");
+  const std::string* assertion = FormValue(ctx.form, "client_assertion");
   std::string_view authz = req.Header("authorization");
   if (req.HeaderCount("authorization") > 1)
     return Error::OAuth("invalid_request", "Repeated Authorization header");
   const bool basic =
       authz.size() >= 6 && (authz.substr(0, 6) == "Basic " || authz.substr(0, 6) == "basic ");
+  const bool jwt = assertion_type != nullptr || assertion != nullptr;
+  // Exactly one client authentication method per request (RFC 6749 §2.3, SPEC §5).
+  if (int(basic) + int(post_secret != nullptr) + int(jwt) > 1)
+    return Error::OAuth("invalid_request", "Use one client authentication method, not two");
   std::string client_id, secret;
   if (basic) {
-    // Exactly one client authentication method per request (RFC 6749 §2.3).
-    if (post_secret)
-      return Error::OAuth("invalid_request", "Use one client authentication method, not two");
     TRY_ASSIGN(auto creds, http::ParseBasicCredentials(authz));
     client_id = std::move(creds.first);
     secret = std::move(creds.second);
@@ -351,6 +363,19 @@ core::Result<domain::AuthenticatedClient> Api::AuthenticateClient(RequestContext
       return Error::OAuth("invalid_request", "client_secret without client_id");
     client_id = *post_id;
     secret = *post_secret;
+  } else if (jwt) {
+    if (!assertion_type || *assertion_type != domain::kJwtBearerAssertionType)
+      return Error::OAuth("invalid_request", "client_assertion_type must be " +
+                                                 std::string(domain::kJwtBearerAssertionType));
+    if (!assertion || assertion->empty())
+      return Error::OAuth("invalid_request", "client_assertion is required");
+    if (post_id) {
+      client_id = *post_id;
+    } else if (auto peek = crypto::DecodeJwtUnverified(*assertion, 8192); peek.ok()) {
+      // Only to key the failure throttle; the verifier checks it.
+      if (auto* iss = peek->claims.if_contains("iss"); iss && iss->is_string())
+        client_id = std::string(iss->get_string().subview().substr(0, 64));
+    }
   } else {
     if (!required) return Error::OAuth("invalid_client", "");
     return Error::OAuth("invalid_client", "Client authentication required");
@@ -362,17 +387,63 @@ core::Result<domain::AuthenticatedClient> Api::AuthenticateClient(RequestContext
     e.retry_after = static_cast<int>(wait);
     return e;
   }
-  auto client = s_.tokens->AuthenticateSecret(client_id, secret, ctx.may_block);
+  auto client = jwt ? s_.assertions->Authenticate(*assertion, post_id, ctx.may_block)
+                    : s_.tokens->AuthenticateSecret(client_id, secret, ctx.may_block);
   if (!client.ok()) {
-    if (client.error().kind == core::Errc::kOAuth) {
+    if (client.error().kind == core::Errc::kOAuth && client.error().code == "invalid_client") {
       s_.auth_throttle->RecordFailure(throttle_key);
       auth_failures_->Inc();
-      AuditAuthFailure(ctx, client_id, "invalid_client_credentials");
+      AuditAuthFailure(ctx, client_id,
+                       jwt ? "invalid_client_assertion" : "invalid_client_credentials");
     }
     return std::move(client).error();
   }
   s_.auth_throttle->RecordSuccess(throttle_key);
   return client;
+}
+
+std::string Api::DpopChallenge(std::string_view error, std::string_view description) const {
+  std::string algs;
+  for (const auto& a : domain::DpopAlgorithms()) algs += (algs.empty() ? "" : " ") + a;
+  std::string h = "DPoP";
+  if (!error.empty()) {
+    h += " error=\"" + std::string(error) + "\"";
+    if (!description.empty()) {
+      std::string clean;
+      for (char c : description)
+        if (c != '"' && c != '\\') clean.push_back(c);
+      h += ", error_description=\"" + clean + "\"";
+    }
+    h += ",";
+  }
+  h += " algs=\"" + algs + "\"";
+  return h;
+}
+
+core::Status Api::CheckDpopAtResource(RequestContext& ctx, std::string_view token,
+                                      const std::string& bound_jkt, bool oauth_route) {
+  auto refuse = [&](const std::string& code, const std::string& message,
+                    const std::vector<std::pair<std::string, std::string>>& extra) -> Error {
+    auth_failures_->Inc();
+    Error e = oauth_route ? Error::OAuth(code, message, 401) : Error::Unauthorized(message);
+    e.headers = extra;
+    e.headers.emplace_back("WWW-Authenticate", DpopChallenge(code, message));
+    return e;
+  };
+  if (ctx.req.HeaderCount("dpop") != 1)
+    return refuse("invalid_dpop_proof", "Exactly one DPoP header is required", {});
+  auto jkt = s_.dpop->Verify(
+      {ctx.req.Header("dpop"), ctx.req.method, s_.issuer + ctx.req.path, token});
+  if (!jkt.ok()) {
+    const Error& err = jkt.error();
+    if (err.kind != core::Errc::kOAuth || err.code == "temporarily_unavailable") return err;
+    return refuse(err.code, err.message, err.headers);
+  }
+  if (bound_jkt.empty())
+    return refuse("invalid_token", "The access token is not DPoP-bound: use the Bearer scheme", {});
+  if (!crypto::ConstantTimeEquals(*jkt, bound_jkt))
+    return refuse("invalid_token", "The DPoP proof key is not the key the token is bound to", {});
+  return core::Ok();
 }
 
 void Api::AuditAuthFailure(const RequestContext& ctx, const std::string& client_id,
@@ -401,26 +472,49 @@ core::Status Api::Authenticate(const Route& route, RequestContext& ctx) {
   auto policy = this->policy();
   auto& req = ctx.req;
   std::string_view authz = req.Header("authorization");
-  const bool bearer =
-      authz.size() > 7 && (authz.substr(0, 7) == "Bearer " || authz.substr(0, 7) == "bearer ");
+  auto scheme_is = [&](std::string_view scheme) {
+    if (authz.size() <= scheme.size() || authz[scheme.size()] != ' ') return false;
+    for (size_t i = 0; i < scheme.size(); ++i)
+      if (std::tolower(static_cast<unsigned char>(authz[i])) !=
+          std::tolower(static_cast<unsigned char>(scheme[i])))
+        return false;
+    return true;
+  };
+  const bool bearer = scheme_is("Bearer");
+  const bool dpop = scheme_is("DPoP");
+  const bool oauth_route = route.auth == AuthKind::kClient;
   if (route.auth == AuthKind::kClient) {
     TRY_ASSIGN(ctx.form, OAuthForm(req));
   }
-  if (bearer) {
+  if (bearer || dpop) {
     if (req.HeaderCount("authorization") > 1)
       return Error::OAuth("invalid_request", "Repeated Authorization header");
-    std::string_view token = authz.substr(7);
+    // A DPoP proof is consumed once: verify it where the whole request can finish.
+    if (dpop && !ctx.may_block) return domain::WouldBlock();
+    std::string_view token = authz.substr(dpop ? 5 : 7);
     auto principal = s_.tokens->AuthenticateBearer(token, *policy, ctx.may_block);
     if (!principal.ok()) {
       if (domain::IsWouldBlock(principal.error())) return std::move(principal).error();
       if (principal.error().kind != core::Errc::kOAuth)
-        return route.auth == AuthKind::kClient ? OAuthUnavailable("Try again shortly")
-                                               : Error::Unavailable("Try again shortly", 1);
+        return oauth_route ? OAuthUnavailable("Try again shortly")
+                           : Error::Unavailable("Try again shortly", 1);
       auth_failures_->Inc();
       AuditAuthFailure(ctx, "", "invalid_bearer_token");
-      if (route.auth == AuthKind::kClient)
-        return Error::OAuth("invalid_token", "The access token is invalid", 401);
-      Error e = Error::Unauthorized("Invalid or expired access token");
+      Error e = oauth_route ? Error::OAuth("invalid_token", "The access token is invalid", 401)
+                            : Error::Unauthorized("Invalid or expired access token");
+      if (dpop) e.headers.emplace_back("WWW-Authenticate", DpopChallenge("invalid_token", ""));
+      return e;
+    }
+    // RFC 9449 §7: a DPoP-bound token only with its proof; a proof only for a bound token.
+    if (dpop) {
+      TRY(CheckDpopAtResource(ctx, token, principal->jkt, oauth_route));
+    } else if (!principal->jkt.empty()) {
+      auth_failures_->Inc();
+      Error e = oauth_route
+                    ? Error::OAuth("invalid_token", "This token is DPoP-bound: use the DPoP scheme",
+                                   401)
+                    : Error::Unauthorized("This token is DPoP-bound: use the DPoP scheme");
+      e.headers.emplace_back("WWW-Authenticate", DpopChallenge("invalid_token", ""));
       return e;
     }
     ctx.principal = std::move(principal).value();
@@ -543,6 +637,21 @@ void Api::Token(RequestContext& ctx, Responder done) {
   if (!form.ok()) return Reply(done, std::move(form).error());
   ctx.form = std::move(form).value();
   const std::string* grant = FormValue(ctx.form, "grant_type");
+  const size_t dpop_headers = ctx.req.HeaderCount("dpop");
+  // Proofs and client assertions are single-use: check them where the request can finish,
+  // never on an I/O thread that might hand the request to a worker half-way.
+  if (!ctx.may_block && (dpop_headers > 0 || FormValue(ctx.form, "client_assertion")))
+    return RetryOnWorker(done);
+  // DPoP (RFC 9449 §5) before client authentication, so that a nonce retry does not burn a
+  // client assertion.
+  std::string jkt;
+  if (dpop_headers > 1)
+    return Reply(done, Error::OAuth("invalid_dpop_proof", "Exactly one DPoP header is allowed"));
+  if (dpop_headers == 1) {
+    auto proof = s_.dpop->Verify({ctx.req.Header("dpop"), "POST", s_.issuer + ctx.req.path, {}});
+    if (!proof.ok()) return Reply(done, std::move(proof).error());
+    jkt = std::move(proof).value();
+  }
   // Authenticate first: an unauthenticated caller learns nothing about grants (RFC 6749 §5.2
   // orders invalid_client before unsupported_grant_type in practice).
   auto client = AuthenticateClient(ctx, true);
@@ -567,7 +676,7 @@ void Api::Token(RequestContext& ctx, Responder done) {
   std::optional<std::string> scope;
   if (const std::string* sc = FormValue(ctx.form, "scope")) scope = *sc;
   auto policy = this->policy();
-  auto issued = s_.tokens->IssueClientCredentials(*client, scope, *policy);
+  auto issued = s_.tokens->IssueClientCredentials(*client, scope, *policy, jkt);
   if (!issued.ok()) return done(with_rate(http::ErrorResponse(issued.error())));
 
   boost::json::object body;
@@ -577,6 +686,8 @@ void Api::Token(RequestContext& ctx, Responder done) {
   body["scope"] = issued->scope;
   if (!issued->id_token.empty()) body["id_token"] = issued->id_token;
   Response response = with_rate(NoStore(Json(200, body)));
+  if (!jkt.empty() && s_.dpop->nonces_required())
+    response.SetHeader("DPoP-Nonce", s_.dpop->CurrentNonce());
 
   domain::AuditRecord rec;
   rec.agent_id = client->record->agent.agent_id;
@@ -589,6 +700,8 @@ void Api::Token(RequestContext& ctx, Responder done) {
   meta["grantType"] = "client_credentials";
   meta["scope"] = issued->scope;
   meta["credentialId"] = client->credential_id;
+  meta["authMethod"] = FormValue(ctx.form, "client_assertion") ? "private_key_jwt" : "client_secret";
+  if (!jkt.empty()) meta["dpopJkt"] = jkt;
   meta["expiresAt"] = core::FormatIso8601(issued->expires_at_ms);
   rec.metadata_json = boost::json::serialize(meta);
   // A 200 means the token.issued event is durable (group commit): answer when its batch
@@ -624,7 +737,8 @@ void Api::Introspect(RequestContext& ctx, Responder done) {
                         "organization_id", "act", "cnf"}) {
     if (auto* v = info->claims.if_contains(k)) o[k] = *v;
   }
-  o["token_type"] = "Bearer";
+  // RFC 9449 §6.2: a bound token introspects with its cnf.jkt and token_type DPoP.
+  o["token_type"] = info->jkt.empty() ? "Bearer" : "DPoP";
   done(NoStore(Json(200, o)));
 }
 
@@ -744,8 +858,24 @@ void Api::DeleteAgent(RequestContext& ctx, Responder done) {
 namespace {
 boost::json::object SecretJson(const domain::AgentService::NewSecret& s) {
   auto o = domain::CredentialToJson(s.credential);
-  o["clientSecret"] = s.client_secret;
+  if (!s.client_secret.empty()) o["clientSecret"] = s.client_secret;
   return o;
+}
+
+// The keys of a private_key_jwt credential: exactly one of "jwks" and "jwksUri".
+core::Result<domain::AgentService::CredentialKeys> CredentialKeysFrom(
+    const boost::json::value* jwks, const boost::json::value* jwks_uri) {
+  if ((jwks == nullptr) == (jwks_uri == nullptr))
+    return Error::Validation("A private_key_jwt credential needs exactly one of \"jwks\" and \"jwksUri\"");
+  domain::AgentService::CredentialKeys keys;
+  if (jwks) {
+    TRY_ASSIGN(keys.jwks_json, domain::NormalizeClientJwks(*jwks));
+  } else {
+    if (!jwks_uri->is_string()) return Error::Validation("\"jwksUri\" must be a string");
+    TRY(domain::ValidateJwksUri(jwks_uri->get_string()));
+    keys.jwks_uri = std::string(jwks_uri->get_string());
+  }
+  return keys;
 }
 }  // namespace
 
@@ -753,6 +883,9 @@ void Api::CreateCredential(RequestContext& ctx, Responder done) {
   auto body = JsonBody(ctx.req);
   if (!body.ok()) return Reply(done, std::move(body).error());
   std::optional<int64_t> expires_at;
+  std::string type = "client_secret";
+  const boost::json::value* jwks = nullptr;
+  const boost::json::value* jwks_uri = nullptr;
   for (const auto& [k, v] : *body) {
     if (k == "expiresAt") {
       int64_t ms = 0;
@@ -761,13 +894,28 @@ void Api::CreateCredential(RequestContext& ctx, Responder done) {
         return Reply(done, Error::Validation("\"expiresAt\" must be an ISO-8601 date-time"));
       expires_at = ms;
     } else if (k == "type") {
-      if (!v.is_string() || v.as_string() != "client_secret")
-        return Reply(done, Error::Validation("\"type\" must be client_secret"));
+      if (!v.is_string() || (v.as_string() != "client_secret" && v.as_string() != "private_key_jwt"))
+        return Reply(done,
+                     Error::Validation("\"type\" must be client_secret or private_key_jwt"));
+      type = std::string(v.as_string());
+    } else if (k == "jwks") {
+      jwks = &v;
+    } else if (k == "jwksUri") {
+      jwks_uri = &v;
     } else {
       return Reply(done, Error::Validation("Unknown field \"" + std::string(k) + "\""));
     }
   }
-  auto created = s_.agents->CreateCredential(*ctx.principal, AgentIdParam(ctx), expires_at);
+  std::optional<domain::AgentService::CredentialKeys> keys;
+  if (type == "private_key_jwt") {
+    auto parsed = CredentialKeysFrom(jwks, jwks_uri);
+    if (!parsed.ok()) return Reply(done, std::move(parsed).error());
+    keys = std::move(parsed).value();
+  } else if (jwks || jwks_uri) {
+    return Reply(done, Error::Validation(
+                           "\"jwks\" and \"jwksUri\" belong to type private_key_jwt credentials"));
+  }
+  auto created = s_.agents->CreateCredential(*ctx.principal, AgentIdParam(ctx), expires_at, keys);
   if (!created.ok()) return Reply(done, std::move(created).error());
   done(NoStore(Json(201, SecretJson(*created))));
 }
@@ -792,8 +940,20 @@ void Api::ListCredentials(RequestContext& ctx, Responder done) {
 }
 
 void Api::RotateCredential(RequestContext& ctx, Responder done) {
+  // A client_secret rotates without a body; a private_key_jwt credential gets its new keys.
+  auto body = JsonBody(ctx.req);
+  if (!body.ok()) return Reply(done, std::move(body).error());
+  std::optional<domain::AgentService::CredentialKeys> keys;
+  if (!body->empty()) {
+    for (const auto& kv : *body)
+      if (kv.key() != "jwks" && kv.key() != "jwksUri")
+        return Reply(done, Error::Validation("Unknown field \"" + std::string(kv.key()) + "\""));
+    auto parsed = CredentialKeysFrom(body->if_contains("jwks"), body->if_contains("jwksUri"));
+    if (!parsed.ok()) return Reply(done, std::move(parsed).error());
+    keys = std::move(parsed).value();
+  }
   auto rotated = s_.agents->RotateCredential(*ctx.principal, AgentIdParam(ctx),
-                                             std::string(ctx.req.PathParam("credentialId")));
+                                             std::string(ctx.req.PathParam("credentialId")), keys);
   if (!rotated.ok()) return Reply(done, std::move(rotated).error());
   done(NoStore(Json(200, SecretJson(*rotated))));
 }

@@ -8,6 +8,8 @@
 #include "core/thread_pool.hpp"
 #include "domain/agents/agent_service.hpp"
 #include "domain/audit/audit_log.hpp"
+#include "domain/oauth/client_assertion.hpp"
+#include "domain/oauth/dpop.hpp"
 #include "domain/oauth/rate_limiter.hpp"
 #include "domain/oauth/token_service.hpp"
 #include "domain/policy/policy.hpp"
@@ -75,6 +77,8 @@ struct Services {
   domain::RateLimiter* api_limiter = nullptr;
   domain::RateLimiter* verify_limiter = nullptr;
   domain::FailureThrottle* auth_throttle = nullptr;
+  domain::ClientAssertionVerifier* assertions = nullptr;  // private_key_jwt
+  domain::DpopVerifier* dpop = nullptr;
   core::Metrics* metrics = nullptr;
   core::ThreadPool* workers = nullptr;
   const core::Clock* clock = nullptr;
@@ -130,6 +134,12 @@ class Api final : public http::Application {
   core::Result<domain::AuthenticatedClient> AuthenticateClient(RequestContext& ctx, bool required);
   void AuditAuthFailure(const RequestContext& ctx, const std::string& client_id,
                         const std::string& reason);
+  // The WWW-Authenticate value of a DPoP challenge (RFC 9449 §7.1).
+  std::string DpopChallenge(std::string_view error, std::string_view description) const;
+  // `Authorization: DPoP <token>` at a protected route: one valid proof for this request
+  // and token, made with the key the token is bound to.
+  core::Status CheckDpopAtResource(RequestContext& ctx, std::string_view token,
+                                   const std::string& bound_jkt, bool oauth_route);
 
   Services s_;
   mutable std::mutex policy_mu_;

@@ -110,6 +110,14 @@ const std::vector<Key>& Keys() {
       {"tls_cert", Str(&Config::tls_cert)},
       {"tls_key", Str(&Config::tls_key)},
       {"bootstrap_admin_email", Str(&Config::bootstrap_admin_email)},
+      {"client_assertion_max_lifetime_seconds",
+       Int(&Config::client_assertion_max_lifetime_seconds, 10, 3600)},
+      {"dpop_proof_max_age_seconds", Int(&Config::dpop_proof_max_age_seconds, 5, 600)},
+      {"dpop_nonce", Bool(&Config::dpop_nonce)},
+      {"replay_cache_entries", Int(&Config::replay_cache_entries, 1000, 100'000'000)},
+      {"outbound_timeout_ms", Int(&Config::outbound_timeout_ms, 100, 60'000)},
+      {"outbound_allow_private", Bool(&Config::outbound_allow_private)},
+      {"outbound_ca_file", Str(&Config::outbound_ca_file)},
   };
   return kKeys;
 }

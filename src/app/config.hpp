@@ -44,6 +44,15 @@ struct Config {
   std::string tls_cert;
   std::string tls_key;
   std::string bootstrap_admin_email = "admin@agentidp.local";
+  // private_key_jwt and DPoP (docs/security.md).
+  int client_assertion_max_lifetime_seconds = 300;
+  int dpop_proof_max_age_seconds = 60;
+  bool dpop_nonce = false;          // require server nonces in DPoP proofs (RFC 9449 §8)
+  int replay_cache_entries = 1'000'000;
+  // The guarded outbound client (DESIGN §5): JWKS of clients, partners and issuers.
+  int outbound_timeout_ms = 5000;
+  bool outbound_allow_private = false;  // tests only: reach loopback/private addresses
+  std::string outbound_ca_file;         // extra trust anchors (PEM), e.g. a test CA
 
   // Effective values once the port is known.
   std::string EffectiveIssuer(int actual_port) const;

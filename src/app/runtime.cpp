@@ -1,6 +1,7 @@
 #include "app/runtime.hpp"
 
 #include "app/api.hpp"
+#include "cache/memory/memory_replay_cache.hpp"
 #include "core/clock.hpp"
 #include "core/metrics.hpp"
 #include "core/random.hpp"
@@ -14,6 +15,7 @@
 #include "domain/oauth/rate_limiter.hpp"
 #include "domain/oauth/token_service.hpp"
 #include "domain/policy/policy.hpp"
+#include "http/outbound_client.hpp"
 #include "http/server.hpp"
 #include "store/open_store.hpp"
 
@@ -309,6 +311,30 @@ int Serve(const Config& config) {
   domain::RateLimiter verify_limiter(core.clock, 30);
   domain::FailureThrottle throttle(core.clock, config.auth_failures_before_slowdown);
 
+  // Single-use caches, outbound fetches, private_key_jwt and DPoP.
+  cache::MemoryReplayCache replay(core.clock, static_cast<size_t>(config.replay_cache_entries));
+  http::OutboundOptions oo;
+  oo.timeout = std::chrono::milliseconds(config.outbound_timeout_ms);
+  oo.allow_private_addresses = config.outbound_allow_private;
+  oo.ca_file = config.outbound_ca_file;
+  if (config.outbound_allow_private)
+    spdlog::get("agentidp")->warn(
+        "outbound_allow_private is on: JWKS may be fetched from loopback and private "
+        "addresses (tests only)");
+  http::OutboundClient outbound(oo);
+  domain::RemoteKeySets remote_keys(&outbound, core.clock);
+  domain::AssertionSettings as;
+  as.issuer = issuer;
+  as.leeway_s = config.jwt_leeway_seconds;
+  as.max_lifetime_s = config.client_assertion_max_lifetime_seconds;
+  domain::ClientAssertionVerifier assertions(clients, remote_keys, replay, core.clock, as);
+  domain::DpopSettings ds;
+  ds.leeway_s = config.jwt_leeway_seconds;
+  ds.max_age_s = config.dpop_proof_max_age_seconds;
+  ds.require_nonce = config.dpop_nonce;
+  ds.nonce_key = crypto::HmacSha256(core.master_key, "agentidp/dpop-nonce/v1");
+  domain::DpopVerifier dpop(replay, core.clock, ds);
+
   // First start on an empty store: bootstrap admin, credentials written once (0600).
   const fs::path bootstrap_file = fs::path(config.data_dir) / "bootstrap-admin.json";
   auto done_flag = core.store->meta().Get("bootstrap_done");
@@ -344,6 +370,8 @@ int Serve(const Config& config) {
   services.api_limiter = &api_limiter;
   services.verify_limiter = &verify_limiter;
   services.auth_throttle = &throttle;
+  services.assertions = &assertions;
+  services.dpop = &dpop;
   services.metrics = &metrics;
   services.workers = &workers;
   services.clock = &core.clock;

@@ -4,6 +4,8 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace agentidp::core {
 
@@ -35,6 +37,9 @@ struct Error {
   boost::json::object details{};
   int status_override = 0;  // OAuth: 400 or 401 (invalid_client); 0 = derived from kind
   int retry_after = 0;      // seconds, for 429 / 503
+  // Response headers the error needs (DPoP-Nonce, a WWW-Authenticate challenge); set after
+  // the mapping's own, so they win.
+  std::vector<std::pair<std::string, std::string>> headers{};
 
   static Error Validation(std::string message, boost::json::object details = {});
   static Error NotFound(std::string code, std::string message);

@@ -39,10 +39,15 @@ struct Agent {
 struct Credential {
   std::string credential_id;
   std::string agent_id;  // = clientId
-  std::string type = "client_secret";
-  std::string status = "active";  // active|revoked
-  // HMAC-SHA-256(pepper, secret), hex. Never the secret itself (DESIGN §4).
+  std::string type = "client_secret";  // client_secret|private_key_jwt
+  std::string status = "active";       // active|revoked
+  // client_secret: HMAC-SHA-256(pepper, secret), hex. Never the secret itself (DESIGN §4).
+  // Empty for private_key_jwt.
   std::string secret_hash;
+  // private_key_jwt: the public JWK set (serialized JSON) or the HTTPS URL it is fetched
+  // from; exactly one of the two is set. Both empty for client_secret.
+  std::string jwks_json;
+  std::string jwks_uri;
   int64_t created_at = 0;
   std::optional<int64_t> expires_at;
   std::optional<int64_t> revoked_at;

@@ -12,6 +12,7 @@ struct Principal {
   std::set<std::string> scopes;
   bool cross_tenant = false;  // holds the policy's cross-tenant scope (admin:orgs)
   std::string jti;            // of the bearer token, when authenticated by one
+  std::string jkt;            // the token's DPoP key thumbprint (cnf.jkt), "" if not bound
   std::string ip_address;
   std::string user_agent;
 

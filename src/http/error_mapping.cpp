@@ -73,6 +73,7 @@ Response ErrorResponse(const core::Error& e) {
     if (r.status == 401) r.SetHeader("WWW-Authenticate", "Bearer realm=\"agentidp\"");
   }
   if (e.retry_after > 0) r.SetHeader("Retry-After", std::to_string(e.retry_after));
+  for (const auto& [name, value] : e.headers) r.SetHeader(name, value);
   r.body = boost::json::serialize(o);
   return r;
 }

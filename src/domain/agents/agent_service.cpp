@@ -241,6 +241,12 @@ boost::json::object CredentialToJson(const Credential& c) {
   o["createdAt"] = core::FormatIso8601(c.created_at);
   o["expiresAt"] = c.expires_at ? boost::json::value(core::FormatIso8601(*c.expires_at)) : nullptr;
   o["revokedAt"] = c.revoked_at ? boost::json::value(core::FormatIso8601(*c.revoked_at)) : nullptr;
+  if (!c.jwks_json.empty()) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(c.jwks_json, ec);
+    if (!ec) o["jwks"] = std::move(v);
+  }
+  if (!c.jwks_uri.empty()) o["jwksUri"] = c.jwks_uri;
   return o;
 }
 
@@ -435,7 +441,8 @@ core::Result<Credential> AgentService::OwnedCredential(const Agent& agent,
 }
 
 core::Result<AgentService::NewSecret> AgentService::CreateCredential(
-    const Principal& caller, const std::string& agent_id, std::optional<int64_t> expires_at) {
+    const Principal& caller, const std::string& agent_id, std::optional<int64_t> expires_at,
+    const std::optional<CredentialKeys>& keys) {
   TRY_ASSIGN(Agent a, Visible(caller, agent_id));
   if (a.status == "decommissioned")
     return core::Error::Conflict("AGENT_ALREADY_DECOMMISSIONED", "Agent is decommissioned");
@@ -446,17 +453,25 @@ core::Result<AgentService::NewSecret> AgentService::CreateCredential(
     return core::Error::Validation("\"expiresAt\" must be in the future", std::move(d));
   }
   NewSecret out;
-  out.client_secret = crypto::GenerateClientSecret();
   Credential& c = out.credential;
   c.credential_id = random_.UuidV4();
   c.agent_id = a.agent_id;
-  c.secret_hash = crypto::HashClientSecret(pepper_, out.client_secret);
+  if (keys) {
+    // private_key_jwt: public keys only, nothing secret to hand out.
+    c.type = "private_key_jwt";
+    c.jwks_json = keys->jwks_json;
+    c.jwks_uri = keys->jwks_uri;
+  } else {
+    out.client_secret = crypto::GenerateClientSecret();
+    c.secret_hash = crypto::HashClientSecret(pepper_, out.client_secret);
+  }
   c.created_at = now;
   c.expires_at = expires_at;
   TRY(store_.credentials().Create(c));
   clients_.Invalidate(a.agent_id);
   boost::json::object meta;
   meta["credentialId"] = c.credential_id;
+  meta["type"] = c.type;
   TRY(Audit(caller, "credential.generated", a, std::move(meta)));
   return out;
 }
@@ -468,7 +483,8 @@ core::Result<std::vector<Credential>> AgentService::ListCredentials(const Princi
 }
 
 core::Result<AgentService::NewSecret> AgentService::RotateCredential(
-    const Principal& caller, const std::string& agent_id, const std::string& credential_id) {
+    const Principal& caller, const std::string& agent_id, const std::string& credential_id,
+    const std::optional<CredentialKeys>& keys) {
   TRY_ASSIGN(Agent a, Visible(caller, agent_id));
   if (a.status == "decommissioned")
     return core::Error::Conflict("AGENT_ALREADY_DECOMMISSIONED", "Agent is decommissioned");
@@ -476,8 +492,19 @@ core::Result<AgentService::NewSecret> AgentService::RotateCredential(
   if (c.status == "revoked")
     return core::Error::Conflict("CREDENTIAL_ALREADY_REVOKED", "Credential is revoked");
   NewSecret out;
-  out.client_secret = crypto::GenerateClientSecret();
-  c.secret_hash = crypto::HashClientSecret(pepper_, out.client_secret);
+  if (c.type == "private_key_jwt") {
+    // Rotating a key credential replaces its key set (SPEC §3).
+    if (!keys)
+      return core::Error::Validation(
+          "Rotating a private_key_jwt credential needs the new \"jwks\" or \"jwksUri\"");
+    c.jwks_json = keys->jwks_json;
+    c.jwks_uri = keys->jwks_uri;
+  } else {
+    if (keys)
+      return core::Error::Validation("A client_secret credential has no keys to replace");
+    out.client_secret = crypto::GenerateClientSecret();
+    c.secret_hash = crypto::HashClientSecret(pepper_, out.client_secret);
+  }
   TRY(store_.credentials().Update(c));
   // The old secret is dead from here on (SPEC §4): drop the cached hash now.
   clients_.Invalidate(a.agent_id);

@@ -59,14 +59,24 @@ class AgentService {
 
   struct NewSecret {
     Credential credential;
-    std::string client_secret;  // shown once
+    std::string client_secret;  // shown once; empty for private_key_jwt credentials
   };
+  // A private_key_jwt credential's public keys, already validated (NormalizeClientJwks /
+  // ValidateJwksUri): exactly one of the two is set.
+  struct CredentialKeys {
+    std::string jwks_json;
+    std::string jwks_uri;
+  };
+  // Without `keys`: a client_secret credential; with them: a private_key_jwt one.
   core::Result<NewSecret> CreateCredential(const Principal& caller, const std::string& agent_id,
-                                           std::optional<int64_t> expires_at);
+                                           std::optional<int64_t> expires_at,
+                                           const std::optional<CredentialKeys>& keys = {});
   core::Result<std::vector<Credential>> ListCredentials(const Principal& caller,
                                                         const std::string& agent_id);
+  // client_secret: a new secret. private_key_jwt: `keys` replace the key set.
   core::Result<NewSecret> RotateCredential(const Principal& caller, const std::string& agent_id,
-                                           const std::string& credential_id);
+                                           const std::string& credential_id,
+                                           const std::optional<CredentialKeys>& keys = {});
   core::Status RevokeCredential(const Principal& caller, const std::string& agent_id,
                                 const std::string& credential_id);
 

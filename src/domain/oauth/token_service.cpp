@@ -101,7 +101,7 @@ std::set<std::string> TokenService::GrantableScopes(const Agent& agent,
 
 core::Result<IssuedToken> TokenService::IssueClientCredentials(
     const AuthenticatedClient& client, const std::optional<std::string>& requested_scope,
-    const Policy& policy) {
+    const Policy& policy, const std::string& dpop_jkt) {
   const Agent& agent = client.record->agent;
   const auto grantable = GrantableScopes(agent, policy);
   std::set<std::string> scopes;
@@ -136,6 +136,10 @@ core::Result<IssuedToken> TokenService::IssueClientCredentials(
   claims["iat"] = now_s;
   claims["exp"] = now_s + settings_.ttl_s;
   claims["organization_id"] = agent.organization_id;
+  if (!dpop_jkt.empty()) {
+    claims["cnf"] = boost::json::object{{"jkt", dpop_jkt}};
+    out.token_type = "DPoP";
+  }
   out.access_token = signer.SignJwt("at+jwt", boost::json::serialize(claims));
 
   if (scopes.count("openid")) {
@@ -180,6 +184,9 @@ core::Result<AccessTokenInfo> TokenService::Verify(std::string_view token, bool 
   info.client_id = str("client_id");
   info.organization_id = str("organization_id");
   if (auto* e = jwt.claims.if_contains("exp"); e && e->is_int64()) info.exp_s = e->as_int64();
+  if (auto* cnf = jwt.claims.if_contains("cnf"); cnf && cnf->is_object())
+    if (auto* jkt = cnf->as_object().if_contains("jkt"); jkt && jkt->is_string())
+      info.jkt = std::string(jkt->as_string());
   if (info.jti.empty() || info.agent_id.empty() || info.organization_id.empty())
     return core::Error::OAuth("invalid_token", "Token lacks required claims");
   auto scope = ParseScopeString(str("scope"));
@@ -244,6 +251,7 @@ core::Result<Principal> TokenService::AuthenticateBearer(std::string_view token,
   p.scopes = std::move(info.scopes);
   p.cross_tenant = policy.IsCrossTenant(p.scopes);
   p.jti = info.jti;
+  p.jkt = info.jkt;
   return p;
 }
 

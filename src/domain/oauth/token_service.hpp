@@ -82,6 +82,7 @@ struct AccessTokenInfo {
   std::string organization_id;
   std::set<std::string> scopes;
   int64_t exp_s = 0;
+  std::string jkt;  // cnf.jkt of a DPoP-bound token (RFC 9449 §6), "" for bearer tokens
 };
 
 class TokenService {
@@ -96,9 +97,11 @@ class TokenService {
                                                        const std::string& client_secret,
                                                        bool may_load = true);
   // `requested_scope`: nullopt = every scope the agent may hold.
+  // `dpop_jkt`: thumbprint of a verified DPoP proof's key; the token is then bound to it
+  // (cnf.jkt, token_type DPoP).
   core::Result<IssuedToken> IssueClientCredentials(
       const AuthenticatedClient& client, const std::optional<std::string>& requested_scope,
-      const Policy& policy);
+      const Policy& policy, const std::string& dpop_jkt = "");
   // For introspection: any of our access tokens, whatever its audience.
   core::Result<AccessTokenInfo> Validate(std::string_view token, bool may_load = true);
   // For Bearer authentication of our API: additionally requires our API audience.

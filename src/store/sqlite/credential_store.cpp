@@ -6,25 +6,30 @@ namespace {
 
 constexpr std::string_view kInsert = R"sql(
 INSERT INTO credentials
-  (credential_id, agent_id, type, status, secret_hash, created_at, expires_at, revoked_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8))sql";
+  (credential_id, agent_id, type, status, secret_hash, created_at, expires_at, revoked_at,
+   jwks, jwks_uri)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10))sql";
 
 constexpr std::string_view kSelectById = R"sql(
-SELECT credential_id, agent_id, type, status, secret_hash, created_at, expires_at, revoked_at
+SELECT credential_id, agent_id, type, status, secret_hash, created_at, expires_at, revoked_at,
+       jwks, jwks_uri
 FROM credentials WHERE credential_id = ?1)sql";
 
 constexpr std::string_view kSelectByAgent = R"sql(
-SELECT credential_id, agent_id, type, status, secret_hash, created_at, expires_at, revoked_at
+SELECT credential_id, agent_id, type, status, secret_hash, created_at, expires_at, revoked_at,
+       jwks, jwks_uri
 FROM credentials WHERE agent_id = ?1
 ORDER BY created_at DESC, credential_id DESC)sql";
 
 constexpr std::string_view kSelectActiveByAgent = R"sql(
-SELECT credential_id, agent_id, type, status, secret_hash, created_at, expires_at, revoked_at
+SELECT credential_id, agent_id, type, status, secret_hash, created_at, expires_at, revoked_at,
+       jwks, jwks_uri
 FROM credentials
 WHERE agent_id = ?1 AND status = 'active' AND (expires_at IS NULL OR expires_at > ?2))sql";
 
 constexpr std::string_view kUpdate = R"sql(
-UPDATE credentials SET status = ?2, secret_hash = ?3, expires_at = ?4, revoked_at = ?5
+UPDATE credentials SET status = ?2, secret_hash = ?3, expires_at = ?4, revoked_at = ?5,
+  jwks = ?6, jwks_uri = ?7
 WHERE credential_id = ?1)sql";
 
 constexpr std::string_view kRevokeAllForAgent = R"sql(
@@ -41,6 +46,8 @@ domain::Credential ReadCredential(const Statement& row) {
   credential.created_at = row.Int64(5);
   credential.expires_at = row.OptionalInt64(6);
   credential.revoked_at = row.OptionalInt64(7);
+  credential.jwks_json = row.Text(8);
+  credential.jwks_uri = row.Text(9);
   return credential;
 }
 
@@ -60,7 +67,8 @@ core::Status CredentialStore::Create(const domain::Credential& credential) {
     TRY_ASSIGN(auto insert, connection.Prepare(kInsert));
     insert.BindAll(credential.credential_id, credential.agent_id, credential.type,
                    credential.status, credential.secret_hash, credential.created_at,
-                   credential.expires_at, credential.revoked_at);
+                   credential.expires_at, credential.revoked_at, credential.jwks_json,
+                   credential.jwks_uri);
     return insert.Run();
   });
 }
@@ -101,7 +109,8 @@ core::Status CredentialStore::Update(const domain::Credential& credential) {
   return database_.Write([&](Connection& connection) -> core::Status {
     TRY_ASSIGN(auto update, connection.Prepare(kUpdate));
     update.BindAll(credential.credential_id, credential.status, credential.secret_hash,
-                   credential.expires_at, credential.revoked_at);
+                   credential.expires_at, credential.revoked_at, credential.jwks_json,
+                   credential.jwks_uri);
     TRY(update.Run());
     if (connection.Changes() == 0) {
       return core::Error::NotFound("NOT_FOUND", "Credential not found");

@@ -239,8 +239,16 @@ CREATE TABLE meta (
 );
 )sql";
 
-constexpr std::array<Migration, 1> kMigrations = {{
+// private_key_jwt credentials (SPEC §3): a public JWK set, inline or by URL. Empty for
+// client secrets.
+constexpr std::string_view kV2CredentialKeys = R"sql(
+ALTER TABLE credentials ADD COLUMN jwks TEXT NOT NULL DEFAULT '';
+ALTER TABLE credentials ADD COLUMN jwks_uri TEXT NOT NULL DEFAULT '';
+)sql";
+
+constexpr std::array<Migration, 2> kMigrations = {{
     {1, "initial schema", kV1Initial},
+    {2, "credential public keys", kV2CredentialKeys},
 }};
 
 }  // namespace
