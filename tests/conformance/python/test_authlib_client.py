@@ -184,10 +184,15 @@ class AuthlibClient:
     def test_revocation_without_client_authentication_is_refused(self):
         sess = self.session('client_secret_basic')
         token = self.fetch(sess)['access_token']
-        anonymous = OAuth2Session(token_endpoint_auth_method='none', revocation_endpoint_auth_method='none')
-        self.addCleanup(anonymous.close)
-        res = anonymous.revoke_token(self.metadata['revocation_endpoint'], token=token)
+        # Authlib's 'none' method: a public client naming itself by client_id only.
+        public = self.session('none')
+        res = public.revoke_token(self.metadata['revocation_endpoint'], token=token)
+        sent = dict(urllib.parse.parse_qsl(res.request.body))
+        self.assertEqual(sent.get('client_id'), self.agent.client_id)
+        self.assertNotIn('client_secret', sent)
+        self.assertNotIn('Authorization', res.request.headers)
         self.assertEqual(res.status_code, 401, res.text)
+        self.assertEqual(res.json().get('error'), 'invalid_client')
         self.assertIs(self.introspect(sess, token)['active'], True, 'the refused call left the token alone')
 
     def test_introspecting_garbage_is_inactive(self):
