@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs every Debian package the build, the tests and the benchmarks need.
+# Installs every Debian package the build, the tests and the benchmarks need
+# (the python3-* ones are the conformance suite's second client implementation,
+# run with /usr/bin/python3).
 # Idempotent: packages already present are skipped, and apt is only asked when
 # something is missing. Run as root (or with sudo available).
 set -euo pipefail
@@ -14,6 +16,7 @@ PACKAGES=(
   clang libclang-rt-14-dev sslscan
   postgresql-15 redis-server
   wrk procps
+  python3 python3-authlib python3-jwcrypto python3-jwt python3-cryptography python3-requests
 )
 
 missing=()

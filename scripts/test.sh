@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the test configuration and runs every suite: unit and store-contract tests (ctest),
-# integration tests against the real binary, and the third-party-client conformance suite.
+# integration tests against the real binary, and the third-party-client conformance suite
+# (node and Python clients).
 # Exits non-zero if anything fails; the last line sums up all suites.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -38,20 +39,38 @@ bash scripts/with-postgres.sh bash -c "cd '$BUILD' && ctest --output-on-failure 
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 count_ctest "$LOGDIR/ctest.log"
 
+# Runs suite script $2 and adds the counts of node's test runner summary in its output.
+# With a third argument "python", the output must also hold the closing line of the
+# Python part (`python: N passed, N failed`), whose counts are added too. A missing
+# summary counts as a failure.
 run_node_suite() {
-  local name=$1 script=$2
+  local name=$1 script=$2 with_python=${3:-}
   echo "== $name"
   AGENTIDP_BIN="$BIN" bash "$script" 2>&1 | tee "$LOGDIR/$name.log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-  local p f
+  local p f line
   p=$(grep -E '^(# |ℹ )pass [0-9]+' "$LOGDIR/$name.log" | tail -1 | grep -oE '[0-9]+$')
   f=$(grep -E '^(# |ℹ )fail [0-9]+' "$LOGDIR/$name.log" | tail -1 | grep -oE '[0-9]+$')
-  if [ -z "$p" ]; then failed=$((failed + 1)); status=1; return; fi
-  passed=$((passed + p)); failed=$((failed + ${f:-0}))
+  if [ -z "$p" ]; then
+    failed=$((failed + 1)); status=1
+  else
+    passed=$((passed + p)); failed=$((failed + ${f:-0}))
+  fi
+  if [ "$with_python" = python ]; then
+    line=$(grep -E '^python: [0-9]+ passed, [0-9]+ failed$' "$LOGDIR/$name.log" | tail -1)
+    if [ -z "$line" ]; then
+      failed=$((failed + 1)); status=1
+    else
+      p=$(sed -E 's/^python: ([0-9]+) passed.*/\1/' <<<"$line")
+      f=$(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"$line")
+      passed=$((passed + p)); failed=$((failed + f))
+      [ "$f" -eq 0 ] || status=1
+    fi
+  fi
 }
 
 run_node_suite integration tests/integration/run.sh
-run_node_suite conformance tests/conformance/run.sh
+run_node_suite conformance tests/conformance/run.sh python
 
 # A short run of every libFuzzer target over its committed corpus (`make fuzz` runs longer).
 if [ -f scripts/fuzz.sh ]; then
