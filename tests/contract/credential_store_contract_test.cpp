@@ -33,6 +33,8 @@ TEST_P(CredentialStoreContract, CreateGetRoundTripsWithAndWithoutOptionalTimes) 
   full.expires_at = kT0 + 3'600'000;
   full.revoked_at = kT0 + 10;
   full.status = "revoked";
+  full.secret_hash.clear();
+  full.jwks_json = R"({"keys":[{"kty":"OKP","crv":"Ed25519","x":"AA","kid":"k","alg":"EdDSA"}]})";
   ASSERT_OK(store().credentials().Create(plain));
   ASSERT_OK(store().credentials().Create(full));
 
@@ -45,6 +47,23 @@ TEST_P(CredentialStoreContract, CreateGetRoundTripsWithAndWithoutOptionalTimes) 
 
   ASSERT_OK_AND_ASSIGN(auto missing, store().credentials().Get("nope"));
   EXPECT_FALSE(missing.has_value());
+}
+
+TEST_P(CredentialStoreContract, UpdateReplacesTheKeySetOfAKeyCredential) {
+  auto c = MakeCredential("c-k", "a-1", kT0);
+  c.type = "private_key_jwt";
+  c.secret_hash.clear();
+  c.jwks_uri = "https://client.example/jwks";
+  ASSERT_OK(store().credentials().Create(c));
+  c.jwks_uri.clear();
+  c.jwks_json = R"({"keys":[]})";
+  ASSERT_OK(store().credentials().Update(c));
+  ASSERT_OK_AND_ASSIGN(auto got, store().credentials().Get("c-k"));
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(Tie(*got), Tie(c));
+  ASSERT_OK_AND_ASSIGN(auto active, store().credentials().ListActiveByAgent("a-1", kT0));
+  ASSERT_EQ(active.size(), 1u);
+  EXPECT_EQ(active[0].jwks_json, c.jwks_json);
 }
 
 TEST_P(CredentialStoreContract, DuplicateIdIsConflict) {

@@ -132,7 +132,7 @@ inline auto Tie(const domain::Agent& a) {
 }
 inline auto Tie(const domain::Credential& c) {
   return std::tie(c.credential_id, c.agent_id, c.type, c.status, c.secret_hash, c.created_at,
-                  c.expires_at, c.revoked_at);
+                  c.expires_at, c.revoked_at, c.jwks_json, c.jwks_uri);
 }
 inline auto Tie(const domain::AuditEvent& e) {
   return std::tie(e.seq, e.event_id, e.agent_id, e.organization_id, e.action, e.outcome,

@@ -24,21 +24,24 @@ const std::vector<std::string>& DpopAlgorithms() {
 
 std::optional<std::string> NormalizeHtu(std::string_view url) {
   if (url.size() > 2048) return std::nullopt;
-  auto parsed = boost::urls::parse_absolute_uri(url);
+  auto parsed = boost::urls::parse_uri(url);  // parse_uri: a fragment may be present
   if (!parsed) return std::nullopt;
   boost::urls::url u(*parsed);
-  if (u.scheme_id() != boost::urls::scheme::http && u.scheme_id() != boost::urls::scheme::https)
+  u.normalize();
+  const auto scheme = u.scheme_id();
+  if (scheme != boost::urls::scheme::http && scheme != boost::urls::scheme::https)
     return std::nullopt;
   if (u.encoded_host().empty() || u.has_userinfo()) return std::nullopt;
-  u.remove_query();
-  u.remove_fragment();
-  u.normalize();
-  if ((u.scheme_id() == boost::urls::scheme::https && u.port() == "443") ||
-      (u.scheme_id() == boost::urls::scheme::http && u.port() == "80") ||
-      (u.has_port() && u.port().empty()))
-    u.remove_port();
-  if (u.encoded_path().empty()) u.set_encoded_path("/");
-  return std::string(u.buffer());
+  std::string out = scheme == boost::urls::scheme::https ? "https://" : "http://";
+  out += std::string_view(u.encoded_host());
+  const std::string_view port = u.port();
+  const bool default_port = port.empty() ||
+                            (scheme == boost::urls::scheme::https && port == "443") ||
+                            (scheme == boost::urls::scheme::http && port == "80");
+  if (!default_port) out.append(":").append(port);
+  const std::string_view path = u.encoded_path();
+  out += path.empty() ? std::string_view("/") : path;
+  return out;
 }
 
 DpopVerifier::DpopVerifier(ReplayCache& replay, const core::Clock& clock, DpopSettings settings)
