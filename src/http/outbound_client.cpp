@@ -139,7 +139,10 @@ core::Result<Target> ParseHttpsUrl(const std::string& url) {
     if (static_cast<unsigned char>(c) <= 0x20 || c == '%' || c == '/')
       return Refused("URL host is malformed");
   t.port = u->has_port() ? std::string(u->port()) : "443";
-  if (u->has_port() && (u->port_number() == 0)) return Refused("URL port is invalid");
+  if (t.port.empty() || t.port.size() > 5 ||
+      t.port.find_first_not_of("0123456789") != std::string::npos || std::stoi(t.port) == 0 ||
+      std::stoi(t.port) > 65535)
+    return Refused("URL port is invalid");
   t.target = std::string(u->encoded_path());
   if (t.target.empty()) t.target = "/";
   if (u->has_query()) t.target += "?" + std::string(u->encoded_query());

@@ -2,6 +2,7 @@
 
 #include "core/json.hpp"
 #include "domain/oauth/client_directory.hpp"
+#include "domain/oauth/dpop.hpp"
 
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
@@ -69,6 +70,8 @@ core::Status ValidateJwksUri(std::string_view uri) {
     return Bad("\"jwksUri\" must be an absolute https URL");
   if (u->has_userinfo() || u->has_fragment())
     return Bad("\"jwksUri\" must not carry user information or a fragment");
+  // The same well-formedness as a DPoP htu: a numeric port, a form that reads back as itself.
+  if (!NormalizeHtu(uri)) return Bad("\"jwksUri\" is not a well-formed URL");
   return core::Ok();
 }
 

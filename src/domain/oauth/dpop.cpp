@@ -35,12 +35,25 @@ std::optional<std::string> NormalizeHtu(std::string_view url) {
   std::string out = scheme == boost::urls::scheme::https ? "https://" : "http://";
   out += std::string_view(u.encoded_host());
   const std::string_view port = u.port();
-  const bool default_port = port.empty() ||
-                            (scheme == boost::urls::scheme::https && port == "443") ||
-                            (scheme == boost::urls::scheme::http && port == "80");
-  if (!default_port) out.append(":").append(port);
+  if (!port.empty()) {
+    if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos ||
+        std::stoi(std::string(port)) > 65535 || u.port_number() == 0)
+      return std::nullopt;
+    const bool default_port =
+        (scheme == boost::urls::scheme::https && u.port_number() == 443) ||
+        (scheme == boost::urls::scheme::http && u.port_number() == 80);
+    if (!default_port) out.append(":").append(std::to_string(u.port_number()));
+  }
   const std::string_view path = u.encoded_path();
+  if (!path.empty() && path.front() != '/') return std::nullopt;
   out += path.empty() ? std::string_view("/") : path;
+  // Only forms that read back as themselves: anything the URL grammar would see differently
+  // in the normalized text is refused rather than compared.
+  auto check = boost::urls::parse_uri(out);
+  if (!check || check->has_query() || check->has_fragment() || check->has_userinfo() ||
+      check->encoded_host() != u.encoded_host() ||
+      check->encoded_path() != (path.empty() ? "/" : path))
+    return std::nullopt;
   return out;
 }
 
