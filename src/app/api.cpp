@@ -369,6 +369,9 @@ core::Result<domain::AuthenticatedClient> Api::AuthenticateClient(RequestContext
                                                  std::string(domain::kJwtBearerAssertionType));
     if (!assertion || assertion->empty())
       return Error::OAuth("invalid_request", "client_assertion is required");
+    // Assertions are single-use: verify where the whole request can finish, never on an I/O
+    // thread that may hand the request to a worker (and verify it a second time) later.
+    if (!ctx.may_block) return domain::WouldBlock();
     if (post_id) {
       client_id = *post_id;
     } else if (auto peek = crypto::DecodeJwtUnverified(*assertion, 8192); peek.ok()) {

@@ -71,6 +71,18 @@ describe('inline key sets', () => {
     }
   });
 
+  test('introspection and revocation accept private_key_jwt client authentication', async () => {
+    const t = await srv.accessToken(srv.admin.client_id, srv.admin.client_secret, { scope: 'agents:read' });
+    const form = (path, jwt) => srv.form(path, [['token', t], ['client_assertion_type', ASSERTION_TYPE], ['client_assertion', jwt]]);
+    const i = await form('/api/v1/token/introspect', assertion(keys.ES256, agent.agentId, srv.issuer));
+    assert.equal(i.status, 200, i.text);
+    assert.equal(i.json.active, true);
+    const again = await form('/api/v1/token/introspect', assertion(keys.EdDSA, agent.agentId, srv.issuer));
+    assert.equal(again.json.active, true, 'a second, fresh assertion works too');
+    const bad = await form('/api/v1/token/introspect', assertion(newKey('ES256'), agent.agentId, srv.issuer));
+    assertOAuthError(bad, 401, 'invalid_client');
+  });
+
   test('a replayed assertion is refused', async () => {
     const jwt = assertion(keys.ES256, agent.agentId, srv.issuer);
     assert.equal((await tokenWithAssertion(srv, jwt)).status, 200);
