@@ -184,6 +184,12 @@ const std::vector<Route>& Api::Routes() {
       {"GET", "/api/v1/audit/verify", "audit.verify", A::kBearer, E::kWorker,
        H<&Api::VerifyAudit>()},
       {"GET", "/api/v1/audit/{eventId}", "audit.get", A::kBearer, E::kWorker, H<&Api::GetAudit>()},
+      {"POST", "/api/v1/oauth2/token/delegate", "delegation.create", A::kBearer, E::kWorker,
+       H<&Api::Delegate>()},
+      {"POST", "/api/v1/oauth2/token/verify-delegation", "delegation.verify", A::kBearer,
+       E::kWorker, H<&Api::VerifyDelegation>()},
+      {"DELETE", "/api/v1/oauth2/token/delegate/{chainId}", "delegation.revoke", A::kBearer,
+       E::kWorker, H<&Api::RevokeDelegation>()},
   };
   return kRoutes;
 }
@@ -203,6 +209,14 @@ Api::Api(Services services) : s_(std::move(services)) {
   auth_failures_ =
       &m.GetCounter("agentidp_auth_failures_total", "Failed client or bearer authentications", {});
   revocations_ = &m.GetCounter("agentidp_tokens_revoked_total", "Access tokens revoked", {});
+  tokens_exchanged_ = &m.GetCounter("agentidp_tokens_exchanged_total",
+                                    "Access tokens issued by RFC 8693 token exchange", {});
+  delegations_created_ = &m.GetCounter("agentidp_delegations_created_total",
+                                       "A2A delegations created", {});
+  delegations_verified_ = &m.GetCounter("agentidp_delegations_verified_total",
+                                        "Delegation verifications answered valid", {});
+  delegations_revoked_ = &m.GetCounter("agentidp_delegations_revoked_total",
+                                       "Delegation chains revoked", {});
   chain_valid_ = &m.GetGauge("agentidp_audit_chain_valid",
                              "1 if the last audit chain verification passed, 0 if it failed", {});
   chain_valid_->Set(1);
@@ -218,7 +232,8 @@ Api::Api(Services services) : s_(std::move(services)) {
   meta["revocation_endpoint"] = iss + "/api/v1/token/revoke";
   meta["jwks_uri"] = iss + "/.well-known/jwks.json";
   meta["userinfo_endpoint"] = iss + "/agent-info";
-  meta["grant_types_supported"] = boost::json::array{"client_credentials"};
+  meta["grant_types_supported"] =
+      boost::json::array{"client_credentials", std::string(domain::kGrantTokenExchange)};
   // No authorization endpoint: no response type is supported (RFC 8414 §2).
   meta["response_types_supported"] = boost::json::array{};
   meta["token_endpoint_auth_methods_supported"] =
@@ -664,9 +679,14 @@ void Api::Token(RequestContext& ctx, Responder done) {
   }
   if (!grant || grant->empty())
     return Reply(done, Error::OAuth("invalid_request", "grant_type is required"));
-  if (*grant != "client_credentials")
-    return Reply(
-        done, Error::OAuth("unsupported_grant_type", "Supported grant types: client_credentials"));
+  const bool exchange = *grant == domain::kGrantTokenExchange;
+  if (*grant != "client_credentials" && !exchange)
+    return Reply(done, Error::OAuth("unsupported_grant_type",
+                                    "Supported grant types: client_credentials, " +
+                                        std::string(domain::kGrantTokenExchange)));
+  // An exchange validates the subject token, which may need the store: run it on a worker
+  // from the start, so the rate limit below counts it once.
+  if (exchange && !ctx.may_block) return RetryOnWorker(done);
   auto decision = s_.token_limiter->Hit(client->record->agent.agent_id);
   AddRateHeaders(ctx, decision);
   std::vector<std::pair<std::string, std::string>> rate_headers = ctx.extra_headers;
@@ -676,41 +696,91 @@ void Api::Token(RequestContext& ctx, Responder done) {
   };
   if (!decision.allowed)
     return done(with_rate(http::ErrorResponse(OAuthRateLimited(decision.retry_after_s))));
-  std::optional<std::string> scope;
-  if (const std::string* sc = FormValue(ctx.form, "scope")) scope = *sc;
   auto policy = this->policy();
-  auto issued = s_.tokens->IssueClientCredentials(*client, scope, *policy, jkt);
-  if (!issued.ok()) return done(with_rate(http::ErrorResponse(issued.error())));
+  auto opt = [&](const char* name) -> std::optional<std::string> {
+    if (const std::string* v = FormValue(ctx.form, name)) return *v;
+    return std::nullopt;
+  };
 
+  domain::IssuedToken issued;
   boost::json::object body;
-  body["access_token"] = issued->access_token;
-  body["token_type"] = issued->token_type;
-  body["expires_in"] = issued->expires_in;
-  body["scope"] = issued->scope;
-  if (!issued->id_token.empty()) body["id_token"] = issued->id_token;
+  boost::json::object meta;
+  domain::AuditRecord rec;
+  rec.agent_id = client->record->agent.agent_id;
+  rec.organization_id = client->record->agent.organization_id;
+  rec.ip_address = ctx.req.remote_ip;
+  rec.user_agent = std::string(ctx.req.Header("user-agent").substr(0, 256));
+  if (exchange) {
+    // RFC 8693 §2.1. A missing or empty subject_token is an error, never a fallback to the
+    // caller's own identity (SPEC §5); repeats were refused with the form.
+    domain::ExchangeRequest x;
+    x.subject_token = opt("subject_token").value_or("");
+    x.subject_token_type = opt("subject_token_type").value_or("");
+    x.actor_token = opt("actor_token");
+    x.actor_token_type = opt("actor_token_type");
+    x.requested_token_type = opt("requested_token_type");
+    x.scope = opt("scope");
+    auto audience = opt("audience");
+    auto resource = opt("resource");
+    if (audience && resource && *audience != *resource)
+      return done(with_rate(http::ErrorResponse(
+          Error::OAuth("invalid_target", "audience and resource name different targets"))));
+    x.audience = audience ? audience : resource;
+    x.jkt = jkt;
+    if (x.subject_token.empty())
+      return done(with_rate(http::ErrorResponse(
+          Error::OAuth("invalid_request", "subject_token is required and must not be empty"))));
+    auto result = s_.tokens->Exchange(*client, x, *policy, true);
+    if (!result.ok()) {
+      if (result.error().kind != core::Errc::kOAuth)
+        return done(with_rate(http::ErrorResponse(OAuthUnavailable("Try again shortly"))));
+      return done(with_rate(http::ErrorResponse(result.error())));
+    }
+    issued = std::move(result->token);
+    body["issued_token_type"] = std::string(domain::kTokenTypeAccessToken);
+    rec.action = "token.exchanged";
+    rec.organization_id = result->subject.organization_id;
+    meta["grantType"] = std::string(domain::kGrantTokenExchange);
+    meta["subjectJti"] = result->subject.jti;
+    meta["subjectAgentId"] = result->subject.agent_id;
+    meta["subjectClientId"] = result->subject.client_id;
+    meta["actorAgentId"] = result->actor_agent_id;
+    // The whole chain: the new token's act (with every earlier actor nested) and the
+    // delegation chains it derives from.
+    auto parsed = crypto::DecodeJwtUnverified(issued.access_token);
+    if (parsed.ok()) {
+      if (const auto* act = parsed->claims.if_contains("act")) meta["act"] = *act;
+      if (const auto* chain = parsed->claims.if_contains("delegation_chain"))
+        meta["delegationChain"] = *chain;
+    }
+  } else {
+    auto cc = s_.tokens->IssueClientCredentials(*client, opt("scope"), *policy, jkt);
+    if (!cc.ok()) return done(with_rate(http::ErrorResponse(cc.error())));
+    issued = std::move(cc).value();
+    rec.action = "token.issued";
+    meta["grantType"] = "client_credentials";
+  }
+  body["access_token"] = issued.access_token;
+  body["token_type"] = issued.token_type;
+  body["expires_in"] = issued.expires_in;
+  body["scope"] = issued.scope;
+  if (!issued.id_token.empty()) body["id_token"] = issued.id_token;
   Response response = with_rate(NoStore(Json(200, body)));
   if (!jkt.empty() && s_.dpop->nonces_required())
     response.SetHeader("DPoP-Nonce", s_.dpop->CurrentNonce());
 
-  domain::AuditRecord rec;
-  rec.agent_id = client->record->agent.agent_id;
-  rec.organization_id = client->record->agent.organization_id;
-  rec.action = "token.issued";
-  rec.ip_address = ctx.req.remote_ip;
-  rec.user_agent = std::string(ctx.req.Header("user-agent").substr(0, 256));
-  boost::json::object meta;
-  meta["jti"] = issued->jti;
-  meta["grantType"] = "client_credentials";
-  meta["scope"] = issued->scope;
+  meta["jti"] = issued.jti;
+  meta["scope"] = issued.scope;
   meta["credentialId"] = client->credential_id;
   meta["authMethod"] = FormValue(ctx.form, "client_assertion") ? "private_key_jwt" : "client_secret";
   if (!jkt.empty()) meta["dpopJkt"] = jkt;
-  meta["expiresAt"] = core::FormatIso8601(issued->expires_at_ms);
+  meta["expiresAt"] = core::FormatIso8601(issued.expires_at_ms);
   rec.metadata_json = boost::json::serialize(meta);
-  // A 200 means the token.issued event is durable (group commit): answer when its batch
-  // commits; if it cannot be recorded, the token is not handed out.
+  // A 200 means the token.issued / token.exchanged event is durable (group commit): answer
+  // when its batch commits; if it cannot be recorded, the token is not handed out.
+  core::Counter* counter = exchange ? tokens_exchanged_ : tokens_issued_;
   s_.audit->Submit(std::move(rec), [done = std::move(done), response = std::move(response),
-                                    counter = tokens_issued_](const core::Status& st) mutable {
+                                    counter](const core::Status& st) mutable {
     if (!st.ok()) {
       done(http::ErrorResponse(OAuthUnavailable("Token could not be recorded; retry")));
       return;
@@ -1046,6 +1116,165 @@ void Api::VerifyAudit(RequestContext& ctx, Responder done) {
   o["fromDate"] = f->from_ms ? boost::json::value(core::FormatIso8601(*f->from_ms)) : nullptr;
   o["toDate"] = f->to_ms ? boost::json::value(core::FormatIso8601(*f->to_ms)) : nullptr;
   done(Json(200, o));
+}
+
+// ---------------------------------------------------------------------------------------
+// A2A delegation (SPEC §4)
+
+namespace {
+// The access token this request authenticated with (Bearer or DPoP scheme).
+std::string_view PresentedToken(const http::Request& req) {
+  std::string_view authz = req.Header("authorization");
+  size_t sp = authz.find(' ');
+  return sp == std::string_view::npos ? std::string_view() : authz.substr(sp + 1);
+}
+
+boost::json::array ScopeArrayJson(std::string_view joined) {
+  boost::json::array a;
+  size_t start = 0;
+  while (start < joined.size()) {
+    size_t end = joined.find(' ', start);
+    if (end == std::string_view::npos) end = joined.size();
+    if (end > start) a.emplace_back(joined.substr(start, end - start));
+    start = end + 1;
+  }
+  return a;
+}
+}  // namespace
+
+void Api::Delegate(RequestContext& ctx, Responder done) {
+  auto body = JsonBody(ctx.req);
+  if (!body.ok()) return Reply(done, std::move(body).error());
+  // Both spellings of SPEC §4, one of each at most.
+  const boost::json::value* delegatee = nullptr;
+  const boost::json::value* scopes = nullptr;
+  const boost::json::value* ttl = nullptr;
+  const boost::json::value* expires_at = nullptr;
+  auto take = [&](const boost::json::value*& slot, const boost::json::value& v,
+                  const char* what) -> core::Status {
+    if (slot) return Error::Validation(std::string("Give ") + what + " once, in one spelling");
+    slot = &v;
+    return core::Ok();
+  };
+  for (const auto& kv : *body) {
+    const std::string_view k = kv.key();
+    core::Status st = core::Ok();
+    if (k == "delegateeAgentId" || k == "delegatee_id")
+      st = take(delegatee, kv.value(), "the delegatee");
+    else if (k == "scopes" || k == "scope")
+      st = take(scopes, kv.value(), "the scopes");
+    else if (k == "ttlSeconds")
+      st = take(ttl, kv.value(), "the lifetime");
+    else if (k == "expires_at")
+      st = take(expires_at, kv.value(), "the expiry");
+    else
+      st = Error::Validation("Unknown field \"" + std::string(k) + "\"");
+    if (!st.ok()) return Reply(done, std::move(st).error());
+  }
+  domain::DelegateInput in;
+  if (!delegatee || !delegatee->is_string())
+    return Reply(done, Error::Validation("\"delegateeAgentId\" is required"));
+  in.delegatee_agent_id = std::string(delegatee->get_string());
+  if (!scopes) return Reply(done, Error{core::Errc::kValidation, "INVALID_SCOPES", "\"scopes\" is required"});
+  std::string joined;
+  if (scopes->is_array()) {
+    for (const auto& v : scopes->get_array()) {
+      if (!v.is_string())
+        return Reply(done, Error{core::Errc::kValidation, "INVALID_SCOPES", "scopes are strings"});
+      joined += (joined.empty() ? "" : " ") + std::string(v.get_string());
+    }
+  } else if (scopes->is_string()) {
+    joined = std::string(scopes->get_string());
+  } else {
+    return Reply(done, Error{core::Errc::kValidation, "INVALID_SCOPES",
+                             "\"scopes\" is an array (or \"scope\" a space-separated string)"});
+  }
+  auto parsed = domain::ParseScopeString(joined);
+  if (!parsed.ok() || parsed->empty())
+    return Reply(done, Error{core::Errc::kValidation, "INVALID_SCOPES",
+                             parsed.ok() ? "scopes must not be empty" : parsed.error().message});
+  in.scopes = std::move(parsed).value();
+  if (ttl && expires_at)
+    return Reply(done, Error{core::Errc::kValidation, "INVALID_TTL",
+                             "Give ttlSeconds or expires_at, not both"});
+  if (ttl) {
+    if (!ttl->is_int64())
+      return Reply(done, Error{core::Errc::kValidation, "INVALID_TTL", "ttlSeconds is an integer"});
+    in.ttl_s = ttl->get_int64();
+  } else if (expires_at) {
+    int64_t ms = 0;
+    if (expires_at->is_int64())
+      ms = expires_at->get_int64() * 1000;  // epoch seconds
+    else if (!expires_at->is_string() ||
+             !core::ParseIso8601(std::string_view(expires_at->get_string()), ms))
+      return Reply(done, Error{core::Errc::kValidation, "INVALID_TTL",
+                               "expires_at is an ISO-8601 date-time or epoch seconds"});
+    in.ttl_s = (ms - s_.clock->NowMs() + 999) / 1000;
+  }
+  auto caller_token = s_.tokens->Validate(PresentedToken(ctx.req));
+  if (!caller_token.ok()) return Reply(done, Error::Unauthorized("Invalid or expired access token"));
+  auto grant = s_.delegations->Delegate(*ctx.principal, *caller_token, in);
+  if (!grant.ok()) return Reply(done, std::move(grant).error());
+  delegations_created_->Inc();
+  const auto& d = grant->record;
+  boost::json::object o;
+  o["delegationToken"] = grant->token.access_token;
+  o["tokenType"] = grant->token.token_type;
+  o["chainId"] = d.chain_id;
+  o["parentChainId"] =
+      d.parent_chain_id.empty() ? boost::json::value(nullptr) : boost::json::value(d.parent_chain_id);
+  o["delegatorAgentId"] = d.delegator_agent_id;
+  o["delegateeAgentId"] = d.delegatee_agent_id;
+  o["scopes"] = ScopeArrayJson(d.scopes);
+  o["depth"] = d.depth;
+  o["expiresAt"] = core::FormatIso8601(d.expires_at);
+  o["expiresIn"] = grant->token.expires_in;
+  done(NoStore(Json(201, o)));
+}
+
+void Api::VerifyDelegation(RequestContext& ctx, Responder done) {
+  auto body = JsonBody(ctx.req);
+  if (!body.ok()) return Reply(done, std::move(body).error());
+  const boost::json::value* token = nullptr;
+  for (const auto& kv : *body) {
+    if (kv.key() == "delegationToken" || kv.key() == "delegation_token") {
+      if (token) return Reply(done, Error::Validation("Give the token once"));
+      token = &kv.value();
+    } else {
+      return Reply(done, Error::Validation("Unknown field \"" + std::string(kv.key()) + "\""));
+    }
+  }
+  if (!token || !token->is_string() || token->get_string().empty())
+    return Reply(done, Error::Validation("\"delegationToken\" is required"));
+  auto check = s_.delegations->Verify(*ctx.principal, token->get_string());
+  if (!check.ok()) return Reply(done, std::move(check).error());
+  boost::json::object o;
+  o["valid"] = check->valid;
+  if (!check->valid) {
+    o["reason"] = check->reason;
+    return done(NoStore(Json(200, o)));
+  }
+  delegations_verified_->Inc();
+  const auto& d = *check->record;
+  o["chainId"] = d.chain_id;
+  o["delegatorAgentId"] = d.delegator_agent_id;
+  o["delegateeAgentId"] = d.delegatee_agent_id;
+  o["subject"] = check->info.agent_id;
+  o["scopes"] = ScopeArrayJson(domain::JoinScopes(check->info.scopes));
+  o["depth"] = d.depth;
+  o["expiresAt"] = core::FormatIso8601(check->info.exp_s * 1000);
+  boost::json::array chain;
+  for (const auto& id : check->info.chain_ids) chain.emplace_back(id);
+  o["chain"] = std::move(chain);
+  if (const auto* act = check->info.claims.if_contains("act")) o["act"] = *act;
+  done(NoStore(Json(200, o)));
+}
+
+void Api::RevokeDelegation(RequestContext& ctx, Responder done) {
+  auto st = s_.delegations->Revoke(*ctx.principal, std::string(ctx.req.PathParam("chainId")));
+  if (!st.ok()) return Reply(done, std::move(st).error());
+  delegations_revoked_->Inc();
+  done(NoContent());
 }
 
 }  // namespace agentidp::app

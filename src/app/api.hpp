@@ -8,6 +8,7 @@
 #include "core/thread_pool.hpp"
 #include "domain/agents/agent_service.hpp"
 #include "domain/audit/audit_log.hpp"
+#include "domain/delegation/delegation_service.hpp"
 #include "domain/oauth/client_assertion.hpp"
 #include "domain/oauth/dpop.hpp"
 #include "domain/oauth/rate_limiter.hpp"
@@ -79,6 +80,7 @@ struct Services {
   domain::FailureThrottle* auth_throttle = nullptr;
   domain::ClientAssertionVerifier* assertions = nullptr;  // private_key_jwt
   domain::DpopVerifier* dpop = nullptr;
+  domain::DelegationService* delegations = nullptr;
   core::Metrics* metrics = nullptr;
   core::ThreadPool* workers = nullptr;
   const core::Clock* clock = nullptr;
@@ -123,6 +125,9 @@ class Api final : public http::Application {
   void ListAudit(RequestContext&, http::Responder);
   void GetAudit(RequestContext&, http::Responder);
   void VerifyAudit(RequestContext&, http::Responder);
+  void Delegate(RequestContext&, http::Responder);
+  void VerifyDelegation(RequestContext&, http::Responder);
+  void RevokeDelegation(RequestContext&, http::Responder);
 
  private:
   void Run(const Route& route, std::shared_ptr<http::Request> req, http::Responder done,
@@ -150,6 +155,10 @@ class Api final : public http::Application {
   core::Counter* tokens_issued_ = nullptr;
   core::Counter* auth_failures_ = nullptr;
   core::Counter* revocations_ = nullptr;
+  core::Counter* tokens_exchanged_ = nullptr;
+  core::Counter* delegations_created_ = nullptr;
+  core::Counter* delegations_verified_ = nullptr;
+  core::Counter* delegations_revoked_ = nullptr;
   core::Gauge* chain_valid_ = nullptr;
   core::Counter* shed_ = nullptr;
 };

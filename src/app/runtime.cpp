@@ -334,6 +334,8 @@ int Serve(const Config& config) {
   ds.require_nonce = config.dpop_nonce;
   ds.nonce_key = crypto::HmacSha256(core.master_key, "agentidp/dpop-nonce/v1");
   domain::DpopVerifier dpop(replay, core.clock, ds);
+  domain::DelegationService delegations(*core.store, *core.audit, tokens, revocations, core.clock,
+                                        core.random);
 
   // First start on an empty store: bootstrap admin, credentials written once (0600).
   const fs::path bootstrap_file = fs::path(config.data_dir) / "bootstrap-admin.json";
@@ -372,6 +374,7 @@ int Serve(const Config& config) {
   services.auth_throttle = &throttle;
   services.assertions = &assertions;
   services.dpop = &dpop;
+  services.delegations = &delegations;
   services.metrics = &metrics;
   services.workers = &workers;
   services.clock = &core.clock;

@@ -81,6 +81,23 @@ struct SigningKey {
   std::optional<int64_t> publish_until;  // when it leaves the JWKS (every token it signed expired)
 };
 
+// An A2A delegation (SPEC §4): `delegator` handed `scopes` to `delegatee` until `expires_at`.
+// The delegation token carries every chain id from the root down; revoking a chain makes
+// every token derived from it inactive.
+struct Delegation {
+  std::string chain_id;         // uuid
+  std::string parent_chain_id;  // "" for a root delegation
+  std::string organization_id;
+  std::string delegator_agent_id;
+  std::string delegatee_agent_id;
+  std::string scopes;  // space-separated, sorted
+  int depth = 1;       // nesting depth of the token's act claim
+  std::string token_jti;
+  int64_t created_at = 0;
+  int64_t expires_at = 0;
+  std::optional<int64_t> revoked_at;
+};
+
 struct RevokedToken {
   std::string jti;
   int64_t expires_at = 0;  // token's exp (ms); the row may be purged after it

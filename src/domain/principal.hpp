@@ -13,6 +13,11 @@ struct Principal {
   bool cross_tenant = false;  // holds the policy's cross-tenant scope (admin:orgs)
   std::string jti;            // of the bearer token, when authenticated by one
   std::string jkt;            // the token's DPoP key thumbprint (cnf.jkt), "" if not bound
+  // The agent holding the token (its client_id). Equals agent_id except for delegated and
+  // exchanged tokens, where agent_id (sub) is the principal acted for.
+  std::string client_id;
+
+  const std::string& holder() const { return client_id.empty() ? agent_id : client_id; }
   std::string ip_address;
   std::string user_agent;
 

@@ -108,6 +108,16 @@ class RevocationStore {
   virtual Result<int64_t> PurgeExpired(int64_t now_ms) = 0;
 };
 
+class DelegationStore {
+ public:
+  virtual ~DelegationStore() = default;
+  // Conflict if the chain id is taken.
+  virtual Status Create(const Delegation& delegation) = 0;
+  virtual Result<std::optional<Delegation>> Get(const std::string& chain_id) = 0;
+  // Sets revoked_at once; false when it was already revoked (or does not exist).
+  virtual Result<bool> MarkRevoked(const std::string& chain_id, int64_t now_ms) = 0;
+};
+
 // Small key/value table for instance metadata (bootstrap done, instance id, ...).
 class MetaStore {
  public:
@@ -129,6 +139,7 @@ class Store {
   virtual KeyStore& keys() = 0;
   virtual RevocationStore& revocations() = 0;
   virtual MetaStore& meta() = 0;
+  virtual DelegationStore& delegations() = 0;
   // Cheap round trip for /health/detailed.
   virtual Status Ping() = 0;
   virtual std::string BackendName() const = 0;

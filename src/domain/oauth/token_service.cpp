@@ -117,31 +117,18 @@ core::Result<IssuedToken> TokenService::IssueClientCredentials(
     scopes = grantable;
     scopes.erase("openid");  // an id_token only when asked for
   }
-  auto keys = keyring_.Snapshot();
+  MintRequest m;
+  m.sub = agent.agent_id;
+  m.client_id = agent.agent_id;
+  m.organization_id = agent.organization_id;
+  m.scopes = &scopes;
+  m.audience = settings_.audience;
+  m.ttl_s = settings_.ttl_s;
+  m.jkt = dpop_jkt;
+  IssuedToken out = Mint(m);
+  const auto keys = keyring_.Snapshot();
   const auto& signer = *keys->current->signer;
-  const int64_t now_s = clock_.NowSeconds();
-  IssuedToken out;
-  out.jti = random_.UuidV4();
-  out.expires_in = settings_.ttl_s;
-  out.expires_at_ms = (now_s + settings_.ttl_s) * 1000;
-  out.scope = JoinScopes(scopes);
-
-  boost::json::object claims;
-  claims["iss"] = settings_.issuer;
-  claims["sub"] = agent.agent_id;
-  claims["aud"] = settings_.audience;
-  claims["client_id"] = agent.agent_id;
-  claims["scope"] = out.scope;
-  claims["jti"] = out.jti;
-  claims["iat"] = now_s;
-  claims["exp"] = now_s + settings_.ttl_s;
-  claims["organization_id"] = agent.organization_id;
-  if (!dpop_jkt.empty()) {
-    claims["cnf"] = boost::json::object{{"jkt", dpop_jkt}};
-    out.token_type = "DPoP";
-  }
-  out.access_token = signer.SignJwt("at+jwt", boost::json::serialize(claims));
-
+  const int64_t now_s = m.iat_s;
   if (scopes.count("openid")) {
     boost::json::object id;
     id["iss"] = settings_.issuer;
@@ -157,6 +144,160 @@ core::Result<IssuedToken> TokenService::IssueClientCredentials(
     out.id_token = signer.SignJwt("JWT", boost::json::serialize(id));
   }
   return out;
+}
+
+IssuedToken TokenService::Mint(MintRequest& m) {
+  auto keys = keyring_.Snapshot();
+  const auto& signer = *keys->current->signer;
+  m.iat_s = clock_.NowSeconds();
+  if (m.exp_s == 0) m.exp_s = m.iat_s + m.ttl_s;
+  IssuedToken out;
+  out.jti = random_.UuidV4();
+  out.expires_in = std::max<int64_t>(m.exp_s - m.iat_s, 0);
+  out.expires_at_ms = m.exp_s * 1000;
+  out.scope = JoinScopes(*m.scopes);
+  boost::json::object claims;
+  claims["iss"] = settings_.issuer;
+  claims["sub"] = m.sub;
+  claims["aud"] = m.audience;
+  claims["client_id"] = m.client_id;
+  claims["scope"] = out.scope;
+  claims["jti"] = out.jti;
+  claims["iat"] = m.iat_s;
+  claims["exp"] = m.exp_s;
+  claims["organization_id"] = m.organization_id;
+  if (m.act) claims["act"] = *m.act;
+  if (!m.chain_ids.empty()) {
+    boost::json::array chain;
+    for (const auto& id : m.chain_ids) chain.emplace_back(id);
+    claims["delegation_chain"] = std::move(chain);
+  }
+  if (!m.jkt.empty()) {
+    claims["cnf"] = boost::json::object{{"jkt", m.jkt}};
+    out.token_type = "DPoP";
+  }
+  out.access_token = signer.SignJwt("at+jwt", boost::json::serialize(claims));
+  return out;
+}
+
+core::Result<IssuedToken> TokenService::IssueDerived(const DerivedTokenRequest& r) {
+  const AccessTokenInfo& subject = *r.subject;
+  for (const auto& sc : r.scopes)
+    if (!subject.scopes.count(sc))
+      return core::Error::OAuth("invalid_scope",
+                                "Scope \"" + sc + "\" is not held by the subject token");
+  if (r.scopes.empty()) return core::Error::OAuth("invalid_scope", "No scope to grant");
+  std::string audience;
+  if (r.audience) {
+    if (!subject.audiences.count(*r.audience))
+      return core::Error::OAuth("invalid_target",
+                                "The audience must be one of the subject token's audiences");
+    audience = *r.audience;
+  } else if (subject.audiences.count(settings_.audience) || subject.audiences.empty()) {
+    audience = settings_.audience;
+  } else {
+    audience = *subject.audiences.begin();
+  }
+  // The actor nests: {"sub": new actor, "act": <the subject's act>} (RFC 8693 §4.1).
+  std::optional<boost::json::value> act;
+  int depth = subject.act_depth;
+  const auto* prior = subject.claims.if_contains("act");
+  if (r.actor_agent_id != subject.agent_id &&
+      !(subject.act_depth > 0 && prior && prior->is_object() &&
+        prior->as_object().if_contains("sub") &&
+        prior->as_object().at("sub") == boost::json::value(r.actor_agent_id))) {
+    boost::json::object a;
+    a["sub"] = r.actor_agent_id;
+    if (prior && prior->is_object()) a["act"] = *prior;
+    act = boost::json::value(std::move(a));
+    ++depth;
+  } else if (prior) {
+    act = *prior;
+  }
+  if (depth > settings_.max_act_depth)
+    return core::Error::OAuth("invalid_request",
+                              "Delegation chain would be deeper than " +
+                                  std::to_string(settings_.max_act_depth));
+  const int64_t ttl = r.ttl_s > 0 ? std::min(r.ttl_s, settings_.ttl_s) : settings_.ttl_s;
+  const int64_t exp_s = std::min(clock_.NowSeconds() + ttl, subject.exp_s);
+  if (exp_s <= clock_.NowSeconds())
+    return core::Error::OAuth("invalid_request", "The subject token is about to expire");
+  MintRequest m;
+  m.sub = subject.agent_id;
+  m.client_id = r.actor_agent_id;
+  m.organization_id = subject.organization_id;
+  m.scopes = &r.scopes;
+  m.audience = audience;
+  m.exp_s = exp_s;
+  m.act = act ? &*act : nullptr;
+  m.chain_ids = r.chain_ids;
+  m.jkt = r.jkt;
+  return Mint(m);
+}
+
+core::Result<ExchangeResult> TokenService::Exchange(const AuthenticatedClient& caller,
+                                                    const ExchangeRequest& req,
+                                                    const Policy& policy, bool may_load) {
+  auto bad = [](std::string m) { return core::Error::OAuth("invalid_request", std::move(m)); };
+  auto is_token_type = [](std::string_view t) {
+    return t == kTokenTypeAccessToken || t == kTokenTypeJwt;
+  };
+  if (req.subject_token.empty()) return bad("subject_token is required");
+  if (!is_token_type(req.subject_token_type))
+    return bad("subject_token_type must be " + std::string(kTokenTypeAccessToken) + " or " +
+               std::string(kTokenTypeJwt));
+  if (req.requested_token_type && !is_token_type(*req.requested_token_type))
+    return bad("requested_token_type is not supported; access tokens only");
+  if (req.actor_token.has_value() != req.actor_token_type.has_value())
+    return bad("actor_token and actor_token_type go together");
+  if (req.actor_token_type && !is_token_type(*req.actor_token_type))
+    return bad("actor_token_type is not supported");
+  const Agent& me = caller.record->agent;
+
+  auto subject = Validate(req.subject_token, may_load);
+  if (!subject.ok()) {
+    if (subject.error().kind != core::Errc::kOAuth) return std::move(subject).error();
+    return bad("subject_token is invalid, expired or revoked");
+  }
+  if (subject->organization_id != me.organization_id)
+    return bad("subject_token belongs to another organization");
+  if (req.actor_token) {
+    auto actor = Validate(*req.actor_token, may_load);
+    if (!actor.ok()) {
+      if (actor.error().kind != core::Errc::kOAuth) return std::move(actor).error();
+      return bad("actor_token is invalid, expired or revoked");
+    }
+    if (actor->agent_id != me.agent_id)
+      return bad("actor_token must identify the authenticated client");
+  }
+  // Whose token may this client exchange? Its own; one naming it in may_act; any of its
+  // organization's only when the policy grants its role that power.
+  bool allowed = subject->client_id == me.agent_id || subject->agent_id == me.agent_id;
+  if (const auto* may_act = subject->claims.if_contains("may_act"); !allowed && may_act &&
+                                                                     may_act->is_object()) {
+    const auto* s = may_act->as_object().if_contains("sub");
+    allowed = s && s->is_string() && s->as_string() == me.agent_id;
+  }
+  if (!allowed) allowed = policy.MayExchangeOthersTokens(me.role);
+  if (!allowed) return bad("This client may not exchange a token issued to another client");
+  // A sender-constrained subject stays with its key.
+  if (!subject->jkt.empty() && subject->jkt != req.jkt)
+    return bad("subject_token is DPoP-bound: send a DPoP proof made with its key");
+
+  DerivedTokenRequest d;
+  d.subject = &*subject;
+  d.actor_agent_id = me.agent_id;
+  if (req.scope) {
+    if (req.scope->empty()) return core::Error::OAuth("invalid_scope", "scope must not be empty");
+    TRY_ASSIGN(d.scopes, ParseScopeString(*req.scope));
+  } else {
+    d.scopes = subject->scopes;
+  }
+  d.audience = req.audience;
+  d.chain_ids = subject->chain_ids;
+  d.jkt = req.jkt;
+  TRY_ASSIGN(IssuedToken issued, IssueDerived(d));
+  return ExchangeResult{std::move(issued), std::move(subject).value(), me.agent_id};
 }
 
 core::Result<AccessTokenInfo> TokenService::Verify(std::string_view token, bool check_expiry) {
@@ -184,6 +325,18 @@ core::Result<AccessTokenInfo> TokenService::Verify(std::string_view token, bool 
   info.client_id = str("client_id");
   info.organization_id = str("organization_id");
   if (auto* e = jwt.claims.if_contains("exp"); e && e->is_int64()) info.exp_s = e->as_int64();
+  if (auto* chain = jwt.claims.if_contains("delegation_chain"); chain && chain->is_array())
+    for (const auto& id : chain->as_array())
+      if (id.is_string()) info.chain_ids.emplace_back(id.as_string());
+  for (const auto* act = jwt.claims.if_contains("act"); act && act->is_object();
+       act = act->as_object().if_contains("act"))
+    ++info.act_depth;
+  if (auto* aud = jwt.claims.if_contains("aud")) {
+    if (aud->is_string()) info.audiences.emplace(aud->as_string());
+    if (aud->is_array())
+      for (const auto& a : aud->as_array())
+        if (a.is_string()) info.audiences.emplace(a.as_string());
+  }
   if (auto* cnf = jwt.claims.if_contains("cnf"); cnf && cnf->is_object())
     if (auto* jkt = cnf->as_object().if_contains("jkt"); jkt && jkt->is_string())
       info.jkt = std::string(jkt->as_string());
@@ -228,9 +381,18 @@ core::Result<AccessTokenInfo> TokenService::Validate(std::string_view token, boo
   AccessTokenInfo info = *cached;
   if (revocations_.IsRevoked(info.jti))
     return core::Error::OAuth("invalid_token", "Token has been revoked");
+  for (const auto& chain : info.chain_ids)
+    if (revocations_.IsRevoked(ChainRevocationKey(chain)))
+      return core::Error::OAuth("invalid_token", "Its delegation chain has been revoked");
   TRY_ASSIGN(auto record, clients_.Find(info.agent_id, may_load));
   if (!record || record->agent.status != "active")
     return core::Error::OAuth("invalid_token", "Agent is not active");
+  // A delegated or exchanged token is held by another agent: it must be active too.
+  if (!info.client_id.empty() && info.client_id != info.agent_id) {
+    TRY_ASSIGN(auto holder, clients_.Find(info.client_id, may_load));
+    if (!holder || holder->agent.status != "active")
+      return core::Error::OAuth("invalid_token", "Agent is not active");
+  }
   return info;
 }
 
@@ -252,6 +414,7 @@ core::Result<Principal> TokenService::AuthenticateBearer(std::string_view token,
   p.cross_tenant = policy.IsCrossTenant(p.scopes);
   p.jti = info.jti;
   p.jkt = info.jkt;
+  p.client_id = info.client_id;
   return p;
 }
 

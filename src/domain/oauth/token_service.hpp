@@ -22,6 +22,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace agentidp::domain {
 
@@ -30,6 +31,7 @@ struct TokenSettings {
   std::string audience;  // default audience of access tokens (RFC 9068 aud)
   int64_t ttl_s = 3600;
   int64_t leeway_s = 30;  // clock skew accepted on exp/nbf/iat (docs/security.md)
+  int max_act_depth = 5;  // RFC 8693 / delegation chains: nested "act" claims at most
   std::string system_organization_id;
   // Server-side key of the client-secret hashes (DESIGN §4), derived from the master key.
   std::string secret_pepper;
@@ -83,7 +85,53 @@ struct AccessTokenInfo {
   std::set<std::string> scopes;
   int64_t exp_s = 0;
   std::string jkt;  // cnf.jkt of a DPoP-bound token (RFC 9449 §6), "" for bearer tokens
+  // Delegation chains the token derives from, root first (claim "delegation_chain"); a
+  // revoked chain makes every token carrying it inactive.
+  std::vector<std::string> chain_ids;
+  int act_depth = 0;  // nesting depth of the "act" claim (RFC 8693 §4.1), 0 = none
+  std::set<std::string> audiences;  // "aud" as a set
 };
+
+// A token derived from a validated one (RFC 8693 exchange, A2A delegation): same subject and
+// organization, scopes and audience narrowed, lifetime capped by the subject token's.
+struct DerivedTokenRequest {
+  const AccessTokenInfo* subject = nullptr;
+  std::string actor_agent_id;  // holder of the new token (its client_id); sub when narrowing
+  std::set<std::string> scopes;              // must be a subset of subject->scopes
+  std::optional<std::string> audience;       // must be one of subject->audiences; default kept
+  int64_t ttl_s = 0;                         // 0 = the configured token lifetime
+  std::vector<std::string> chain_ids;        // subject's chains plus any new one
+  std::string jkt;                           // DPoP binding of the new token
+};
+
+// RFC 8693 token-exchange parameters, already read from the form.
+struct ExchangeRequest {
+  std::string subject_token;
+  std::string subject_token_type;
+  std::optional<std::string> actor_token;
+  std::optional<std::string> actor_token_type;
+  std::optional<std::string> requested_token_type;
+  std::optional<std::string> audience;  // `audience` or `resource`
+  std::optional<std::string> scope;
+  std::string jkt;  // from a verified DPoP proof of this request
+};
+
+struct ExchangeResult {
+  IssuedToken token;
+  AccessTokenInfo subject;
+  std::string actor_agent_id;
+};
+
+inline constexpr std::string_view kTokenTypeAccessToken =
+    "urn:ietf:params:oauth:token-type:access_token";
+inline constexpr std::string_view kTokenTypeJwt = "urn:ietf:params:oauth:token-type:jwt";
+inline constexpr std::string_view kGrantTokenExchange =
+    "urn:ietf:params:oauth:grant-type:token-exchange";
+
+// The RevocationList key under which a revoked delegation chain is kept.
+inline std::string ChainRevocationKey(std::string_view chain_id) {
+  return "chain:" + std::string(chain_id);
+}
 
 class TokenService {
  public:
@@ -102,6 +150,14 @@ class TokenService {
   core::Result<IssuedToken> IssueClientCredentials(
       const AuthenticatedClient& client, const std::optional<std::string>& requested_scope,
       const Policy& policy, const std::string& dpop_jkt = "");
+  // A narrowed token for `request.actor_agent_id` (see DerivedTokenRequest). Errors:
+  // invalid_scope (widening), invalid_target (audience), invalid_request (chain too deep).
+  core::Result<IssuedToken> IssueDerived(const DerivedTokenRequest& request);
+  // RFC 8693 token exchange by an authenticated client (SPEC §5): only ever narrows.
+  core::Result<ExchangeResult> Exchange(const AuthenticatedClient& caller,
+                                        const ExchangeRequest& request, const Policy& policy,
+                                        bool may_load = true);
+
   // For introspection: any of our access tokens, whatever its audience.
   core::Result<AccessTokenInfo> Validate(std::string_view token, bool may_load = true);
   // For Bearer authentication of our API: additionally requires our API audience.
@@ -119,6 +175,18 @@ class TokenService {
   std::set<std::string> GrantableScopes(const Agent& agent, const Policy& policy) const;
 
  private:
+  struct MintRequest {
+    std::string sub, client_id, organization_id, audience;
+    const std::set<std::string>* scopes = nullptr;
+    int64_t exp_s = 0;  // 0: iat + ttl_s
+    int64_t ttl_s = 0;
+    int64_t iat_s = 0;  // set by Mint
+    const boost::json::value* act = nullptr;
+    std::vector<std::string> chain_ids;
+    std::string jkt;
+  };
+  // Signs one access token (RFC 9068 claims plus act / delegation_chain / cnf when set).
+  IssuedToken Mint(MintRequest& request);
   core::Result<AccessTokenInfo> Verify(std::string_view token, bool check_expiry);
 
   struct VerifiedCache {

@@ -9,6 +9,7 @@ namespace {
 constexpr std::string_view kDefaultPolicy = R"POLICY({
   "version": 1,
   "crossTenantScope": "admin:orgs",
+  "crossClientExchangeRoles": [],
   "roles": {
     "member": ["agents:read", "tokens:read", "webhooks:read", "openid"],
     "admin": ["agents:read", "agents:write", "tokens:read", "audit:read", "webhooks:read", "webhooks:write", "openid"]
@@ -28,7 +29,10 @@ constexpr std::string_view kDefaultPolicy = R"POLICY({
     "audit.list": ["audit:read"],
     "audit.verify": ["audit:read"],
     "audit.get": ["audit:read"],
-    "oidc.agent_info": []
+    "oidc.agent_info": [],
+    "delegation.create": [],
+    "delegation.verify": [],
+    "delegation.revoke": []
   }
 }
 )POLICY";
@@ -101,6 +105,15 @@ core::Result<Policy> Policy::Parse(std::string_view json,
       if (!value.is_string() || !IsKnownScope(std::string_view(value.as_string())))
         return core::Error::Validation("policy: \"crossTenantScope\" must be a known scope");
       p.cross_tenant_scope_ = std::string(value.as_string());
+    } else if (key == "crossClientExchangeRoles") {
+      if (!value.is_array())
+        return core::Error::Validation("policy: \"crossClientExchangeRoles\" must be an array");
+      for (const auto& r : value.as_array()) {
+        if (!r.is_string() || (r.as_string() != "member" && r.as_string() != "admin"))
+          return core::Error::Validation(
+              "policy: \"crossClientExchangeRoles\" holds roles: member, admin");
+        p.cross_client_exchange_roles_.insert(std::string(r.as_string()));
+      }
     } else if (key == "roles") {
       if (!value.is_object()) return core::Error::Validation("policy: \"roles\" must be an object");
       for (const auto& [role, scopes] : value.as_object()) {

@@ -47,11 +47,17 @@ class Policy {
   bool IsCrossTenant(const std::set<std::string>& granted) const {
     return granted.count(cross_tenant_scope_) > 0;
   }
+  // RFC 8693 token exchange: whether an agent of this role may exchange a token issued to
+  // another client of its organization (default: no role may; the policy must say so).
+  bool MayExchangeOthersTokens(const std::string& role) const {
+    return cross_client_exchange_roles_.count(role) > 0;
+  }
 
  private:
   std::map<std::string, std::set<std::string>> routes_;
   std::map<std::string, std::set<std::string>> roles_;
   std::string cross_tenant_scope_ = "admin:orgs";
+  std::set<std::string> cross_client_exchange_roles_;
 };
 
 }  // namespace agentidp::domain

@@ -91,6 +91,17 @@ class RevocationStore final : public domain::RevocationStore {
   Database& database_;
 };
 
+class DelegationStore final : public domain::DelegationStore {
+ public:
+  explicit DelegationStore(Database& database) : database_(database) {}
+  core::Status Create(const domain::Delegation& delegation) override;
+  core::Result<std::optional<domain::Delegation>> Get(const std::string& chain_id) override;
+  core::Result<bool> MarkRevoked(const std::string& chain_id, int64_t now_ms) override;
+
+ private:
+  Database& database_;
+};
+
 class MetaStore final : public domain::MetaStore {
  public:
   explicit MetaStore(Database& database) : database_(database) {}

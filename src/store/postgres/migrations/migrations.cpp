@@ -246,9 +246,29 @@ ALTER TABLE credentials ADD COLUMN jwks TEXT NOT NULL DEFAULT '';
 ALTER TABLE credentials ADD COLUMN jwks_uri TEXT NOT NULL DEFAULT '';
 )sql";
 
-constexpr std::array<Migration, 2> kMigrations = {{
+// A2A delegation chains (SPEC §4); revocation of a chain is also a revoked_tokens row
+// "chain:<id>" so that every node's revocation cache sees it.
+constexpr std::string_view kV3Delegations = R"sql(
+CREATE TABLE delegations (
+  chain_id           TEXT NOT NULL PRIMARY KEY,
+  parent_chain_id    TEXT NOT NULL,
+  organization_id    TEXT NOT NULL,
+  delegator_agent_id TEXT NOT NULL,
+  delegatee_agent_id TEXT NOT NULL,
+  scopes             TEXT NOT NULL,
+  depth              BIGINT NOT NULL,
+  token_jti          TEXT NOT NULL,
+  created_at         BIGINT NOT NULL,
+  expires_at         BIGINT NOT NULL,
+  revoked_at         BIGINT
+);
+CREATE INDEX delegations_delegator ON delegations (delegator_agent_id);
+)sql";
+
+constexpr std::array<Migration, 3> kMigrations = {{
     {1, "initial schema", kV1Initial},
     {2, "credential public keys", kV2CredentialKeys},
+    {3, "delegation chains", kV3Delegations},
 }};
 
 }  // namespace
