@@ -24,7 +24,9 @@ const std::vector<std::string>& DpopAlgorithms() {
 
 std::optional<std::string> NormalizeHtu(std::string_view url) {
   if (url.size() > 2048) return std::nullopt;
-  auto parsed = boost::urls::parse_absolute_uri(url);
+  // parse_uri, not parse_absolute_uri: the latter's grammar has no fragment, and a
+  // fragment, like the query, is ignored in the comparison (RFC 9449 §4.3 item 9).
+  auto parsed = boost::urls::parse_uri(url);
   if (!parsed) return std::nullopt;
   boost::urls::url u(*parsed);
   if (u.scheme_id() != boost::urls::scheme::http && u.scheme_id() != boost::urls::scheme::https)
