@@ -14,7 +14,7 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID, createPublicKey, sign as nodeSign } from 'node:crypto';
+import { randomUUID, createPublicKey, generateKeyPairSync, sign as nodeSign } from 'node:crypto';
 import http from 'node:http';
 import * as jose from 'jose';
 
@@ -318,6 +318,32 @@ describe('hostile requests', () => {
       });
     });
 
+    describe('hostile key registrations (400 VALIDATION_ERROR)', () => {
+      const register = async (jwk) => postCredential(server, admin, B.agentId, { type: 'private_key_jwt', jwks: { keys: [jwk] } });
+      const invalid = (res, what) => {
+        notServerError(res, what);
+        assert.equal(res.status, 400, `${what}: ${res.text}`);
+        assert.equal(res.body?.code, 'VALIDATION_ERROR', `${what}: ${res.text}`);
+      };
+      hostile('an EC point not on P-256 -> 400 VALIDATION_ERROR', async () => {
+        invalid(await register({ ...A.k.ES256.publicJwk, kid: 'off-curve', y: b64u(Buffer.alloc(32, 1)) }));
+      });
+      hostile('a 1024-bit RSA key -> 400 VALIDATION_ERROR', async () => {
+        const { n, e } = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
+        invalid(await register({ kty: 'RSA', n, e, kid: 'weak', alg: 'RS256' }));
+      });
+      hostile('an X25519 key labelled EdDSA -> 400 VALIDATION_ERROR', async () => {
+        const x = generateKeyPairSync('x25519').publicKey.export({ format: 'jwk' });
+        invalid(await register({ ...x, kid: 'x25519', alg: 'EdDSA' }));
+      });
+      hostile('an RSA key labelled ES256 -> 400 VALIDATION_ERROR', async () => {
+        invalid(await register({ ...A.k.RS256.publicJwk, kid: 'mislabelled', alg: 'ES256' }));
+      });
+      hostile('alg none -> 400 VALIDATION_ERROR', async () => {
+        invalid(await register({ ...A.k.ES256.publicJwk, kid: 'none', alg: 'none' }));
+      });
+    });
+
     describe('mistyped client assertions', () => {
       for (const typ of ['at+jwt', 'application/at+jwt', 'dpop+jwt', 'id_token+jwt', 'secevent+jwt', 'JOSE', 'jwt-bearer']) {
         hostile(`typ ${typ} -> 401 invalid_client`, async () => {
@@ -337,6 +363,7 @@ describe('hostile requests', () => {
         'aud = the token endpoint URL': { __aud: (s) => `${s.issuer}/api/v1/token` },
         'aud = the token endpoint alias URL': { __aud: (s) => `${s.issuer}/api/v1/oauth2/token` },
         'aud = issuer with a trailing slash': { __aud: (s) => `${s.issuer}/` },
+        'aud = issuer with an upper-case scheme': { __aud: (s) => s.issuer.replace(/^http/, 'HTTP') },
         'aud = the API audience (issuer/api/v1)': { __aud: (s) => `${s.issuer}/api/v1` },
         'aud of another server': { aud: 'https://idp.example.test' },
         'no aud': { aud: undefined },
@@ -638,6 +665,25 @@ describe('hostile requests', () => {
         const p384 = await newKey('ES384');
         const header = JSON.stringify({ alg: 'ES256', typ: 'dpop+jwt', jwk: await jose.exportJWK(p384.publicKey) });
         await invalidProof(rawSign(header, JSON.stringify({ jti: randomUUID(), htm: 'POST', htu: tokenUrl, iat: now() }), p384, 'ES256'));
+      });
+      const proofWithJwk = (jwk, alg, key) => rawSign(JSON.stringify({ alg, typ: 'dpop+jwt', jwk }),
+        JSON.stringify({ jti: randomUUID(), htm: 'POST', htu: tokenUrl, iat: now() }), key, alg);
+      hostile('jwk point not on P-256 (invalid-curve) -> 400 invalid_dpop_proof', async () => {
+        const jwk = { kty: 'EC', crv: 'P-256', x: P.publicJwk.x, y: b64u(Buffer.alloc(32, 1)) };
+        await invalidProof(proofWithJwk(jwk, 'ES256', P));
+      });
+      hostile('jwk with a short EC coordinate -> 400 invalid_dpop_proof', async () => {
+        const jwk = { kty: 'EC', crv: 'P-256', x: P.publicJwk.x.slice(0, 40), y: P.publicJwk.y };
+        await invalidProof(proofWithJwk(jwk, 'ES256', P));
+      });
+      hostile('an X25519 (key agreement) jwk with alg EdDSA -> 400 invalid_dpop_proof', async () => {
+        const x25519 = generateKeyPairSync('x25519').publicKey.export({ format: 'jwk' });
+        await invalidProof(proofWithJwk(x25519, 'EdDSA', await newKey('EdDSA')));
+      });
+      hostile('a 1024-bit RSA jwk, correctly signed -> 400 invalid_dpop_proof', async () => {
+        const weak = generateKeyPairSync('rsa', { modulusLength: 1024 });
+        const { n, e } = weak.publicKey.export({ format: 'jwk' });
+        await invalidProof(proofWithJwk({ kty: 'RSA', n, e }, 'RS256', { keyObject: weak.privateKey }));
       });
       hostile('ath at the token endpoint (no access token there) -> 400 invalid_dpop_proof', async () => {
         await invalidProof(await dpopProof(P, { htu: tokenUrl, accessToken: 'some-token' }));
@@ -1092,7 +1138,8 @@ describe('hostile requests', () => {
     });
   });
 
-  it(`the trap saw no connection at all (after ${'all'} hostile cases)`, () => {
+  it('the trap saw no connection at all, after every hostile case', (t) => {
+    t.diagnostic(`${hostileCount} hostile cases`);
     assert.ok(hostileCount >= 60, `at least 60 hostile cases, have ${hostileCount}`);
     assert.deepEqual(trap.connections(), [], 'connections to the loopback trap');
   });
