@@ -520,7 +520,12 @@ core::Status Api::Authenticate(const Route& route, RequestContext& ctx) {
       AuditAuthFailure(ctx, "", "invalid_bearer_token");
       Error e = oauth_route ? Error::OAuth("invalid_token", "The access token is invalid", 401)
                             : Error::Unauthorized("Invalid or expired access token");
-      if (dpop) e.headers.emplace_back("WWW-Authenticate", DpopChallenge("invalid_token", ""));
+      // RFC 6750 §3.1: a request that carried a token it cannot use learns why.
+      if (dpop)
+        e.headers.emplace_back("WWW-Authenticate", DpopChallenge("invalid_token", ""));
+      else if (!oauth_route)
+        e.headers.emplace_back("WWW-Authenticate",
+                               "Bearer realm=\"agentidp\", error=\"invalid_token\"");
       return e;
     }
     // RFC 9449 §7: a DPoP-bound token only with its proof; a proof only for a bound token.
