@@ -243,7 +243,7 @@ Api::Api(Services services) : s_(std::move(services)) {
   meta["revocation_endpoint_auth_methods_supported"] =
       boost::json::array{"client_secret_basic", "client_secret_post", "private_key_jwt", "bearer"};
   // Exactly what the verifiers accept (crypto::VerifyJwt pins these per key).
-  boost::json::array assertion_algs{"RS256", "ES256", "EdDSA"};
+  boost::json::array assertion_algs{"RS256", "ES256", "EdDSA", "Ed25519"};
   meta["token_endpoint_auth_signing_alg_values_supported"] = assertion_algs;
   meta["introspection_endpoint_auth_signing_alg_values_supported"] = assertion_algs;
   meta["revocation_endpoint_auth_signing_alg_values_supported"] = assertion_algs;

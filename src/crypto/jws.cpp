@@ -263,10 +263,14 @@ core::Status CheckHeader(const bj::object& header, const JwtVerifyOptions& opts,
   if (alg.size() >= 2 && alg.substr(0, 2) == "HS") {
     return Invalid("HMAC-signed tokens are not accepted");
   }
-  if (!IsSupportedAlg(alg) || std::find(opts.allowed_algs.begin(), opts.allowed_algs.end(), alg) ==
-                                  opts.allowed_algs.end()) {
+  if (std::find(opts.allowed_algs.begin(), opts.allowed_algs.end(), alg) ==
+      opts.allowed_algs.end()) {
     return Invalid("Token algorithm not allowed");
   }
+  // "Ed25519" (RFC 9864) names the same algorithm as "EdDSA" with an Ed25519 key: the key
+  // check below then pins it to Ed25519 keys like EdDSA.
+  if (alg == kAlgEd25519) alg = kAlgEdDsa;
+  if (!IsSupportedAlg(alg)) return Invalid("Token algorithm not allowed");
   // RFC 7515 §4.1.11: we understand no extension, so any crit is unsupported.
   if (header.contains("crit")) return Invalid("Unsupported critical header parameters");
   // Keys named by the token itself are never fetched or trusted.

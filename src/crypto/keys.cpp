@@ -404,7 +404,8 @@ Result<PublicKey> PublicKey::FromJwk(const bj::object& jwk) {
   } else {
     return JwkError("unsupported kty");
   }
-  if (alg_member != nullptr && alg_member->get_string() != key_alg) {
+  if (alg_member != nullptr && alg_member->get_string() != key_alg &&
+      !(key_alg == kAlgEdDsa && alg_member->get_string() == kAlgEd25519)) {
     return JwkError("alg does not match the key type");
   }
   return PublicKey(pkey.release(), std::string(key_alg));

@@ -16,6 +16,9 @@ namespace agentidp::crypto {
 inline constexpr std::string_view kAlgRs256 = "RS256";  // RSA-2048+, PKCS#1 v1.5, SHA-256
 inline constexpr std::string_view kAlgEs256 = "ES256";  // ECDSA P-256, SHA-256
 inline constexpr std::string_view kAlgEdDsa = "EdDSA";  // Ed25519 (RFC 8037)
+// RFC 9864's fully-specified name for EdDSA with Ed25519, sent by current JOSE libraries.
+// Accepted as a synonym of EdDSA where a verifier lists it; never used when signing.
+inline constexpr std::string_view kAlgEd25519 = "Ed25519";
 
 bool IsSupportedAlg(std::string_view alg);
 

@@ -77,7 +77,7 @@ describe('DPoP without nonces', () => {
       const r = await getAgents(t, proof);
       assert.equal(r.status, 401, `${name}: ${r.text}`);
       assert.match(r.headers.get('www-authenticate'), /^DPoP error="(invalid_dpop_proof|invalid_token)"/, name);
-      assert.match(r.headers.get('www-authenticate'), /algs="ES256 EdDSA RS256"/, name);
+      assert.match(r.headers.get('www-authenticate'), /algs="ES256 EdDSA Ed25519 RS256"/, name);
     }
     const proof = dpopProof(key, 'GET', url, { accessToken: t });
     assert.equal((await getAgents(t, proof)).status, 200);
@@ -136,7 +136,7 @@ describe('DPoP without nonces', () => {
 
   test('discovery names exactly the proof algorithms', async () => {
     const d = (await srv.api('GET', '/.well-known/openid-configuration')).json;
-    assert.deepEqual(d.dpop_signing_alg_values_supported, ['ES256', 'EdDSA', 'RS256']);
+    assert.deepEqual(d.dpop_signing_alg_values_supported, ['ES256', 'EdDSA', 'Ed25519', 'RS256']);
   });
 });
 

@@ -221,7 +221,7 @@ describe('inline key sets', () => {
   test('discovery advertises private_key_jwt with the accepted algorithms', async () => {
     const d = (await srv.api('GET', '/.well-known/openid-configuration')).json;
     assert.ok(d.token_endpoint_auth_methods_supported.includes('private_key_jwt'));
-    assert.deepEqual([...d.token_endpoint_auth_signing_alg_values_supported].sort(), ['ES256', 'EdDSA', 'RS256']);
+    assert.deepEqual([...d.token_endpoint_auth_signing_alg_values_supported].sort(), ['ES256', 'Ed25519', 'EdDSA', 'RS256']);
   });
 });
 

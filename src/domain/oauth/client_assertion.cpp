@@ -105,7 +105,8 @@ core::Result<AuthenticatedClient> ClientAssertionVerifier::Authenticate(
   const auto* kid_v = header.if_contains("kid");
   const std::string kid = kid_v && kid_v->is_string() ? std::string(kid_v->get_string()) : "";
   const auto* alg_v = header.if_contains("alg");
-  const std::string alg = alg_v && alg_v->is_string() ? std::string(alg_v->get_string()) : "";
+  std::string alg = alg_v && alg_v->is_string() ? std::string(alg_v->get_string()) : "";
+  if (alg == crypto::kAlgEd25519) alg = crypto::kAlgEdDsa;  // RFC 9864 synonym
 
   std::string matched_credential;
   const crypto::PublicKey* matched_key = nullptr;
@@ -152,7 +153,7 @@ core::Result<AuthenticatedClient> ClientAssertionVerifier::Authenticate(
 
   // 3. Signature and claims, with the same work when nothing matched.
   crypto::JwtVerifyOptions opts;
-  opts.allowed_algs = {"RS256", "ES256", "EdDSA"};
+  opts.allowed_algs = {"RS256", "ES256", "EdDSA", "Ed25519"};
   opts.allowed_typs = {"", "JWT", "client-authentication+jwt"};
   opts.issuer = iss;
   opts.audience = settings_.issuer;

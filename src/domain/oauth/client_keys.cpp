@@ -46,8 +46,9 @@ core::Result<std::string> NormalizeClientJwks(const boost::json::value& jwks) {
     if (!kid || !kid->is_string() || kid->as_string().empty() || kid->as_string().size() > 128)
       return Bad(where + " needs a \"kid\" (1-128 characters)");
     const auto* alg = jwk.if_contains("alg");
-    if (!alg || !alg->is_string() || !crypto::IsSupportedAlg(alg->as_string()))
-      return Bad(where + " needs an \"alg\": RS256, ES256 or EdDSA");
+    if (!alg || !alg->is_string() ||
+        !(crypto::IsSupportedAlg(alg->as_string()) || alg->as_string() == crypto::kAlgEd25519))
+      return Bad(where + " needs an \"alg\": RS256, ES256 or EdDSA (or Ed25519)");
     if (!kids.insert(std::string(kid->as_string())).second)
       return Bad(where + " repeats kid \"" + std::string(kid->as_string()) + "\"");
     auto key = crypto::PublicKey::FromJwk(jwk);

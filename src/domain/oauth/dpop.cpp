@@ -18,7 +18,7 @@ core::Error InvalidProof(std::string message) {
 }  // namespace
 
 const std::vector<std::string>& DpopAlgorithms() {
-  static const std::vector<std::string> kAlgs = {"ES256", "EdDSA", "RS256"};
+  static const std::vector<std::string> kAlgs = {"ES256", "EdDSA", "Ed25519", "RS256"};
   return kAlgs;
 }
 

@@ -661,6 +661,34 @@ TEST_F(JwsTest, EmbeddedJwkModeVerifiesWithHeaderKey) {
             "Invalid token signature");
 }
 
+TEST_F(JwsTest, Ed25519IsASynonymOfEdDsaOnlyWhereListed) {
+  auto key = KeyPair::Generate("EdDSA").value();
+  bj::object public_members = PublicKey::FromKeyPair(key).value().Jwk();
+  JwsSigner signer(std::move(key), "");
+  bj::object claims{{"htm", "POST"}, {"htu", "https://idp.example/token"}, {"iat", kNow},
+                    {"jti", "p-2"}};
+  bj::object header{{"alg", "Ed25519"}, {"typ", "dpop+jwt"}, {"jwk", public_members}};
+  std::string proof = signer.SignCompact(Json(header), Json(claims));
+  JwtVerifyOptions opts;
+  opts.allowed_algs = {"ES256", "EdDSA", "Ed25519"};
+  opts.allowed_typs = {"dpop+jwt"};
+  opts.now_s = kNow;
+  opts.require_exp = false;
+  opts.use_embedded_jwk = true;
+  auto r = VerifyJwt(proof, KeyLookup(), opts);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  // Not listed: refused, like any other algorithm.
+  opts.allowed_algs = {"ES256", "EdDSA"};
+  EXPECT_EQ(VerifyJwt(proof, KeyLookup(), opts).error().message, "Token algorithm not allowed");
+  // The synonym is pinned to Ed25519 keys: an ES256 key under "Ed25519" fails.
+  auto ec = KeyPair::Generate("ES256").value();
+  bj::object ec_public = PublicKey::FromKeyPair(ec).value().Jwk();
+  JwsSigner ec_signer(std::move(ec), "");
+  header["jwk"] = ec_public;
+  opts.allowed_algs = {"ES256", "EdDSA", "Ed25519"};
+  EXPECT_FALSE(VerifyJwt(ec_signer.SignCompact(Json(header), Json(claims)), KeyLookup(), opts).ok());
+}
+
 // ---------------------------------------------------------------------------
 // Unverified decoding
 
