@@ -28,7 +28,15 @@ constexpr std::string_view kDefaultPolicy = R"POLICY({
     "audit.list": ["audit:read"],
     "audit.verify": ["audit:read"],
     "audit.get": ["audit:read"],
-    "oidc.agent_info": []
+    "oidc.agent_info": [],
+    "orgs.create": ["admin:orgs"],
+    "orgs.list": ["admin:orgs"],
+    "orgs.get": ["admin:orgs"],
+    "orgs.update": ["admin:orgs"],
+    "orgs.delete": ["admin:orgs"],
+    "orgs.members.add": ["admin:orgs"],
+    "did.resolve": ["agents:read"],
+    "compliance.agent_cards": []
   }
 }
 )POLICY";

@@ -21,6 +21,7 @@ class AuditStore;
 class KeyStore;
 class RevocationStore;
 class MetaStore;
+class AgentKeyStore;
 
 class PostgresStore final : public domain::Store {
  public:
@@ -41,6 +42,7 @@ class PostgresStore final : public domain::Store {
   domain::KeyStore& keys() override;
   domain::RevocationStore& revocations() override;
   domain::MetaStore& meta() override;
+  domain::AgentKeyStore& agent_keys() override;
   core::Status Ping() override;
   std::string BackendName() const override { return "postgres"; }
   core::Result<int> Migrate() override;
@@ -62,6 +64,7 @@ class PostgresStore final : public domain::Store {
   std::unique_ptr<KeyStore> keys_;
   std::unique_ptr<RevocationStore> revocations_;
   std::unique_ptr<MetaStore> meta_;
+  std::unique_ptr<AgentKeyStore> agent_keys_;
 };
 
 }  // namespace agentidp::store::postgres

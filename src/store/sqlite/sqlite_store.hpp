@@ -20,6 +20,7 @@ class AuditStore;
 class KeyStore;
 class RevocationStore;
 class MetaStore;
+class AgentKeyStore;
 
 class SqliteStore final : public domain::Store {
  public:
@@ -38,6 +39,7 @@ class SqliteStore final : public domain::Store {
   domain::KeyStore& keys() override;
   domain::RevocationStore& revocations() override;
   domain::MetaStore& meta() override;
+  domain::AgentKeyStore& agent_keys() override;
   core::Status Ping() override;
   std::string BackendName() const override { return "sqlite"; }
   core::Result<int> Migrate() override;
@@ -59,6 +61,7 @@ class SqliteStore final : public domain::Store {
   std::unique_ptr<KeyStore> keys_;
   std::unique_ptr<RevocationStore> revocations_;
   std::unique_ptr<MetaStore> meta_;
+  std::unique_ptr<AgentKeyStore> agent_keys_;
 };
 
 }  // namespace agentidp::store::sqlite
