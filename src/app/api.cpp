@@ -194,12 +194,11 @@ const std::vector<Route>& Api::Routes() {
        H<&Api::UpdateOrg>()},
       {"DELETE", "/api/v1/organizations/{orgId}", "orgs.delete", A::kBearer, E::kWorker,
        H<&Api::DeleteOrg>()},
-      {"POST", "/api/v1/organizations/{orgId}/members", "orgs.members.add", A::kBearer,
-       E::kWorker, H<&Api::AddOrgMember>()},
+      {"POST", "/api/v1/organizations/{orgId}/members", "orgs.members.add", A::kBearer, E::kWorker,
+       H<&Api::AddOrgMember>()},
       {"GET", "/.well-known/did.json", "", A::kNone, E::kInline, H<&Api::InstanceDid>()},
       {"GET", "/agents/{agentId}/did", "", A::kNone, E::kWorker, H<&Api::AgentDidDocument>()},
-      {"GET", "/agents/{agentId}/did.json", "", A::kNone, E::kWorker,
-       H<&Api::AgentDidDocument>()},
+      {"GET", "/agents/{agentId}/did.json", "", A::kNone, E::kWorker, H<&Api::AgentDidDocument>()},
       {"GET", "/agents/{agentId}/did/resolve", "did.resolve", A::kBearer, E::kWorker,
        H<&Api::ResolveAgentDid>()},
       {"GET", "/agents/{agentId}/did/card", "", A::kNone, E::kWorker, H<&Api::AgentCard>()},
@@ -1139,9 +1138,9 @@ void Api::AddOrgMember(RequestContext& ctx, Responder done) {
   if (!body.ok()) return Reply(done, std::move(body).error());
   auto input = domain::ParseMemberInput(*body);
   if (!input.ok()) return Reply(done, std::move(input).error());
-  auto member = s_.orgs->AddMember(
-      *ctx.principal, OrgIdParam(ctx), input->agent_id, input->role,
-      RoleScopesOf(policy(), s_.tokens->settings().system_organization_id));
+  auto member =
+      s_.orgs->AddMember(*ctx.principal, OrgIdParam(ctx), input->agent_id, input->role,
+                         RoleScopesOf(policy(), s_.tokens->settings().system_organization_id));
   if (!member.ok()) return Reply(done, std::move(member).error());
   done(Json(201, domain::MembershipToJson(*member)));
 }

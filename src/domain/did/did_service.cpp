@@ -55,7 +55,10 @@ std::string DidTimestamp(int64_t ms) {
 
 DidService::DidService(AgentKeyStore& keys, const core::Clock& clock, std::string master_key,
                        DidSettings settings)
-    : keys_(keys), clock_(clock), master_key_(std::move(master_key)), settings_(std::move(settings)) {}
+    : keys_(keys),
+      clock_(clock),
+      master_key_(std::move(master_key)),
+      settings_(std::move(settings)) {}
 
 std::string DidService::Aad(const std::string& agent_id, const std::string& kid) const {
   // Binds the sealed key to its row: it cannot be swapped into another agent's.
@@ -71,7 +74,8 @@ boost::json::object DidService::VerificationMethod(const std::string& controller
   vm["controller"] = controller;
   boost::system::error_code ec;
   auto jwk = boost::json::parse(public_jwk_json, ec);
-  vm["publicKeyJwk"] = !ec && jwk.is_object() ? PublicMembers(jwk.as_object()) : boost::json::object{};
+  vm["publicKeyJwk"] =
+      !ec && jwk.is_object() ? PublicMembers(jwk.as_object()) : boost::json::object{};
   return vm;
 }
 
@@ -100,8 +104,8 @@ core::Result<AgentKey> DidService::KeyFor(const Agent& agent) {
   key.agent_id = agent.agent_id;
   key.alg = settings_.agent_key_alg;
   key.public_jwk_json = boost::json::serialize(pair.PublicJwk(key.kid));
-  TRY_ASSIGN(std::string sealed, crypto::Seal(master_key_, pair.PrivatePem(),
-                                              Aad(agent.agent_id, key.kid)));
+  TRY_ASSIGN(std::string sealed,
+             crypto::Seal(master_key_, pair.PrivatePem(), Aad(agent.agent_id, key.kid)));
   key.sealed_private_key = crypto::Base64UrlEncode(sealed);
   key.status = "active";
   key.created_at = clock_.NowMs();

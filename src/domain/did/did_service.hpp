@@ -31,8 +31,8 @@ std::string DidTimestamp(int64_t ms);
 inline constexpr std::string_view kDidContentType = "application/did+ld+json";
 
 struct DidSettings {
-  std::string issuer;    // https://host:port
-  std::string did_base;  // DidWebFromUrl(issuer)
+  std::string issuer;                   // https://host:port
+  std::string did_base;                 // DidWebFromUrl(issuer)
   std::string agent_key_alg = "EdDSA";  // EdDSA (Ed25519) or ES256
 };
 

@@ -70,8 +70,8 @@ core::Result<OrgInput> ParseOrgInput(const boost::json::object& body, bool parti
                        "hyphens");
       in.slug = std::string(v.as_string());
     } else if (key == "planTier") {
-      if (!v.is_string() || (v.as_string() != "free" && v.as_string() != "pro" &&
-                             v.as_string() != "enterprise"))
+      if (!v.is_string() ||
+          (v.as_string() != "free" && v.as_string() != "pro" && v.as_string() != "enterprise"))
         return Invalid(key, "\"planTier\" must be free, pro or enterprise");
       in.plan_tier = std::string(v.as_string());
     } else if (key == "maxAgents") {
@@ -82,8 +82,9 @@ core::Result<OrgInput> ParseOrgInput(const boost::json::object& body, bool parti
       } else if (v.is_uint64() && v.as_uint64() >= 1 && v.as_uint64() <= kMaxAgentsCeiling) {
         in.max_agents = static_cast<int>(v.as_uint64());
       } else {
-        return Invalid(key, "\"maxAgents\" must be an integer from 1 to 1000000, or null for "
-                            "no limit");
+        return Invalid(key,
+                       "\"maxAgents\" must be an integer from 1 to 1000000, or null for "
+                       "no limit");
       }
     } else if (key == "status" && partial) {
       if (!v.is_string() || (v.as_string() != "active" && v.as_string() != "suspended"))
@@ -298,8 +299,7 @@ core::Status OrgService::Delete(const Principal& caller, const std::string& orga
 
 core::Result<Membership> OrgService::AddMember(const Principal& caller,
                                                const std::string& organization_id,
-                                               const std::string& agent_id,
-                                               const std::string& role,
+                                               const std::string& agent_id, const std::string& role,
                                                const AgentService::RoleScopes& grantable) {
   TRY_ASSIGN(Organization org, Visible(caller, organization_id));
   if (org.status != "active")

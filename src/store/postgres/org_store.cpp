@@ -92,8 +92,8 @@ core::Result<std::optional<domain::Organization>> OrgStore::GetBySlug(const std:
 core::Status OrgStore::Update(const domain::Organization& org) {
   return database_.Run([&](Connection& connection) -> core::Status {
     TRY_ASSIGN(Rows updated,
-               connection.QueryArgs(kUpdate, org.organization_id, org.name, org.slug,
-                                    org.plan_tier, org.max_agents, org.status, org.updated_at));
+               connection.QueryArgs(kUpdate, org.organization_id, org.name, org.slug, org.plan_tier,
+                                    org.max_agents, org.status, org.updated_at));
     if (updated.Affected() == 0)
       return core::Error::NotFound("NOT_FOUND", "Organization not found");
     return core::Ok();

@@ -159,8 +159,8 @@ TEST(DidService, SignedCardVerifiesWithThePublishedKey) {
     // A different agent's key does not verify it.
     auto other = dids.KeyFor(MakeAgent("9f0e2d1c-4b10-4c1e-9d55-0b7f1a526a3c"));
     ASSERT_TRUE(other.ok());
-    auto other_pub = crypto::PublicKey::FromJwk(
-        boost::json::parse(other->public_jwk_json).as_object());
+    auto other_pub =
+        crypto::PublicKey::FromJwk(boost::json::parse(other->public_jwk_json).as_object());
     ASSERT_TRUE(other_pub.ok());
     auto wrong = crypto::VerifyJwt(
         *jwt, [&](std::string_view, std::string_view) { return &*other_pub; }, opts);
@@ -221,7 +221,8 @@ TEST(DidService, InstanceDocumentListsEveryPublishedSigningKey) {
   // The key that signs tokens is among them.
   const std::string signing = ring.Snapshot()->current->record.kid;
   bool found = false;
-  for (const auto& vm : vms) found = found || vm.at("publicKeyJwk").at("kid").as_string() == signing;
+  for (const auto& vm : vms)
+    found = found || vm.at("publicKeyJwk").at("kid").as_string() == signing;
   EXPECT_TRUE(found);
 }
 

@@ -106,7 +106,8 @@ class MemoryAgentStore final : public AgentStore {
   }
   Result<int64_t> CountLive(const std::string& org) override {
     int64_t n = 0;
-    for (const auto& [id, a] : agents) n += a.organization_id == org && a.status != "decommissioned";
+    for (const auto& [id, a] : agents)
+      n += a.organization_id == org && a.status != "decommissioned";
     return n;
   }
   std::map<std::string, Agent>& agents;
@@ -198,8 +199,8 @@ class MemoryAgentKeyStore final : public AgentKeyStore {
  public:
   Status Insert(const AgentKey& key) override {
     for (const auto& k : keys)
-      if (k.kid == key.kid || (k.agent_id == key.agent_id && k.status == "active" &&
-                               key.status == "active"))
+      if (k.kid == key.kid ||
+          (k.agent_id == key.agent_id && k.status == "active" && key.status == "active"))
         return core::Error::Conflict("CONFLICT", "taken");
     keys.push_back(key);
     return core::Ok();

@@ -96,16 +96,16 @@ TEST(OrgInput, SlugRules) {
   for (const std::string& ok : {std::string("ab"), std::string("acme"), std::string("acme-corp-2"),
                                 std::string("0-9"), std::string(50, 'a')})
     EXPECT_TRUE(IsValidSlug(ok)) << ok;
-  for (const std::string& bad : {std::string("a"), std::string(""), std::string(51, 'a'),
-                                std::string("Acme"), std::string("acme_corp"),
-                                std::string("acme corp"), std::string("acme.corp"),
-                                std::string("acmé")})
+  for (const std::string& bad :
+       {std::string("a"), std::string(""), std::string(51, 'a'), std::string("Acme"),
+        std::string("acme_corp"), std::string("acme corp"), std::string("acme.corp"),
+        std::string("acmé")})
     EXPECT_FALSE(IsValidSlug(bad)) << bad;
 }
 
 TEST(OrgInput, ParsesAndRefusesWithTheField) {
-  auto ok = ParseOrgInput(Obj(R"({"name":"Acme","slug":"acme","planTier":"pro","maxAgents":5})"),
-                          false);
+  auto ok =
+      ParseOrgInput(Obj(R"({"name":"Acme","slug":"acme","planTier":"pro","maxAgents":5})"), false);
   ASSERT_TRUE(ok.ok()) << ok.error().message;
   EXPECT_EQ(*ok->plan_tier, "pro");
   EXPECT_EQ(*ok->max_agents, 5);
@@ -171,8 +171,8 @@ TEST_F(OrgServiceTest, CreateTakesTierDefaultsAndIsAudited) {
   EXPECT_EQ(org->max_agents, 10);
   EXPECT_EQ(org->status, "active");
   auto ent = service_.Create(
-      SystemAdmin(), *ParseOrgInput(Obj(R"({"name":"Big","slug":"big","planTier":"enterprise"})"),
-                                    false));
+      SystemAdmin(),
+      *ParseOrgInput(Obj(R"({"name":"Big","slug":"big","planTier":"enterprise"})"), false));
   ASSERT_TRUE(ent.ok());
   EXPECT_EQ(ent->max_agents, -1);
   EXPECT_EQ(Actions(), (std::vector<std::string>{"org.created", "org.created"}));
@@ -185,7 +185,8 @@ TEST_F(OrgServiceTest, DuplicateSlugIsConflict) {
   ASSERT_FALSE(org.ok());
   EXPECT_EQ(org.error().kind, core::Errc::kConflict);
   EXPECT_EQ(org.error().code, "ORG_ALREADY_EXISTS");
-  auto patch = service_.Update(SystemAdmin(), kOrgB, *ParseOrgInput(Obj(R"({"slug":"org-a"})"), true));
+  auto patch =
+      service_.Update(SystemAdmin(), kOrgB, *ParseOrgInput(Obj(R"({"slug":"org-a"})"), true));
   ASSERT_FALSE(patch.ok());
   EXPECT_EQ(patch.error().code, "ORG_ALREADY_EXISTS");
   EXPECT_TRUE(Actions().empty());
@@ -217,11 +218,13 @@ TEST_F(OrgServiceTest, ConfinedCallersSeeOnlyTheirOwnOrganization) {
 }
 
 TEST_F(OrgServiceTest, TierChangeBringsItsLimitUnlessOneIsGiven) {
-  auto pro = service_.Update(SystemAdmin(), kOrgA, *ParseOrgInput(Obj(R"({"planTier":"pro"})"), true));
+  auto pro =
+      service_.Update(SystemAdmin(), kOrgA, *ParseOrgInput(Obj(R"({"planTier":"pro"})"), true));
   ASSERT_TRUE(pro.ok());
   EXPECT_EQ(pro->max_agents, 100);
-  auto ent = service_.Update(SystemAdmin(), kOrgA,
-                             *ParseOrgInput(Obj(R"({"planTier":"enterprise","maxAgents":7})"), true));
+  auto ent =
+      service_.Update(SystemAdmin(), kOrgA,
+                      *ParseOrgInput(Obj(R"({"planTier":"enterprise","maxAgents":7})"), true));
   ASSERT_TRUE(ent.ok());
   EXPECT_EQ(ent->max_agents, 7);
   EXPECT_EQ(Actions(), (std::vector<std::string>{"org.updated", "org.updated"}));
