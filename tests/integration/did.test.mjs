@@ -144,7 +144,10 @@ describe('agent DID documents', () => {
     assert.equal(r.status, 200, r.text);
     const card = r.json;
     assert.equal(card.id, agent.agentId);
-    assert.equal(card.name, agent.email);
+    assert.equal(card.name, agent.agentId, 'a card is public: a non-public agent is named by its id');
+    assert.ok(!JSON.stringify(card).includes(agent.email), 'no email of a non-public agent');
+    const pub = await srv.createAgent(admin, { isPublic: true });
+    assert.equal((await srv.api('GET', `/agents/${pub.agentId}/did/card`)).json.name, pub.email);
     assert.equal(card.did, agent.did);
     assert.equal(card.version, '1.0.0');
     assert.deepEqual(card.capabilities, ['resumes:read', 'candidates:score']);

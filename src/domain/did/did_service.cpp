@@ -167,7 +167,9 @@ boost::json::object DidService::Card(const Agent& agent, const AgentKey& key) co
   boost::json::object card;
   card["schemaVersion"] = "1.0";
   card["id"] = agent.agent_id;
-  card["name"] = agent.email;
+  // The card is public: only an agent listed in the marketplace shows its email; any other
+  // is named by its id, so a card reveals no tenant data beyond what it must.
+  card["name"] = agent.is_public ? agent.email : agent.agent_id;
   card["did"] = did;
   card["agentType"] = agent.agent_type;
   card["version"] = agent.version;

@@ -168,6 +168,20 @@ TEST(DidService, SignedCardVerifiesWithThePublishedKey) {
   }
 }
 
+TEST(DidService, CardNamesOnlyPublicAgentsByEmail) {
+  core::ManualClock clock;
+  MemoryAgentKeyStore keys;
+  auto dids = MakeService(keys, clock);
+  Agent agent = MakeAgent();
+  auto key = dids.KeyFor(agent);
+  ASSERT_TRUE(key.ok());
+  auto hidden = boost::json::serialize(dids.Card(agent, *key));
+  EXPECT_EQ(hidden.find(agent.email), std::string::npos) << hidden;
+  EXPECT_EQ(dids.Card(agent, *key).at("name").as_string(), agent.agent_id);
+  agent.is_public = true;
+  EXPECT_EQ(dids.Card(agent, *key).at("name").as_string(), agent.email);
+}
+
 TEST(DidService, SealedKeyIsBoundToItsAgent) {
   core::ManualClock clock;
   MemoryAgentKeyStore keys;
