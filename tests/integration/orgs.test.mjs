@@ -198,6 +198,9 @@ describe('members', () => {
     // Tokens minted for the previous organization carry no authority any more.
     const stale = await srv.api('GET', '/agent-info', { token: oldToken });
     assert.equal(stale.status, 401, stale.text);
+    const introspected = await srv.introspect(oldToken, { id: srv.admin.client_id, secret: srv.admin.client_secret });
+    assert.equal(introspected.status, 200, introspected.text);
+    assert.deepEqual(introspected.json, { active: false });
     const fresh = await srv.accessToken(m.id, m.secret);
     const claims = decodeJwt(fresh).payload;
     assert.equal(claims.organization_id, org.organizationId);
