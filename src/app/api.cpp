@@ -190,6 +190,26 @@ const std::vector<Route>& Api::Routes() {
        E::kWorker, H<&Api::VerifyDelegation>()},
       {"DELETE", "/api/v1/oauth2/token/delegate/{chainId}", "delegation.revoke", A::kBearer,
        E::kWorker, H<&Api::RevokeDelegation>()},
+      // Organizations and DIDs (issue 5).
+      {"POST", "/api/v1/organizations", "orgs.create", A::kBearer, E::kWorker,
+       H<&Api::CreateOrg>()},
+      {"GET", "/api/v1/organizations", "orgs.list", A::kBearer, E::kWorker, H<&Api::ListOrgs>()},
+      {"GET", "/api/v1/organizations/{orgId}", "orgs.get", A::kBearer, E::kWorker,
+       H<&Api::GetOrg>()},
+      {"PATCH", "/api/v1/organizations/{orgId}", "orgs.update", A::kBearer, E::kWorker,
+       H<&Api::UpdateOrg>()},
+      {"DELETE", "/api/v1/organizations/{orgId}", "orgs.delete", A::kBearer, E::kWorker,
+       H<&Api::DeleteOrg>()},
+      {"POST", "/api/v1/organizations/{orgId}/members", "orgs.members.add", A::kBearer, E::kWorker,
+       H<&Api::AddOrgMember>()},
+      {"GET", "/.well-known/did.json", "", A::kNone, E::kInline, H<&Api::InstanceDid>()},
+      {"GET", "/agents/{agentId}/did", "", A::kNone, E::kWorker, H<&Api::AgentDidDocument>()},
+      {"GET", "/agents/{agentId}/did.json", "", A::kNone, E::kWorker, H<&Api::AgentDidDocument>()},
+      {"GET", "/agents/{agentId}/did/resolve", "did.resolve", A::kBearer, E::kWorker,
+       H<&Api::ResolveAgentDid>()},
+      {"GET", "/agents/{agentId}/did/card", "", A::kNone, E::kWorker, H<&Api::AgentCard>()},
+      {"GET", "/api/v1/compliance/agent-cards", "compliance.agent_cards", A::kBearer, E::kWorker,
+       H<&Api::ComplianceAgentCards>()},
   };
   return kRoutes;
 }
@@ -1280,6 +1300,196 @@ void Api::RevokeDelegation(RequestContext& ctx, Responder done) {
   if (!st.ok()) return Reply(done, std::move(st).error());
   delegations_revoked_->Inc();
   done(NoContent());
+}
+
+// Organizations
+
+namespace {
+std::string OrgIdParam(const RequestContext& ctx) {
+  return std::string(ctx.req.PathParam("orgId"));
+}
+}  // namespace
+
+void Api::CreateOrg(RequestContext& ctx, Responder done) {
+  auto body = JsonBody(ctx.req);
+  if (!body.ok()) return Reply(done, std::move(body).error());
+  auto input = domain::ParseOrgInput(*body, false);
+  if (!input.ok()) return Reply(done, std::move(input).error());
+  auto org = s_.orgs->Create(*ctx.principal, *input);
+  if (!org.ok()) return Reply(done, std::move(org).error());
+  Response r = Json(201, domain::OrgToJson(*org));
+  r.SetHeader("Location", "/api/v1/organizations/" + org->organization_id);
+  done(std::move(r));
+}
+
+void Api::ListOrgs(RequestContext& ctx, Responder done) {
+  auto q = http::ParseQuery(ctx.req.query);
+  if (!q.ok()) return Reply(done, std::move(q).error());
+  auto page = PageParams(*q);
+  if (!page.ok()) return Reply(done, std::move(page).error());
+  domain::OrgFilter f;
+  for (const auto& [k, v] : *q) {
+    if (k == "status") {
+      if (v != "active" && v != "suspended" && v != "deleted")
+        return Reply(done, Error::Validation("\"status\" must be active, suspended or deleted"));
+      f.status = v;
+    } else if (k != "page" && k != "limit") {
+      return Reply(done, Error::Validation("Unknown query parameter \"" + k + "\""));
+    }
+  }
+  auto list = s_.orgs->List(*ctx.principal, f, *page);
+  if (!list.ok()) return Reply(done, std::move(list).error());
+  boost::json::array data;
+  for (const auto& o : list->data) data.push_back(domain::OrgToJson(o));
+  done(http::JsonResponse(200, PageBody(std::move(data), list->total, *page)));
+}
+
+void Api::GetOrg(RequestContext& ctx, Responder done) {
+  auto org = s_.orgs->Get(*ctx.principal, OrgIdParam(ctx));
+  if (!org.ok()) return Reply(done, std::move(org).error());
+  done(Json(200, domain::OrgToJson(*org)));
+}
+
+void Api::UpdateOrg(RequestContext& ctx, Responder done) {
+  auto body = JsonBody(ctx.req);
+  if (!body.ok()) return Reply(done, std::move(body).error());
+  auto input = domain::ParseOrgInput(*body, true);
+  if (!input.ok()) return Reply(done, std::move(input).error());
+  auto org = s_.orgs->Update(*ctx.principal, OrgIdParam(ctx), *input);
+  if (!org.ok()) return Reply(done, std::move(org).error());
+  done(Json(200, domain::OrgToJson(*org)));
+}
+
+void Api::DeleteOrg(RequestContext& ctx, Responder done) {
+  auto st = s_.orgs->Delete(*ctx.principal, OrgIdParam(ctx));
+  if (!st.ok()) return Reply(done, std::move(st).error());
+  done(NoContent());
+}
+
+void Api::AddOrgMember(RequestContext& ctx, Responder done) {
+  auto body = JsonBody(ctx.req);
+  if (!body.ok()) return Reply(done, std::move(body).error());
+  auto input = domain::ParseMemberInput(*body);
+  if (!input.ok()) return Reply(done, std::move(input).error());
+  auto member =
+      s_.orgs->AddMember(*ctx.principal, OrgIdParam(ctx), input->agent_id, input->role,
+                         RoleScopesOf(policy(), s_.tokens->settings().system_organization_id));
+  if (!member.ok()) return Reply(done, std::move(member).error());
+  done(Json(201, domain::MembershipToJson(*member)));
+}
+
+// ---------------------------------------------------------------------------------------
+// DIDs and agent cards
+
+namespace {
+Response DidJson(int status, const boost::json::value& v) {
+  Response r = Json(status, v);
+  r.content_type = std::string(domain::kDidContentType);
+  return r;
+}
+}  // namespace
+
+core::Result<domain::Agent> Api::PublicDidAgent(const RequestContext& ctx) {
+  auto not_found = Error::NotFound("AGENT_NOT_FOUND", "Agent not found");
+  const std::string id = AgentIdParam(ctx);
+  if (!core::IsUuid(id)) return not_found;
+  TRY_ASSIGN(auto agent, s_.store->agents().Get(id));
+  if (!agent) return not_found;
+  if (agent->status == "decommissioned")
+    return Error{core::Errc::kGone, "AGENT_DECOMMISSIONED",
+                 "The agent is decommissioned; its DID is deactivated"};
+  return std::move(*agent);
+}
+
+void Api::InstanceDid(RequestContext&, Responder done) {
+  Response r = DidJson(200, s_.dids->InstanceDocument(*s_.keyring->Snapshot()));
+  // As the JWKS: shorter than the staging delay, so a new key is seen before it signs.
+  r.SetHeader("Cache-Control",
+              "public, max-age=" +
+                  std::to_string(std::clamp(s_.config->key_activation_delay_seconds / 2, 0, 300)));
+  done(std::move(r));
+}
+
+void Api::AgentDidDocument(RequestContext& ctx, Responder done) {
+  auto agent = PublicDidAgent(ctx);
+  if (!agent.ok()) return Reply(done, std::move(agent).error());
+  auto key = s_.dids->KeyFor(*agent);
+  if (!key.ok()) return Reply(done, std::move(key).error());
+  Response r = DidJson(200, s_.dids->AgentDocument(*agent, *key));
+  r.SetHeader("Cache-Control", "public, max-age=60");
+  done(std::move(r));
+}
+
+void Api::ResolveAgentDid(RequestContext& ctx, Responder done) {
+  auto agent = s_.agents->Get(*ctx.principal, AgentIdParam(ctx));
+  if (!agent.ok()) return Reply(done, std::move(agent).error());
+  if (agent->status == "decommissioned") {
+    // DID Resolution HTTP binding: a deactivated DID answers 410 with its metadata.
+    return done(Json(410, s_.dids->Resolution(*agent, nullptr)));
+  }
+  auto key = s_.dids->KeyFor(*agent);
+  if (!key.ok()) return Reply(done, std::move(key).error());
+  Response r = Json(200, s_.dids->Resolution(*agent, &*key));
+  r.content_type = "application/ld+json;profile=\"https://w3id.org/did-resolution\"";
+  done(std::move(r));
+}
+
+void Api::AgentCard(RequestContext& ctx, Responder done) {
+  auto q = http::ParseQuery(ctx.req.query);
+  if (!q.ok()) return Reply(done, std::move(q).error());
+  bool jwt = false;
+  for (const auto& [k, v] : *q) {
+    if (k == "format" && (v == "json" || v == "jwt")) {
+      jwt = v == "jwt";
+    } else {
+      return Reply(done, Error::Validation("Only \"format=json\" or \"format=jwt\" may be given"));
+    }
+  }
+  auto agent = PublicDidAgent(ctx);
+  if (!agent.ok()) return Reply(done, std::move(agent).error());
+  auto key = s_.dids->KeyFor(*agent);
+  if (!key.ok()) return Reply(done, std::move(key).error());
+  if (jwt) {
+    auto signed_card = s_.dids->SignedCard(*agent, *key);
+    if (!signed_card.ok()) return Reply(done, std::move(signed_card).error());
+    Response r;
+    r.status = 200;
+    r.content_type = "application/jwt";
+    r.body = std::move(signed_card).value();
+    r.SetHeader("Cache-Control", "no-store");
+    return done(std::move(r));
+  }
+  Response r = Json(200, s_.dids->Card(*agent, *key));
+  r.SetHeader("Cache-Control", "public, max-age=60");
+  done(std::move(r));
+}
+
+void Api::ComplianceAgentCards(RequestContext& ctx, Responder done) {
+  auto q = http::ParseQuery(ctx.req.query);
+  if (!q.ok()) return Reply(done, std::move(q).error());
+  auto page = PageParams(*q);
+  if (!page.ok()) return Reply(done, std::move(page).error());
+  domain::AgentFilter f;
+  f.organization_id = ctx.principal->organization_id;
+  f.status = "active";
+  for (const auto& [k, v] : *q) {
+    if (k == "organizationId") {
+      // Another organization's cards only for cross-tenant administrators; for anyone else
+      // the filter cannot widen what they see (tenant confinement).
+      if (ctx.principal->CanSee(v)) f.organization_id = v;
+    } else if (k != "page" && k != "limit") {
+      return Reply(done, Error::Validation("Unknown query parameter \"" + k + "\""));
+    }
+  }
+  auto list = s_.agents->List(*ctx.principal, f, *page);
+  if (!list.ok()) return Reply(done, std::move(list).error());
+  boost::json::array data;
+  for (const auto& a : list->data) {
+    auto key = s_.dids->KeyFor(a);
+    if (!key.ok()) return Reply(done, std::move(key).error());
+    data.push_back(s_.dids->Card(a, *key));
+  }
+  done(http::JsonResponse(200, PageBody(std::move(data), list->total, *page)));
 }
 
 }  // namespace agentidp::app

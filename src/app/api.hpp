@@ -9,10 +9,12 @@
 #include "domain/agents/agent_service.hpp"
 #include "domain/audit/audit_log.hpp"
 #include "domain/delegation/delegation_service.hpp"
+#include "domain/did/did_service.hpp"
 #include "domain/oauth/client_assertion.hpp"
 #include "domain/oauth/dpop.hpp"
 #include "domain/oauth/rate_limiter.hpp"
 #include "domain/oauth/token_service.hpp"
+#include "domain/orgs/org_service.hpp"
 #include "domain/policy/policy.hpp"
 #include "http/message.hpp"
 #include "http/router.hpp"
@@ -81,6 +83,8 @@ struct Services {
   domain::ClientAssertionVerifier* assertions = nullptr;  // private_key_jwt
   domain::DpopVerifier* dpop = nullptr;
   domain::DelegationService* delegations = nullptr;
+  domain::OrgService* orgs = nullptr;  // organizations and members
+  domain::DidService* dids = nullptr;  // DID documents, resolution, agent cards
   core::Metrics* metrics = nullptr;
   core::ThreadPool* workers = nullptr;
   const core::Clock* clock = nullptr;
@@ -128,6 +132,19 @@ class Api final : public http::Application {
   void Delegate(RequestContext&, http::Responder);
   void VerifyDelegation(RequestContext&, http::Responder);
   void RevokeDelegation(RequestContext&, http::Responder);
+  // Organizations
+  void CreateOrg(RequestContext&, http::Responder);
+  void ListOrgs(RequestContext&, http::Responder);
+  void GetOrg(RequestContext&, http::Responder);
+  void UpdateOrg(RequestContext&, http::Responder);
+  void DeleteOrg(RequestContext&, http::Responder);
+  void AddOrgMember(RequestContext&, http::Responder);
+  // DIDs and agent cards
+  void InstanceDid(RequestContext&, http::Responder);
+  void AgentDidDocument(RequestContext&, http::Responder);
+  void ResolveAgentDid(RequestContext&, http::Responder);
+  void AgentCard(RequestContext&, http::Responder);
+  void ComplianceAgentCards(RequestContext&, http::Responder);
 
  private:
   void Run(const Route& route, std::shared_ptr<http::Request> req, http::Responder done,
@@ -143,6 +160,8 @@ class Api final : public http::Application {
   std::string DpopChallenge(std::string_view error, std::string_view description) const;
   // `Authorization: DPoP <token>` at a protected route: one valid proof for this request
   // and token, made with the key the token is bound to.
+  // The agent behind a public DID route: 404 unknown, 410 decommissioned.
+  core::Result<domain::Agent> PublicDidAgent(const RequestContext& ctx);
   core::Status CheckDpopAtResource(RequestContext& ctx, std::string_view token,
                                    const std::string& bound_jkt, bool oauth_route);
 

@@ -10,10 +10,12 @@
 #include "crypto/hash.hpp"
 #include "domain/agents/agent_service.hpp"
 #include "domain/audit/audit_log.hpp"
+#include "domain/did/did_service.hpp"
 #include "domain/keys/keyring.hpp"
 #include "domain/oauth/client_directory.hpp"
 #include "domain/oauth/rate_limiter.hpp"
 #include "domain/oauth/token_service.hpp"
+#include "domain/orgs/org_service.hpp"
 #include "domain/policy/policy.hpp"
 #include "http/outbound_client.hpp"
 #include "http/server.hpp"
@@ -162,21 +164,6 @@ core::Result<std::shared_ptr<const domain::Policy>> LoadPolicy(const Config& c) 
 int Fail(const std::string& what, const core::Error& e) {
   std::cerr << "agentidp: " << what << ": " << e.message << "\n";
   return 1;
-}
-
-std::string DidBase(const std::string& issuer) {
-  // did:web:<host> with the port's ':' percent-encoded (did:web method spec §3.1.1).
-  std::string rest = issuer.substr(issuer.find("://") + 3);
-  std::string host;
-  for (char ch : rest) {
-    if (ch == '/')
-      host += ':';
-    else if (ch == ':')
-      host += "%3A";
-    else
-      host += ch;
-  }
-  return "did:web:" + host;
 }
 
 }  // namespace
@@ -361,7 +348,7 @@ int Serve(const Config& config) {
   services.config = &config;
   services.issuer = issuer;
   services.audience = ts.audience;
-  services.did_base = DidBase(issuer);
+  services.did_base = domain::DidWebFromUrl(issuer);
   services.store = core.store.get();
   services.audit = core.audit.get();
   services.keyring = core.keyring.get();
@@ -378,6 +365,14 @@ int Serve(const Config& config) {
   services.metrics = &metrics;
   services.workers = &workers;
   services.clock = &core.clock;
+  domain::OrgService orgs(*core.store, *core.audit, clients, core.clock, core.random,
+                          core.system_org_id);
+  domain::DidSettings did_settings;
+  did_settings.issuer = issuer;
+  did_settings.did_base = services.did_base;
+  domain::DidService dids(core.store->agent_keys(), core.clock, core.master_key, did_settings);
+  services.orgs = &orgs;
+  services.dids = &dids;
   Api api(services);
   api.SetPolicy(*policy);
   late.target = &api;

@@ -98,6 +98,23 @@ struct Delegation {
   std::optional<int64_t> revoked_at;
 };
 
+// An agent's own signing key (its DID verification method). The private key is stored only
+// sealed (AES-256-GCM under the master key, bound to agent id and kid).
+struct AgentKey {
+  std::string kid;  // RFC 7638 thumbprint
+  std::string agent_id;
+  std::string alg;  // EdDSA|ES256
+  std::string public_jwk_json;
+  std::string sealed_private_key;  // base64url(nonce|ciphertext|tag) of the PKCS#8 PEM
+  std::string status = "active";   // active|retired
+  int64_t created_at = 0;
+};
+
+struct OrgFilter {
+  std::optional<std::string> organization_id;  // only this one (callers confined to their own)
+  std::optional<std::string> status;           // unset = every status but "deleted"
+};
+
 struct RevokedToken {
   std::string jti;
   int64_t expires_at = 0;  // token's exp (ms); the row may be purged after it

@@ -30,6 +30,15 @@ class OrgStore {
   virtual Status Create(const Organization& org) = 0;
   virtual Result<std::optional<Organization>> Get(const std::string& organization_id) = 0;
   virtual Result<std::optional<Organization>> GetBySlug(const std::string& slug) = 0;
+  // Replaces name, slug, plan_tier, max_agents, status, updated_at. NotFound ("NOT_FOUND")
+  // when no organization has that id; Conflict when the slug is taken.
+  virtual Status Update(const Organization& org) = 0;
+  // Newest first (created_at DESC, organization_id DESC).
+  virtual Result<PageOf<Organization>> List(const OrgFilter& filter, const Page& page) = 0;
+  // Soft delete in one statement: status becomes "deleted" only while the organization has no
+  // agent that is not decommissioned. Returns false (nothing changed) when it has one;
+  // NotFound ("NOT_FOUND") when no organization has that id.
+  virtual Result<bool> MarkDeletedIfEmpty(const std::string& organization_id, int64_t now_ms) = 0;
 };
 
 class AgentStore {
@@ -118,6 +127,18 @@ class DelegationStore {
   virtual Result<bool> MarkRevoked(const std::string& chain_id, int64_t now_ms) = 0;
 };
 
+// Per-agent signing keys (DID verification methods). At most one active key per agent.
+class AgentKeyStore {
+ public:
+  virtual ~AgentKeyStore() = default;
+  // Conflict when the kid is taken or the agent already has an active key (two nodes creating
+  // an agent's first key at once: the loser re-reads the winner's).
+  virtual Status Insert(const AgentKey& key) = 0;
+  virtual Result<std::optional<AgentKey>> GetActive(const std::string& agent_id) = 0;
+  // Oldest first.
+  virtual Result<std::vector<AgentKey>> ListByAgent(const std::string& agent_id) = 0;
+};
+
 // Small key/value table for instance metadata (bootstrap done, instance id, ...).
 class MetaStore {
  public:
@@ -140,6 +161,7 @@ class Store {
   virtual RevocationStore& revocations() = 0;
   virtual MetaStore& meta() = 0;
   virtual DelegationStore& delegations() = 0;
+  virtual AgentKeyStore& agent_keys() = 0;
   // Cheap round trip for /health/detailed.
   virtual Status Ping() = 0;
   virtual std::string BackendName() const = 0;

@@ -614,3 +614,40 @@ TEST_P(PostgresStoreTest, ABatchCutOffBeforeCommitIsNotRecorded) {
 
 }  // namespace
 }  // namespace agentidp::contract
+
+// ---------------------------------------------------------------------------------------
+// Organization delete vs. an agent joining it (OrgStore::MarkDeletedIfEmpty)
+
+namespace agentidp::contract {
+namespace {
+
+// Another node is inserting an agent into the organization (its transaction not yet
+// committed) while this one deletes the organization: the delete must wait for that
+// transaction and then see the agent, never delete an organization that ends up with a live
+// agent. Without the row lock, READ COMMITTED would not see the uncommitted agent and the
+// UPDATE would not conflict with the foreign key's KEY SHARE lock.
+TEST_P(PostgresStoreTest, OrgDeleteWaitsForAnAgentBeingInsertedIntoIt) {
+  ASSERT_TRUE(store_->orgs().Create(MakeOrg("org-1", "acme")).ok());
+  auto raw = Raw();
+  ASSERT_TRUE(raw->Exec("BEGIN").ok);
+  auto inserted = raw->Exec(
+      "INSERT INTO agents (agent_id, organization_id, email, agent_type, version, capabilities, "
+      "owner, deployment_env, status, role, is_public, created_at, updated_at) VALUES ('agent-1', "
+      "'org-1', 'a@example.com', 'custom', '1.0.0', '[]', 'o', 'development', 'active', "
+      "'member', false, 1, 1)");
+  ASSERT_TRUE(inserted.ok) << inserted.message;
+  auto deleting = std::async(std::launch::async,
+                             [&] { return store_->orgs().MarkDeletedIfEmpty("org-1", kT0); });
+  EXPECT_EQ(deleting.wait_for(std::chrono::milliseconds(500)), std::future_status::timeout)
+      << "the delete did not wait for the transaction inserting an agent";
+  ASSERT_TRUE(raw->Exec("COMMIT").ok);
+  auto result = deleting.get();
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  EXPECT_FALSE(*result) << "the committed agent must block the delete";
+  auto org = store_->orgs().Get("org-1");
+  ASSERT_TRUE(org.ok());
+  EXPECT_EQ((*org)->status, "active");
+}
+
+}  // namespace
+}  // namespace agentidp::contract

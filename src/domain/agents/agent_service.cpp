@@ -311,6 +311,8 @@ core::Result<Agent> AgentService::Create(const Principal& caller, const AgentInp
   TRY_ASSIGN(auto org, store_.orgs().Get(a.organization_id));
   if (!org || org->status == "deleted")
     return core::Error::NotFound("ORG_NOT_FOUND", "Organization not found");
+  if (org->status != "active")
+    return core::Error::Conflict("ORG_SUSPENDED", "The organization is suspended");
   a.role = in.role.value_or("member");
   for (const auto& s : grantable(a.role, a.organization_id))
     if (IsPrivilege(s) && !caller.Has(s))

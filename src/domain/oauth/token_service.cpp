@@ -393,6 +393,10 @@ core::Result<AccessTokenInfo> TokenService::Validate(std::string_view token, boo
     if (!holder || holder->agent.status != "active")
       return core::Error::OAuth("invalid_token", "Agent is not active");
   }
+  // An agent moved to another organization (POST /organizations/{id}/members) keeps no
+  // authority in the one it left.
+  if (record->agent.organization_id != info.organization_id)
+    return core::Error::OAuth("invalid_token", "Agent has changed organization");
   return info;
 }
 

@@ -32,7 +32,15 @@ constexpr std::string_view kDefaultPolicy = R"POLICY({
     "oidc.agent_info": [],
     "delegation.create": [],
     "delegation.verify": [],
-    "delegation.revoke": []
+    "delegation.revoke": [],
+    "orgs.create": ["admin:orgs"],
+    "orgs.list": ["admin:orgs"],
+    "orgs.get": ["admin:orgs"],
+    "orgs.update": ["admin:orgs"],
+    "orgs.delete": ["admin:orgs"],
+    "orgs.members.add": ["admin:orgs"],
+    "did.resolve": ["agents:read"],
+    "compliance.agent_cards": []
   }
 }
 )POLICY";

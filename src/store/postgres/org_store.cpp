@@ -1,3 +1,4 @@
+#include "store/postgres/query.hpp"
 #include "store/postgres/stores.hpp"
 
 namespace agentidp::store::postgres {
@@ -16,6 +17,34 @@ FROM organizations WHERE organization_id = $1)sql";
 constexpr std::string_view kSelectBySlug = R"sql(
 SELECT organization_id, name, slug, plan_tier, max_agents, status, created_at, updated_at
 FROM organizations WHERE slug = $1)sql";
+
+// organization_id first: ListPage needs a NOT NULL first column.
+constexpr std::string_view kColumns =
+    "organization_id, name, slug, plan_tier, max_agents, status, created_at, updated_at";
+
+// organization_id and created_at are immutable.
+constexpr std::string_view kUpdate = R"sql(
+UPDATE organizations SET name = $2, slug = $3, plan_tier = $4, max_agents = $5, status = $6,
+  updated_at = $7
+WHERE organization_id = $1)sql";
+
+// FOR UPDATE conflicts with the FOR KEY SHARE lock that inserting (or moving) an agent into
+// the organization takes through the foreign key: it waits for such transactions to commit
+// and holds off new ones, so the check below sees every agent that can exist.
+constexpr std::string_view kLock = R"sql(
+SELECT 1 FROM organizations WHERE organization_id = $1 FOR UPDATE)sql";
+
+// A new statement, hence (READ COMMITTED) a snapshot taken after the lock was granted.
+constexpr std::string_view kMarkDeleted = R"sql(
+UPDATE organizations SET status = 'deleted', updated_at = $2
+WHERE organization_id = $1
+  AND NOT EXISTS (SELECT 1 FROM agents
+                  WHERE agents.organization_id = $1 AND agents.status <> 'decommissioned'))sql";
+
+constexpr std::string_view kFilterId = "organization_id =";
+constexpr std::string_view kFilterStatus = "status =";
+constexpr std::string_view kFilterNotStatus = "status <>";
+constexpr std::string_view kNewestFirst = " ORDER BY created_at DESC, organization_id DESC";
 
 domain::Organization ReadOrganization(const Row& row) {
   domain::Organization org;
@@ -58,6 +87,40 @@ core::Result<std::optional<domain::Organization>> OrgStore::Get(
 
 core::Result<std::optional<domain::Organization>> OrgStore::GetBySlug(const std::string& slug) {
   return SelectOne(database_, kSelectBySlug, slug);
+}
+
+core::Status OrgStore::Update(const domain::Organization& org) {
+  return database_.Run([&](Connection& connection) -> core::Status {
+    TRY_ASSIGN(Rows updated,
+               connection.QueryArgs(kUpdate, org.organization_id, org.name, org.slug, org.plan_tier,
+                                    org.max_agents, org.status, org.updated_at));
+    if (updated.Affected() == 0)
+      return core::Error::NotFound("NOT_FOUND", "Organization not found");
+    return core::Ok();
+  });
+}
+
+core::Result<domain::PageOf<domain::Organization>> OrgStore::List(const domain::OrgFilter& filter,
+                                                                  const domain::Page& page) {
+  WhereClause where;
+  if (filter.organization_id) where.Add(kFilterId, *filter.organization_id);
+  if (filter.status)
+    where.Add(kFilterStatus, *filter.status);
+  else
+    where.Add(kFilterNotStatus, std::string("deleted"));
+  return ListPage<domain::Organization>(
+      database_, "organizations", kColumns, kNewestFirst, where, page,
+      [](const Row& row) -> core::Result<domain::Organization> { return ReadOrganization(row); });
+}
+
+core::Result<bool> OrgStore::MarkDeletedIfEmpty(const std::string& organization_id,
+                                                int64_t now_ms) {
+  return database_.Transaction([&](Connection& connection) -> core::Result<bool> {
+    TRY_ASSIGN(Rows locked, connection.QueryArgs(kLock, organization_id));
+    if (locked.empty()) return core::Error::NotFound("NOT_FOUND", "Organization not found");
+    TRY_ASSIGN(Rows updated, connection.QueryArgs(kMarkDeleted, organization_id, now_ms));
+    return updated.Affected() > 0;
+  });
 }
 
 }  // namespace agentidp::store::postgres

@@ -22,6 +22,7 @@ class KeyStore;
 class RevocationStore;
 class MetaStore;
 class DelegationStore;
+class AgentKeyStore;
 
 class PostgresStore final : public domain::Store {
  public:
@@ -43,6 +44,7 @@ class PostgresStore final : public domain::Store {
   domain::RevocationStore& revocations() override;
   domain::MetaStore& meta() override;
   domain::DelegationStore& delegations() override;
+  domain::AgentKeyStore& agent_keys() override;
   core::Status Ping() override;
   std::string BackendName() const override { return "postgres"; }
   core::Result<int> Migrate() override;
@@ -65,6 +67,7 @@ class PostgresStore final : public domain::Store {
   std::unique_ptr<RevocationStore> revocations_;
   std::unique_ptr<MetaStore> meta_;
   std::unique_ptr<DelegationStore> delegations_;
+  std::unique_ptr<AgentKeyStore> agent_keys_;
 };
 
 }  // namespace agentidp::store::postgres

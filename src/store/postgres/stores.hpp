@@ -15,6 +15,11 @@ class OrgStore final : public domain::OrgStore {
   core::Result<std::optional<domain::Organization>> Get(
       const std::string& organization_id) override;
   core::Result<std::optional<domain::Organization>> GetBySlug(const std::string& slug) override;
+  core::Status Update(const domain::Organization& org) override;
+  core::Result<domain::PageOf<domain::Organization>> List(const domain::OrgFilter& filter,
+                                                          const domain::Page& page) override;
+  core::Result<bool> MarkDeletedIfEmpty(const std::string& organization_id,
+                                        int64_t now_ms) override;
 
  private:
   Database& database_;
@@ -108,6 +113,17 @@ class MetaStore final : public domain::MetaStore {
   core::Result<std::optional<std::string>> Get(const std::string& key) override;
   core::Status Put(const std::string& key, const std::string& value) override;
   core::Result<bool> PutIfAbsent(const std::string& key, const std::string& value) override;
+
+ private:
+  Database& database_;
+};
+
+class AgentKeyStore final : public domain::AgentKeyStore {
+ public:
+  explicit AgentKeyStore(Database& database) : database_(database) {}
+  core::Status Insert(const domain::AgentKey& key) override;
+  core::Result<std::optional<domain::AgentKey>> GetActive(const std::string& agent_id) override;
+  core::Result<std::vector<domain::AgentKey>> ListByAgent(const std::string& agent_id) override;
 
  private:
   Database& database_;

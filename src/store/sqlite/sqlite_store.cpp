@@ -21,7 +21,8 @@ SqliteStore::SqliteStore(std::unique_ptr<Database> database)
       keys_(std::make_unique<KeyStore>(*database_)),
       revocations_(std::make_unique<RevocationStore>(*database_)),
       meta_(std::make_unique<MetaStore>(*database_)),
-      delegations_(std::make_unique<DelegationStore>(*database_)) {}
+      delegations_(std::make_unique<DelegationStore>(*database_)),
+      agent_keys_(std::make_unique<AgentKeyStore>(*database_)) {}
 
 SqliteStore::~SqliteStore() = default;
 
@@ -48,6 +49,9 @@ domain::MetaStore& SqliteStore::meta() {
 }
 domain::DelegationStore& SqliteStore::delegations() {
   return *delegations_;
+}
+domain::AgentKeyStore& SqliteStore::agent_keys() {
+  return *agent_keys_;
 }
 
 core::Status SqliteStore::Ping() {

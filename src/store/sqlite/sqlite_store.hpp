@@ -21,6 +21,7 @@ class KeyStore;
 class RevocationStore;
 class MetaStore;
 class DelegationStore;
+class AgentKeyStore;
 
 class SqliteStore final : public domain::Store {
  public:
@@ -40,6 +41,7 @@ class SqliteStore final : public domain::Store {
   domain::RevocationStore& revocations() override;
   domain::MetaStore& meta() override;
   domain::DelegationStore& delegations() override;
+  domain::AgentKeyStore& agent_keys() override;
   core::Status Ping() override;
   std::string BackendName() const override { return "sqlite"; }
   core::Result<int> Migrate() override;
@@ -62,6 +64,7 @@ class SqliteStore final : public domain::Store {
   std::unique_ptr<RevocationStore> revocations_;
   std::unique_ptr<MetaStore> meta_;
   std::unique_ptr<DelegationStore> delegations_;
+  std::unique_ptr<AgentKeyStore> agent_keys_;
 };
 
 }  // namespace agentidp::store::sqlite

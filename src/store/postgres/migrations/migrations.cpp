@@ -265,10 +265,29 @@ CREATE TABLE delegations (
 CREATE INDEX delegations_delegator ON delegations (delegator_agent_id);
 )sql";
 
-constexpr std::array<Migration, 3> kMigrations = {{
+// Per-agent signing keys, the verification methods of the agents' DID documents. At most one
+// active key per agent (a partial unique index), so two nodes creating an agent's first key
+// at once cannot both win. Organizations: a list index for GET /organizations.
+constexpr std::string_view kV4AgentKeysAndOrgs = R"sql(
+CREATE TABLE agent_keys (
+  kid                TEXT NOT NULL PRIMARY KEY,
+  agent_id           TEXT NOT NULL REFERENCES agents (agent_id),
+  alg                TEXT NOT NULL,
+  public_jwk         TEXT NOT NULL,
+  sealed_private_key TEXT NOT NULL,
+  status             TEXT NOT NULL,
+  created_at         BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX agent_keys_one_active ON agent_keys (agent_id) WHERE status = 'active';
+CREATE INDEX agent_keys_agent ON agent_keys (agent_id, created_at);
+CREATE INDEX organizations_created ON organizations (created_at, organization_id);
+)sql";
+
+constexpr std::array<Migration, 4> kMigrations = {{
     {1, "initial schema", kV1Initial},
     {2, "credential public keys", kV2CredentialKeys},
     {3, "delegation chains", kV3Delegations},
+    {4, "agent keys, organization list index", kV4AgentKeysAndOrgs},
 }};
 
 }  // namespace

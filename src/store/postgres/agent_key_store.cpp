@@ -1,0 +1,62 @@
+#include "store/postgres/stores.hpp"
+
+namespace agentidp::store::postgres {
+
+namespace {
+
+constexpr std::string_view kInsert = R"sql(
+INSERT INTO agent_keys (kid, agent_id, alg, public_jwk, sealed_private_key, status, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7))sql";
+
+constexpr std::string_view kSelectActive = R"sql(
+SELECT kid, agent_id, alg, public_jwk, sealed_private_key, status, created_at
+FROM agent_keys WHERE agent_id = $1 AND status = 'active')sql";
+
+constexpr std::string_view kSelectByAgent = R"sql(
+SELECT kid, agent_id, alg, public_jwk, sealed_private_key, status, created_at
+FROM agent_keys WHERE agent_id = $1 ORDER BY created_at ASC, kid ASC)sql";
+
+domain::AgentKey ReadKey(const Row& row) {
+  domain::AgentKey key;
+  key.kid = row.Text(0);
+  key.agent_id = row.Text(1);
+  key.alg = row.Text(2);
+  key.public_jwk_json = row.Text(3);
+  key.sealed_private_key = row.Text(4);
+  key.status = row.Text(5);
+  key.created_at = row.Int64(6);
+  return key;
+}
+
+}  // namespace
+
+core::Status AgentKeyStore::Insert(const domain::AgentKey& key) {
+  return database_.Run([&](Connection& connection) -> core::Status {
+    TRY(connection.QueryArgs(kInsert, key.kid, key.agent_id, key.alg, key.public_jwk_json,
+                             key.sealed_private_key, key.status, key.created_at));
+    return core::Ok();
+  });
+}
+
+core::Result<std::optional<domain::AgentKey>> AgentKeyStore::GetActive(
+    const std::string& agent_id) {
+  return database_.Run(
+      [&](Connection& connection) -> core::Result<std::optional<domain::AgentKey>> {
+        TRY_ASSIGN(Rows rows, connection.QueryArgs(kSelectActive, agent_id));
+        if (rows.empty()) return std::optional<domain::AgentKey>();
+        return std::optional<domain::AgentKey>(ReadKey(Row(rows, 0)));
+      });
+}
+
+core::Result<std::vector<domain::AgentKey>> AgentKeyStore::ListByAgent(
+    const std::string& agent_id) {
+  return database_.Run([&](Connection& connection) -> core::Result<std::vector<domain::AgentKey>> {
+    TRY_ASSIGN(Rows rows, connection.QueryArgs(kSelectByAgent, agent_id));
+    std::vector<domain::AgentKey> keys;
+    keys.reserve(static_cast<size_t>(rows.size()));
+    for (int i = 0; i < rows.size(); ++i) keys.push_back(ReadKey(Row(rows, i)));
+    return keys;
+  });
+}
+
+}  // namespace agentidp::store::postgres

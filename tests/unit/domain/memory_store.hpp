@@ -1,0 +1,269 @@
+#pragma once
+
+// An in-memory Store for domain unit tests: the services' rules are tested here, the real
+// backends pass the contract tests (tests/contract/). Uniqueness rules that the services rely
+// on (organization slug, one active key per agent) are kept, so refusals can be provoked.
+
+#include "domain/store.hpp"
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+
+namespace agentidp::domain::testing {
+
+template <typename T>
+PageOf<T> PageFrom(std::vector<T> all, const Page& page) {
+  PageOf<T> out;
+  out.total = static_cast<int64_t>(all.size());
+  size_t first = static_cast<size_t>(page.page - 1) * static_cast<size_t>(page.limit);
+  for (size_t i = first; i < all.size() && i < first + static_cast<size_t>(page.limit); ++i)
+    out.data.push_back(all[i]);
+  return out;
+}
+
+class MemoryOrgStore final : public OrgStore {
+ public:
+  explicit MemoryOrgStore(std::map<std::string, Agent>& agents) : agents_(agents) {}
+  Status Create(const Organization& org) override {
+    for (const auto& [id, o] : orgs)
+      if (id == org.organization_id || o.slug == org.slug)
+        return core::Error::Conflict("CONFLICT", "taken");
+    orgs[org.organization_id] = org;
+    return core::Ok();
+  }
+  Result<std::optional<Organization>> Get(const std::string& id) override {
+    auto it = orgs.find(id);
+    if (it == orgs.end()) return std::optional<Organization>();
+    return std::optional<Organization>(it->second);
+  }
+  Result<std::optional<Organization>> GetBySlug(const std::string& slug) override {
+    for (const auto& [id, o] : orgs)
+      if (o.slug == slug) return std::optional<Organization>(o);
+    return std::optional<Organization>();
+  }
+  Status Update(const Organization& org) override {
+    auto it = orgs.find(org.organization_id);
+    if (it == orgs.end()) return core::Error::NotFound("NOT_FOUND", "none");
+    for (const auto& [id, o] : orgs)
+      if (id != org.organization_id && o.slug == org.slug)
+        return core::Error::Conflict("CONFLICT", "taken");
+    it->second = org;
+    return core::Ok();
+  }
+  Result<PageOf<Organization>> List(const OrgFilter& f, const Page& page) override {
+    std::vector<Organization> all;
+    for (const auto& [id, o] : orgs) {
+      if (f.organization_id && id != *f.organization_id) continue;
+      if (f.status ? o.status != *f.status : o.status == "deleted") continue;
+      all.push_back(o);
+    }
+    std::sort(all.begin(), all.end(),
+              [](const auto& a, const auto& b) { return a.created_at > b.created_at; });
+    return PageFrom(std::move(all), page);
+  }
+  Result<bool> MarkDeletedIfEmpty(const std::string& id, int64_t now_ms) override {
+    auto it = orgs.find(id);
+    if (it == orgs.end()) return core::Error::NotFound("NOT_FOUND", "none");
+    for (const auto& [aid, a] : agents_)
+      if (a.organization_id == id && a.status != "decommissioned") return false;
+    it->second.status = "deleted";
+    it->second.updated_at = now_ms;
+    return true;
+  }
+  std::map<std::string, Organization> orgs;
+
+ private:
+  std::map<std::string, Agent>& agents_;
+};
+
+class MemoryAgentStore final : public AgentStore {
+ public:
+  explicit MemoryAgentStore(std::map<std::string, Agent>& agents) : agents(agents) {}
+  Status Create(const Agent& a) override {
+    for (const auto& [id, x] : agents)
+      if (id == a.agent_id || x.email == a.email) return core::Error::Conflict("CONFLICT", "taken");
+    agents[a.agent_id] = a;
+    return core::Ok();
+  }
+  Result<std::optional<Agent>> Get(const std::string& id) override {
+    auto it = agents.find(id);
+    if (it == agents.end()) return std::optional<Agent>();
+    return std::optional<Agent>(it->second);
+  }
+  Status Update(const Agent& a) override {
+    agents[a.agent_id] = a;
+    return core::Ok();
+  }
+  Result<PageOf<Agent>> List(const AgentFilter& f, const Page& page) override {
+    std::vector<Agent> all;
+    for (const auto& [id, a] : agents) {
+      if (f.organization_id && a.organization_id != *f.organization_id) continue;
+      if (f.status && a.status != *f.status) continue;
+      all.push_back(a);
+    }
+    return PageFrom(std::move(all), page);
+  }
+  Result<int64_t> CountLive(const std::string& org) override {
+    int64_t n = 0;
+    for (const auto& [id, a] : agents)
+      n += a.organization_id == org && a.status != "decommissioned";
+    return n;
+  }
+  std::map<std::string, Agent>& agents;
+};
+
+class MemoryCredentialStore final : public CredentialStore {
+ public:
+  Status Create(const Credential&) override { return core::Ok(); }
+  Result<std::optional<Credential>> Get(const std::string&) override {
+    return std::optional<Credential>();
+  }
+  Result<std::vector<Credential>> ListByAgent(const std::string&) override {
+    return std::vector<Credential>{};
+  }
+  Result<std::vector<Credential>> ListActiveByAgent(const std::string&, int64_t) override {
+    return std::vector<Credential>{};
+  }
+  Status Update(const Credential&) override { return core::Ok(); }
+  Result<int> RevokeAllForAgent(const std::string&, int64_t) override { return 0; }
+};
+
+class MemoryAuditStore final : public AuditStore {
+ public:
+  Status AppendBatch(std::vector<AuditEvent>& events, const Hasher& hasher) override {
+    std::lock_guard lock(mu);
+    for (auto& e : events) {
+      e.seq = static_cast<int64_t>(log.size()) + 1;
+      e.previous_hash = log.empty() ? "" : log.back().hash;
+      e.hash = hasher(e);
+      log.push_back(e);
+    }
+    return core::Ok();
+  }
+  Result<std::optional<AuditEvent>> Get(const std::string&) override {
+    return std::optional<AuditEvent>();
+  }
+  Result<PageOf<AuditEvent>> List(const AuditFilter&, const Page&) override {
+    return PageOf<AuditEvent>{};
+  }
+  Status Scan(std::optional<int64_t>, std::optional<int64_t>,
+              const std::function<bool(const AuditEvent&)>&) override {
+    return core::Ok();
+  }
+  Result<std::string> ChainAnchor() override { return std::string(); }
+  Result<int64_t> PurgeBefore(int64_t) override { return int64_t{0}; }
+  std::vector<AuditEvent> Events() {
+    std::lock_guard lock(mu);
+    return log;
+  }
+  std::mutex mu;
+  std::vector<AuditEvent> log;
+};
+
+class MemoryKeyStore final : public KeyStore {
+ public:
+  Status Insert(const SigningKey& key) override {
+    keys.push_back(key);
+    return core::Ok();
+  }
+  Status Update(const SigningKey& key) override {
+    for (auto& k : keys)
+      if (k.kid == key.kid) k = key;
+    return core::Ok();
+  }
+  Result<std::vector<SigningKey>> List() override { return keys; }
+  std::vector<SigningKey> keys;
+};
+
+class MemoryRevocationStore final : public RevocationStore {
+ public:
+  Status Revoke(const RevokedToken&) override { return core::Ok(); }
+  Result<bool> IsRevoked(const std::string&) override { return false; }
+  Result<std::vector<RevokedToken>> ListUnexpired(int64_t) override {
+    return std::vector<RevokedToken>{};
+  }
+  Result<int64_t> PurgeExpired(int64_t) override { return int64_t{0}; }
+};
+
+class MemoryMetaStore final : public MetaStore {
+ public:
+  Result<std::optional<std::string>> Get(const std::string&) override {
+    return std::optional<std::string>();
+  }
+  Status Put(const std::string&, const std::string&) override { return core::Ok(); }
+  Result<bool> PutIfAbsent(const std::string&, const std::string&) override { return true; }
+};
+
+class MemoryAgentKeyStore final : public AgentKeyStore {
+ public:
+  Status Insert(const AgentKey& key) override {
+    for (const auto& k : keys)
+      if (k.kid == key.kid ||
+          (k.agent_id == key.agent_id && k.status == "active" && key.status == "active"))
+        return core::Error::Conflict("CONFLICT", "taken");
+    keys.push_back(key);
+    return core::Ok();
+  }
+  Result<std::optional<AgentKey>> GetActive(const std::string& agent_id) override {
+    for (const auto& k : keys)
+      if (k.agent_id == agent_id && k.status == "active") return std::optional<AgentKey>(k);
+    return std::optional<AgentKey>();
+  }
+  Result<std::vector<AgentKey>> ListByAgent(const std::string& agent_id) override {
+    std::vector<AgentKey> out;
+    for (const auto& k : keys)
+      if (k.agent_id == agent_id) out.push_back(k);
+    return out;
+  }
+  std::vector<AgentKey> keys;
+};
+
+class MemoryDelegationStore final : public DelegationStore {
+ public:
+  Status Create(const Delegation& d) override {
+    if (!rows.emplace(d.chain_id, d).second) return core::Error::Conflict("CONFLICT", "taken");
+    return core::Ok();
+  }
+  Result<std::optional<Delegation>> Get(const std::string& chain_id) override {
+    auto it = rows.find(chain_id);
+    if (it == rows.end()) return std::optional<Delegation>();
+    return std::optional<Delegation>(it->second);
+  }
+  Result<bool> MarkRevoked(const std::string& chain_id, int64_t now_ms) override {
+    auto it = rows.find(chain_id);
+    if (it == rows.end() || it->second.revoked_at) return false;
+    it->second.revoked_at = now_ms;
+    return true;
+  }
+  std::map<std::string, Delegation> rows;
+};
+
+class MemoryStore final : public Store {
+ public:
+  OrgStore& orgs() override { return orgs_; }
+  AgentStore& agents() override { return agents_; }
+  CredentialStore& credentials() override { return credentials_; }
+  AuditStore& audit() override { return audit_; }
+  KeyStore& keys() override { return keys_; }
+  RevocationStore& revocations() override { return revocations_; }
+  MetaStore& meta() override { return meta_; }
+  AgentKeyStore& agent_keys() override { return agent_keys_; }
+  DelegationStore& delegations() override { return delegations_; }
+  Status Ping() override { return core::Ok(); }
+  std::string BackendName() const override { return "memory"; }
+  Result<int> Migrate() override { return 0; }
+
+  std::map<std::string, Agent> agent_rows;
+  MemoryOrgStore orgs_{agent_rows};
+  MemoryAgentStore agents_{agent_rows};
+  MemoryCredentialStore credentials_;
+  MemoryAuditStore audit_;
+  MemoryKeyStore keys_;
+  MemoryRevocationStore revocations_;
+  MemoryMetaStore meta_;
+  MemoryAgentKeyStore agent_keys_;
+  MemoryDelegationStore delegations_;
+};
+
+}  // namespace agentidp::domain::testing
