@@ -257,6 +257,25 @@ describe('A2A delegation', () => {
     assert.equal(v.json.valid, false);
   });
 
+  test('delegation and exchange stay inside one organization', async () => {
+    const org = await srv.api('POST', '/api/v1/organizations', { token: admin, body: { name: 'Other org', slug: `other-${Date.now()}` } });
+    assert.equal(org.status, 201, org.text);
+    const orgId = org.json.organizationId ?? org.json.id;
+    const outsider = await srv.agentWithSecret(admin);
+    const moved = await srv.api('POST', `/api/v1/organizations/${orgId}/members`, { token: admin, body: { agentId: outsider.id, role: 'member' } });
+    assert.ok(moved.status === 200 || moved.status === 201, moved.text);
+    // A member of the first organization cannot see the outsider at all.
+    const hidden = await delegate(await tok(a, 'agents:read'), { delegateeAgentId: outsider.id, scopes: ['agents:read'], ttlSeconds: 60 });
+    assert.equal(hidden.status, 404, hidden.text);
+    // A cross-tenant admin sees it, and is still refused.
+    const cross = await delegate(admin, { delegateeAgentId: outsider.id, scopes: ['agents:read'], ttlSeconds: 60 });
+    assert.equal(cross.status, 403, cross.text);
+    assert.equal(cross.json.reason, 'cross_organization');
+    // The outsider cannot exchange a token of the first organization, even one naming it.
+    const foreign = await exchange(srv, outsider, { subject_token: await tok(a, 'agents:read'), subject_token_type: AT });
+    assertOAuthError(foreign, 400, 'invalid_request');
+  });
+
   test('metrics count delegations', async () => {
     const m = (await srv.api('GET', '/metrics')).text;
     for (const name of ['agentidp_delegations_created_total', 'agentidp_delegations_verified_total', 'agentidp_delegations_revoked_total', 'agentidp_tokens_exchanged_total']) {
