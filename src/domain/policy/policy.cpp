@@ -28,7 +28,16 @@ constexpr std::string_view kDefaultPolicy = R"POLICY({
     "audit.list": ["audit:read"],
     "audit.verify": ["audit:read"],
     "audit.get": ["audit:read"],
-    "oidc.agent_info": []
+    "oidc.agent_info": [],
+    "oidc.trust_policies.create": ["agents:write"],
+    "oidc.trust_policies.list": ["agents:write"],
+    "oidc.trust_policies.delete": ["agents:write"],
+    "federation.partners.create": ["admin:orgs"],
+    "federation.partners.list": ["admin:orgs"],
+    "federation.partners.get": ["admin:orgs"],
+    "federation.partners.update": ["admin:orgs"],
+    "federation.partners.delete": ["admin:orgs"],
+    "federation.verify": []
   }
 }
 )POLICY";

@@ -20,7 +20,8 @@ PostgresStore::PostgresStore(std::unique_ptr<Database> database)
       audit_(std::make_unique<AuditStore>(*database_)),
       keys_(std::make_unique<KeyStore>(*database_)),
       revocations_(std::make_unique<RevocationStore>(*database_)),
-      meta_(std::make_unique<MetaStore>(*database_)) {}
+      meta_(std::make_unique<MetaStore>(*database_)),
+      federation_(std::make_unique<FederationStore>(*database_)) {}
 
 PostgresStore::~PostgresStore() = default;
 
@@ -44,6 +45,10 @@ domain::RevocationStore& PostgresStore::revocations() {
 }
 domain::MetaStore& PostgresStore::meta() {
   return *meta_;
+}
+
+domain::FederationStore& PostgresStore::federation() {
+  return *federation_;
 }
 
 core::Status PostgresStore::Ping() {

@@ -21,6 +21,7 @@ class AuditStore;
 class KeyStore;
 class RevocationStore;
 class MetaStore;
+class FederationStore;
 
 class PostgresStore final : public domain::Store {
  public:
@@ -44,6 +45,7 @@ class PostgresStore final : public domain::Store {
   core::Status Ping() override;
   std::string BackendName() const override { return "postgres"; }
   core::Result<int> Migrate() override;
+  domain::FederationStore& federation() override;
 
   // The internal detail of the most recent store failure, for logs.
   std::string LastErrorDetail() const;
@@ -62,6 +64,7 @@ class PostgresStore final : public domain::Store {
   std::unique_ptr<KeyStore> keys_;
   std::unique_ptr<RevocationStore> revocations_;
   std::unique_ptr<MetaStore> meta_;
+  std::unique_ptr<FederationStore> federation_;
 };
 
 }  // namespace agentidp::store::postgres

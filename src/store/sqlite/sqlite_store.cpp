@@ -20,7 +20,8 @@ SqliteStore::SqliteStore(std::unique_ptr<Database> database)
       audit_(std::make_unique<AuditStore>(*database_)),
       keys_(std::make_unique<KeyStore>(*database_)),
       revocations_(std::make_unique<RevocationStore>(*database_)),
-      meta_(std::make_unique<MetaStore>(*database_)) {}
+      meta_(std::make_unique<MetaStore>(*database_)),
+      federation_(std::make_unique<FederationStore>(*database_)) {}
 
 SqliteStore::~SqliteStore() = default;
 
@@ -44,6 +45,10 @@ domain::RevocationStore& SqliteStore::revocations() {
 }
 domain::MetaStore& SqliteStore::meta() {
   return *meta_;
+}
+
+domain::FederationStore& SqliteStore::federation() {
+  return *federation_;
 }
 
 core::Status SqliteStore::Ping() {

@@ -20,6 +20,7 @@ class AuditStore;
 class KeyStore;
 class RevocationStore;
 class MetaStore;
+class FederationStore;
 
 class SqliteStore final : public domain::Store {
  public:
@@ -41,6 +42,7 @@ class SqliteStore final : public domain::Store {
   core::Status Ping() override;
   std::string BackendName() const override { return "sqlite"; }
   core::Result<int> Migrate() override;
+  domain::FederationStore& federation() override;
 
   // The internal detail (SQLite's message) of the most recent store failure, for logs.
   std::string LastErrorDetail() const;
@@ -59,6 +61,7 @@ class SqliteStore final : public domain::Store {
   std::unique_ptr<KeyStore> keys_;
   std::unique_ptr<RevocationStore> revocations_;
   std::unique_ptr<MetaStore> meta_;
+  std::unique_ptr<FederationStore> federation_;
 };
 
 }  // namespace agentidp::store::sqlite

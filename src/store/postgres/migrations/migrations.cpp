@@ -246,9 +246,41 @@ ALTER TABLE credentials ADD COLUMN jwks TEXT NOT NULL DEFAULT '';
 ALTER TABLE credentials ADD COLUMN jwks_uri TEXT NOT NULL DEFAULT '';
 )sql";
 
-constexpr std::array<Migration, 2> kMigrations = {{
+// Workload identity federation (SPEC §6) and federation partners (SPEC §4).
+constexpr std::string_view kV3Federation = R"sql(
+CREATE TABLE trust_policies (
+  policy_id       TEXT NOT NULL PRIMARY KEY,
+  organization_id TEXT NOT NULL,
+  provider        TEXT NOT NULL,
+  issuer          TEXT NOT NULL,
+  repository      TEXT NOT NULL,
+  branch          TEXT NOT NULL,
+  agent_id        TEXT NOT NULL,
+  audience        TEXT NOT NULL,
+  conditions      TEXT NOT NULL,
+  created_by      TEXT NOT NULL,
+  created_at      BIGINT NOT NULL
+);
+CREATE INDEX trust_policies_issuer ON trust_policies (provider, issuer);
+CREATE INDEX trust_policies_org ON trust_policies (organization_id, created_at);
+
+CREATE TABLE federation_partners (
+  partner_id            TEXT NOT NULL PRIMARY KEY,
+  name                  TEXT NOT NULL,
+  issuer                TEXT NOT NULL UNIQUE,
+  jwks_uri              TEXT NOT NULL,
+  allowed_organizations TEXT NOT NULL,
+  status                TEXT NOT NULL,
+  expires_at            BIGINT,
+  created_at            BIGINT NOT NULL,
+  updated_at            BIGINT NOT NULL
+);
+)sql";
+
+constexpr std::array<Migration, 3> kMigrations = {{
     {1, "initial schema", kV1Initial},
     {2, "credential public keys", kV2CredentialKeys},
+    {3, "trust policies and federation partners", kV3Federation},
 }};
 
 }  // namespace
