@@ -192,14 +192,16 @@ describe('workload identity federation', () => {
     assert.equal(issuer.discoveryHits('nobody') + issuer.jwksHits('nobody'), before);
   });
 
-  test('bootstrap policy: an agents:write token that can register an agent', async () => {
+  test('bootstrap policy: an agents:write token (plus the member role) that can register an agent', async () => {
     const p = await createPolicy(srv, admin, { provider: 'github', repository: 'acme/infra', branch: 'release' });
     assert.equal(p.status, 201, p.text);
     assert.equal(p.json.bootstrap, true);
     assert.equal(p.json.agentId, null);
     const r = await exchange(srv, issuer.github('github', { repository: 'acme/infra', branch: 'release', aud: srv.issuer }));
     assert.equal(r.status, 200, r.text);
-    assert.equal(r.json.scope, 'agents:write');
+    const scopes = r.json.scope.split(' ');
+    assert.ok(scopes.includes('agents:write'), r.json.scope);
+    assert.ok(!scopes.includes('audit:read') && !scopes.includes('admin:orgs') && !scopes.includes('openid'), r.json.scope);
     const at = claimsOf(r.json.access_token);
     assert.equal(at.federated.bootstrap, true);
     assert.equal(at.organization_id, srv.admin.organization_id);

@@ -398,11 +398,17 @@ core::Result<FederatedToken> WorkloadIdentity::Exchange(
                                   : "The trust policy's agent is not active");
   std::set<std::string> allowed;
   if (bootstrap) {
-    // The policy's creator vouches for the workload: its token can only register agents,
-    // and only while the creator itself may.
-    if (!tokens_.GrantableScopes(record->agent, policy).count("agents:write"))
+    // The policy's creator vouches for the workload, and only while it may write agents
+    // itself. The token can register agents: agents:write plus the scopes of the member role
+    // (an agent is never created with more privileges than its creator), within the
+    // creator's own.
+    const auto creator = tokens_.GrantableScopes(record->agent, policy);
+    if (!creator.count("agents:write"))
       return InvalidGrant("The agent that created this bootstrap policy may no longer write agents");
     allowed = {"agents:write"};
+    for (const auto& s : policy.GrantableScopes(
+             "member", chosen.organization_id == tokens_.settings().system_organization_id))
+      if (creator.count(s) && s != "openid") allowed.insert(s);
   } else {
     allowed = tokens_.GrantableScopes(record->agent, policy);
     allowed.erase("openid");
