@@ -1146,32 +1146,21 @@ void Api::OidcToken(RequestContext& ctx, Responder done) {
   // The external token is single-use: this route always runs on a worker (Exec::kWorker).
   auto body = JsonBody(ctx.req);
   if (!body.ok()) return Reply(done, std::move(body).error());
-  const std::string* token = nullptr;
-  std::optional<std::string> policy_id, scope;
+  std::optional<std::string> token, policy_id, scope;
   for (const auto& kv : *body) {
     const auto& v = kv.value();
-    if (kv.key() == "token") {
-      if (!v.is_string() || v.get_string().empty())
-        return Reply(done, Error::OAuth("invalid_request", "\"token\" must be a non-empty string"));
-      token = nullptr;  // set below from the body
-    } else if (kv.key() == "policyId") {
-      if (!v.is_string()) return Reply(done, Error::OAuth("invalid_request", "\"policyId\" must be a string"));
-      policy_id = std::string(v.get_string());
-    } else if (kv.key() == "scope") {
-      if (!v.is_string()) return Reply(done, Error::OAuth("invalid_request", "\"scope\" must be a string"));
-      scope = std::string(v.get_string());
-    } else {
-      return Reply(done, Error::OAuth("invalid_request",
-                                      "Unknown field \"" + std::string(kv.key()) + "\""));
-    }
+    const std::string key(kv.key());
+    if (key != "token" && key != "policyId" && key != "scope")
+      return Reply(done, Error::OAuth("invalid_request", "Unknown field \"" + key + "\""));
+    if (!v.is_string() || v.get_string().empty())
+      return Reply(done,
+                   Error::OAuth("invalid_request", "\"" + key + "\" must be a non-empty string"));
+    (key == "token" ? token : key == "policyId" ? policy_id : scope) = std::string(v.get_string());
   }
-  const auto* tv = body->if_contains("token");
-  if (!tv) return Reply(done, Error::OAuth("invalid_request", "\"token\" is required"));
-  std::string external(tv->get_string());
-  (void)token;
+  if (!token) return Reply(done, Error::OAuth("invalid_request", "\"token\" is required"));
   auto policy = this->policy();
   FinishFederatedToken(ctx, std::move(done),
-                       s_.workload->Exchange(external, policy_id, scope, *policy),
+                       s_.workload->Exchange(*token, policy_id, scope, *policy),
                        "urn:agentidp:oidc-federation", "");
 }
 

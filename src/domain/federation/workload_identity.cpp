@@ -79,7 +79,6 @@ core::Result<TrustPolicy> ParseTrustPolicy(const boost::json::object& body,
                                            const FederationSettings& settings) {
   TrustPolicy p;
   std::string ns, service_account;
-  bool has_conditions = false;
   boost::json::object conditions;
   for (const auto& kv : body) {
     const std::string key(kv.key());
@@ -122,7 +121,6 @@ core::Result<TrustPolicy> ParseTrustPolicy(const boost::json::object& body,
                      "\" must be a string (exact match) of at most 1024 characters");
         conditions[c.key()] = c.value();
       }
-      has_conditions = true;
     } else {
       return Bad("Unknown field \"" + key + "\"");
     }
@@ -164,7 +162,6 @@ core::Result<TrustPolicy> ParseTrustPolicy(const boost::json::object& body,
     if (conditions.empty())
       return Bad("\"conditions\" must name at least one claim for a generic issuer");
   }
-  (void)has_conditions;
   if (p.audience.empty()) p.audience = settings.our_issuer;
   p.conditions_json = boost::json::serialize(conditions);
   return p;
