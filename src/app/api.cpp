@@ -1158,6 +1158,7 @@ void Api::OidcToken(RequestContext& ctx, Responder done) {
     (key == "token" ? token : key == "policyId" ? policy_id : scope) = std::string(v.get_string());
   }
   if (!token) return Reply(done, Error::OAuth("invalid_request", "\"token\" is required"));
+  if (auto st = ExternalTokenThrottle(ctx); !st.ok()) return Reply(done, std::move(st).error());
   auto policy = this->policy();
   FinishFederatedToken(ctx, std::move(done),
                        s_.workload->Exchange(*token, policy_id, scope, *policy),
@@ -1178,18 +1179,34 @@ void Api::JwtBearerGrant(RequestContext& ctx, Responder done, const std::string&
     return Reply(done, Error::OAuth("invalid_request", "assertion is required"));
   std::optional<std::string> scope;
   if (const std::string* sc = FormValue(ctx.form, "scope")) scope = *sc;
+  if (auto st = ExternalTokenThrottle(ctx); !st.ok()) return Reply(done, std::move(st).error());
   auto policy = this->policy();
   FinishFederatedToken(ctx, std::move(done),
                        s_.workload->Exchange(*assertion, std::nullopt, scope, *policy, jkt),
                        std::string(domain::kJwtBearerGrantType), jkt);
 }
 
+// Refused external tokens slow their sender down like failed client authentications
+// (auth_failures_before_slowdown free failures per client address, then 429 + Retry-After).
+core::Status Api::ExternalTokenThrottle(RequestContext& ctx) {
+  if (int64_t wait = s_.auth_throttle->RetryAfter("external-token|" + ctx.req.remote_ip);
+      wait > 0) {
+    auth_failures_->Inc();
+    Error e = Error::OAuth("invalid_grant", "Too many refused tokens; retry later", 429);
+    e.retry_after = static_cast<int>(wait);
+    return e;
+  }
+  return core::Ok();
+}
+
 void Api::FinishFederatedToken(RequestContext& ctx, Responder done,
                                core::Result<domain::FederatedToken> issued,
                                const std::string& grant_type, const std::string& jkt) {
+  const std::string throttle_key = "external-token|" + ctx.req.remote_ip;
   if (!issued.ok()) {
     const Error& e = issued.error();
     if (e.kind == core::Errc::kOAuth && e.code == "invalid_grant") {
+      s_.auth_throttle->RecordFailure(throttle_key);
       auth_failures_->Inc();
       domain::AuditRecord r;
       r.action = "auth.failed";
@@ -1206,6 +1223,7 @@ void Api::FinishFederatedToken(RequestContext& ctx, Responder done,
     if (e.kind != core::Errc::kOAuth) return Reply(done, OAuthUnavailable("Try again shortly"));
     return Reply(done, std::move(issued).error());
   }
+  s_.auth_throttle->RecordSuccess(throttle_key);
   const domain::FederatedToken& t = *issued;
   Response response = NoStore(Json(200, TokenBody(t.token)));
   domain::AuditRecord rec;

@@ -154,6 +154,7 @@ class Api final : public http::Application {
   // The jwt-bearer grant (RFC 7523 §2.1) at the token endpoint: no client authentication,
   // the external JWT in `assertion` is the credential (same rules as POST /oidc/token).
   void JwtBearerGrant(RequestContext& ctx, http::Responder done, const std::string& jkt);
+  core::Status ExternalTokenThrottle(RequestContext& ctx);
   // Answers an exchanged external token: audits token.issued (durable before the 200).
   void FinishFederatedToken(RequestContext& ctx, http::Responder done,
                             core::Result<domain::FederatedToken> issued,

@@ -459,3 +459,44 @@ describe('federation partners', () => {
     assert.equal((await verify(memberToken, mint())).json.valid, true);
   });
 });
+
+describe('refused external tokens slow the sender down', () => {
+  let issuer, srv;
+  before(async () => {
+    issuer = await startIssuer(makeTempDir());
+    srv = await startServer({
+      env: {
+        AGENTIDP_AUTH_FAILURES_BEFORE_SLOWDOWN: '3',
+        AGENTIDP_OUTBOUND_ALLOW_PRIVATE: 'true',
+        AGENTIDP_OUTBOUND_CA_FILE: issuer.caFile,
+        AGENTIDP_FEDERATION_GITHUB_ISSUER: issuer.url('github'),
+      },
+    });
+  });
+  after(async () => { await srv?.close(); await issuer?.close(); });
+
+  test('after 3 refusals the next exchange is 429 with Retry-After, even with a good token', async () => {
+    const admin = await srv.adminToken(srv);
+    const a = await srv.createAgent(admin);
+    assert.equal((await createPolicy(srv, admin, { provider: 'github', repository: 'acme/app', agentId: a.agentId })).status, 201);
+    for (let i = 0; i < 3; i++) {
+      const r = await exchange(srv, issuer.github('github', { repository: 'acme/app-evil', aud: srv.issuer }));
+      assertOAuthError(r, 400, 'invalid_grant');
+    }
+    const good = issuer.github('github', { repository: 'acme/app', aud: srv.issuer });
+    const r = await exchange(srv, good);
+    assert.equal(r.status, 429, r.text);
+    assert.ok(Number(r.headers.get('retry-after')) >= 1);
+    const viaGrant = await srv.form('/api/v1/token', { grant_type: JWT_BEARER, assertion: good });
+    assert.equal(viaGrant.status, 429, viaGrant.text);
+    // Failures are audited asynchronously (group commit): poll briefly.
+    let refusals = [];
+    for (let i = 0; i < 20 && refusals.length < 3; i++) {
+      const audit = await srv.api('GET', '/api/v1/audit?action=auth.failed&limit=100', { token: admin });
+      refusals = audit.json.data.filter((e) => e.metadata.reason === 'invalid_external_token');
+      if (refusals.length < 3) await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.ok(refusals.length >= 3, JSON.stringify(refusals));
+    assert.ok(!JSON.stringify(refusals).includes(good.split('.')[2]), 'no token in the audit log');
+  });
+});
