@@ -354,6 +354,16 @@ describe('issuer on loopback without the allow flag', () => {
       const t = signJwt(k, { iss: url, sub: 'x', aud: srv.issuer, iat: now(), exp: now() + 300 }, { typ: 'JWT' });
       assertOAuthError(await exchange(srv, t), 400, 'invalid_grant');
     }
+    // A partner whose JWKS URL is on loopback: the token is not valid, nothing connects.
+    const partner = await srv.api('POST', '/api/v1/federation/trust', { token: admin, body: {
+      name: 'Loopback', issuer: 'https://partner.example', jwksUri: `https://127.0.0.1:${port}/jwks`,
+      allowedOrganizations: [srv.admin.organization_id] } });
+    assert.equal(partner.status, 201, partner.text);
+    const pt = signJwt(k, { iss: 'https://partner.example', sub: 'x', aud: srv.issuer, iat: now(), exp: now() + 300 }, { typ: 'JWT' });
+    const v = await srv.api('POST', '/api/v1/federation/verify', { token: admin, body: { token: pt } });
+    assert.equal(v.status, 200, v.text);
+    assert.equal(v.json.valid, false);
+    assert.match(v.json.reason, /outbound guard/);
     assert.equal(connections, 0, 'the guard refused before connecting');
   });
 });

@@ -193,10 +193,12 @@ core::Result<PartnerVerification> FederationPartners::Verify(
   const std::string kid = kid_v && kid_v->is_string() ? std::string(kid_v->get_string()) : "";
   const auto* alg_v = decoded->header.if_contains("alg");
   const std::string alg = alg_v && alg_v->is_string() ? std::string(alg_v->get_string()) : "";
+  // nullptr: the outbound guard refuses the partner's JWKS URL (a configuration problem of
+  // the partner record: the token is not valid here, and no connection was made).
   auto fetch = [&](bool refresh) -> core::Result<std::shared_ptr<const KeySet>> {
     auto set = keys_.Get(partner->jwks_uri, true, refresh);
     if (!set.ok() && set.error().kind != core::Errc::kUnavailable)
-      return Error::Unavailable("The partner's JWKS may not be fetched: " + set.error().message);
+      return std::shared_ptr<const KeySet>();
     if (!set.ok())
       return Error::Unavailable("The partner's JWKS could not be fetched; retry later", 5);
     return set;
@@ -213,9 +215,10 @@ core::Result<PartnerVerification> FederationPartners::Verify(
     return n == 1 ? only : nullptr;
   };
   TRY_ASSIGN(auto set, fetch(false));
-  if (!find_key(*set)) {
+  if (set && !find_key(*set)) {
     TRY_ASSIGN(set, fetch(true));
   }
+  if (!set) return invalid("The partner's JWKS URL is refused by the outbound guard");
   const crypto::PublicKey* key = find_key(*set);
   if (!key) return invalid("The token is signed with a key the partner does not publish");
   crypto::JwtVerifyOptions opts;

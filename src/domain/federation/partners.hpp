@@ -45,7 +45,8 @@ class FederationPartners {
   core::Status Delete(const std::string& partner_id);
 
   // Verifies a partner-issued JWT for `caller`. Never an error for a bad token (valid=false
-  // with a reason); errors only when the store or the partner's JWKS cannot be read.
+  // with a reason); errors only when the store cannot be read or the partner's JWKS cannot
+  // be fetched (a URL the outbound guard refuses makes the token not valid).
   // `audience`: the aud the token must carry; nullopt = our issuer identifier.
   core::Result<PartnerVerification> Verify(const Principal& caller, std::string_view token,
                                            const std::optional<std::string>& audience);
