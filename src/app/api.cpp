@@ -189,8 +189,8 @@ const std::vector<Route>& Api::Routes() {
        H<&Api::CreateTrustPolicy>()},
       {"GET", "/api/v1/oidc/trust-policies", "oidc.trust_policies.list", A::kBearer, E::kWorker,
        H<&Api::ListTrustPolicies>()},
-      {"DELETE", "/api/v1/oidc/trust-policies/{policyId}", "oidc.trust_policies.delete",
-       A::kBearer, E::kWorker, H<&Api::DeleteTrustPolicy>()},
+      {"DELETE", "/api/v1/oidc/trust-policies/{policyId}", "oidc.trust_policies.delete", A::kBearer,
+       E::kWorker, H<&Api::DeleteTrustPolicy>()},
       {"POST", "/api/v1/oidc/token", "", A::kNone, E::kWorker, H<&Api::OidcToken>()},
       {"POST", "/api/v1/federation/trust", "federation.partners.create", A::kBearer, E::kWorker,
        H<&Api::CreatePartner>()},
@@ -198,8 +198,8 @@ const std::vector<Route>& Api::Routes() {
        H<&Api::ListPartners>()},
       {"GET", "/api/v1/federation/partners/{partnerId}", "federation.partners.get", A::kBearer,
        E::kWorker, H<&Api::GetPartner>()},
-      {"PATCH", "/api/v1/federation/partners/{partnerId}", "federation.partners.update",
-       A::kBearer, E::kWorker, H<&Api::UpdatePartner>()},
+      {"PATCH", "/api/v1/federation/partners/{partnerId}", "federation.partners.update", A::kBearer,
+       E::kWorker, H<&Api::UpdatePartner>()},
       {"DELETE", "/api/v1/federation/partners/{partnerId}", "federation.partners.delete",
        A::kBearer, E::kWorker, H<&Api::DeletePartner>()},
       {"POST", "/api/v1/federation/verify", "federation.verify", A::kBearer, E::kWorker,
@@ -676,7 +676,8 @@ void Api::Token(RequestContext& ctx, Responder done) {
     if (!proof.ok()) return Reply(done, std::move(proof).error());
     jkt = std::move(proof).value();
   }
-  if (grant && *grant == domain::kJwtBearerGrantType) return JwtBearerGrant(ctx, std::move(done), jkt);
+  if (grant && *grant == domain::kJwtBearerGrantType)
+    return JwtBearerGrant(ctx, std::move(done), jkt);
   // Authenticate first: an unauthenticated caller learns nothing about grants (RFC 6749 §5.2
   // orders invalid_client before unsupported_grant_type in practice).
   auto client = AuthenticateClient(ctx, true);
@@ -1300,7 +1301,8 @@ void Api::ListPartners(RequestContext& ctx, Responder done) {
   const size_t first = static_cast<size_t>(page->page - 1) * static_cast<size_t>(page->limit);
   for (size_t i = first; i < kept.size() && i < first + static_cast<size_t>(page->limit); ++i)
     data.push_back(domain::PartnerToJson(*kept[i], now));
-  done(http::JsonResponse(200, PageBody(std::move(data), static_cast<int64_t>(kept.size()), *page)));
+  done(
+      http::JsonResponse(200, PageBody(std::move(data), static_cast<int64_t>(kept.size()), *page)));
 }
 
 void Api::GetPartner(RequestContext& ctx, Responder done) {
@@ -1364,8 +1366,8 @@ void Api::VerifyFederated(RequestContext& ctx, Responder done) {
   if (!result.ok()) return Reply(done, std::move(result).error());
   boost::json::object o;
   o["valid"] = result->valid;
-  o["issuer"] = result->issuer.empty() ? boost::json::value(nullptr)
-                                       : boost::json::value(result->issuer);
+  o["issuer"] =
+      result->issuer.empty() ? boost::json::value(nullptr) : boost::json::value(result->issuer);
   if (result->valid)
     o["claims"] = result->claims;
   else

@@ -114,7 +114,6 @@ struct AuditFilter {
   std::optional<int64_t> to_ms;
 };
 
-
 // ---------------------------------------------------------------------------------------
 // Workload identity federation and federation partners (SPEC §4, §6).
 
@@ -130,7 +129,7 @@ struct TrustPolicy {
   std::string agent_id;    // "" = bootstrap policy (agents:write token for the organization)
   std::string audience;    // the "aud" the external token must carry
   std::string conditions_json = "{}";  // {"claim":"exact value",...}
-  std::string created_by;  // agent id of the admin who created it
+  std::string created_by;              // agent id of the admin who created it
   int64_t created_at = 0;
 };
 

@@ -129,8 +129,8 @@ class FederationStore {
   virtual Result<std::vector<TrustPolicy>> ListTrustPolicies(
       const std::string& organization_id) = 0;
   // Every policy (all organizations) for one provider and issuer, oldest first.
-  virtual Result<std::vector<TrustPolicy>> ListTrustPoliciesByIssuer(
-      const std::string& provider, const std::string& issuer) = 0;
+  virtual Result<std::vector<TrustPolicy>> ListTrustPoliciesByIssuer(const std::string& provider,
+                                                                     const std::string& issuer) = 0;
   // false when there was no such policy.
   virtual Result<bool> DeleteTrustPolicy(const std::string& policy_id) = 0;
 

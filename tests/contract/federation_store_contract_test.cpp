@@ -103,8 +103,8 @@ TEST_P(FederationStoreContract, ListsAreConfinedToTheOrganizationOrIssuerAndOlde
   ASSERT_OK_AND_ASSIGN(auto prefix, store().federation().ListTrustPoliciesByIssuer(
                                         "kubernetes", "https://k8s.exampl"));
   EXPECT_TRUE(prefix.empty());
-  ASSERT_OK_AND_ASSIGN(auto other, store().federation().ListTrustPoliciesByIssuer(
-                                       "oidc", "https://k8s.example"));
+  ASSERT_OK_AND_ASSIGN(
+      auto other, store().federation().ListTrustPoliciesByIssuer("oidc", "https://k8s.example"));
   EXPECT_TRUE(other.empty());
 }
 
@@ -129,10 +129,12 @@ TEST_P(FederationStoreContract, PartnerRoundTripsByIdAndIssuer) {
   ASSERT_OK_AND_ASSIGN(auto got, store().federation().GetPartner("f-1"));
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(TieF(*got), TieF(p));
-  ASSERT_OK_AND_ASSIGN(auto by_issuer, store().federation().GetPartnerByIssuer("https://other.example"));
+  ASSERT_OK_AND_ASSIGN(auto by_issuer,
+                       store().federation().GetPartnerByIssuer("https://other.example"));
   ASSERT_TRUE(by_issuer.has_value());
   EXPECT_EQ(TieF(*by_issuer), TieF(q));
-  ASSERT_OK_AND_ASSIGN(auto none, store().federation().GetPartnerByIssuer("https://partner.example/"));
+  ASSERT_OK_AND_ASSIGN(auto none,
+                       store().federation().GetPartnerByIssuer("https://partner.example/"));
   EXPECT_FALSE(none.has_value());
   ASSERT_OK_AND_ASSIGN(auto list, store().federation().ListPartners());
   ASSERT_EQ(list.size(), 2u);
@@ -142,7 +144,8 @@ TEST_P(FederationStoreContract, PartnerRoundTripsByIdAndIssuer) {
 
 TEST_P(FederationStoreContract, PartnerIssuerAndIdAreUnique) {
   ASSERT_OK(store().federation().CreatePartner(MakePartner("f-1", "https://partner.example", kT0)));
-  auto same_issuer = store().federation().CreatePartner(MakePartner("f-2", "https://partner.example", kT0));
+  auto same_issuer =
+      store().federation().CreatePartner(MakePartner("f-2", "https://partner.example", kT0));
   ASSERT_FALSE(same_issuer.ok());
   EXPECT_EQ(same_issuer.error().kind, core::Errc::kConflict);
   auto same_id = store().federation().CreatePartner(MakePartner("f-1", "https://x.example", kT0));
@@ -183,7 +186,8 @@ TEST_P(FederationStoreContract, UpdateAndDeletePartner) {
   EXPECT_TRUE(deleted);
   ASSERT_OK_AND_ASSIGN(bool again, store().federation().DeletePartner("f-1"));
   EXPECT_FALSE(again);
-  ASSERT_OK_AND_ASSIGN(auto gone, store().federation().GetPartnerByIssuer("https://renamed.example"));
+  ASSERT_OK_AND_ASSIGN(auto gone,
+                       store().federation().GetPartnerByIssuer("https://renamed.example"));
   EXPECT_FALSE(gone.has_value());
 }
 

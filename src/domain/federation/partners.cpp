@@ -52,9 +52,9 @@ boost::json::object PartnerToJson(const FederationPartner& p, int64_t now_ms) {
   return o;
 }
 
-FederationPartners::FederationPartners(Store& store, RemoteKeySets& keys,
-                                       const core::Clock& clock, core::Random& random,
-                                       std::string our_issuer, int64_t leeway_s)
+FederationPartners::FederationPartners(Store& store, RemoteKeySets& keys, const core::Clock& clock,
+                                       core::Random& random, std::string our_issuer,
+                                       int64_t leeway_s)
     : store_(store),
       keys_(keys),
       clock_(clock),
@@ -186,7 +186,8 @@ core::Result<PartnerVerification> FederationPartners::Verify(
   const std::string status = PartnerStatus(*partner, clock_.NowMs());
   if (status != "active") return invalid("The partner is " + status);
   bool allowed = false;
-  for (const auto& org : partner->allowed_organizations) allowed = allowed || org == caller.organization_id;
+  for (const auto& org : partner->allowed_organizations)
+    allowed = allowed || org == caller.organization_id;
   if (!allowed) return invalid("The partner is not trusted for the caller's organization");
 
   const auto* kid_v = decoded->header.if_contains("kid");
@@ -229,8 +230,8 @@ core::Result<PartnerVerification> FederationPartners::Verify(
   opts.now_s = clock_.NowSeconds();
   opts.leeway_s = leeway_s_;
   opts.require_exp = true;
-  auto verified =
-      crypto::VerifyJwt(token, [&](std::string_view, std::string_view) { return key; }, opts);
+  auto verified = crypto::VerifyJwt(
+      token, [&](std::string_view, std::string_view) { return key; }, opts);
   if (!verified.ok()) return invalid(verified.error().message);
   out.valid = true;
   out.claims = std::move(verified->claims);

@@ -125,7 +125,8 @@ core::Result<TrustPolicy> ParseTrustPolicy(const boost::json::object& body,
       return Bad("Unknown field \"" + key + "\"");
     }
   }
-  if (p.provider.empty()) return Bad("\"provider\" is required: github, gitlab, kubernetes or an https issuer URL");
+  if (p.provider.empty())
+    return Bad("\"provider\" is required: github, gitlab, kubernetes or an https issuer URL");
   const bool git = p.provider == "github" || p.provider == "gitlab";
   if (git) {
     if (!p.issuer.empty())
@@ -141,12 +142,14 @@ core::Result<TrustPolicy> ParseTrustPolicy(const boost::json::object& body,
   }
   if (p.provider == "kubernetes") {
     if (p.issuer.empty())
-      return Bad("\"issuer\" (the cluster's service-account issuer URL) is required for "
-                 "provider kubernetes");
+      return Bad(
+          "\"issuer\" (the cluster's service-account issuer URL) is required for "
+          "provider kubernetes");
     TRY(ValidateIssuerUrl(p.issuer, "issuer"));
     if (!ValidK8sName(ns) || !ValidK8sName(service_account))
-      return Bad("\"namespace\" and \"serviceAccount\" are required for provider kubernetes "
-                 "(lowercase DNS names)");
+      return Bad(
+          "\"namespace\" and \"serviceAccount\" are required for provider kubernetes "
+          "(lowercase DNS names)");
     p.repository = ns + "/" + service_account;
   } else {
     if (!ns.empty() || !service_account.empty())
@@ -356,7 +359,8 @@ core::Result<FederatedToken> WorkloadIdentity::Exchange(
   auto verified = crypto::VerifyJwt(
       external_jwt, [&](std::string_view, std::string_view) { return key; }, opts);
   if (!verified.ok()) {
-    if (!key) return InvalidGrant("The external token is signed with a key its issuer does not publish");
+    if (!key)
+      return InvalidGrant("The external token is signed with a key its issuer does not publish");
     return InvalidGrant("The external token is invalid: " + verified.error().message);
   }
   const auto& claims = verified->claims;
@@ -372,8 +376,9 @@ core::Result<FederatedToken> WorkloadIdentity::Exchange(
       reason = why;
   }
   if (matches.empty())
-    return InvalidGrant(candidates.size() == 1 ? "The external token does not satisfy the trust policy: " + reason
-                                               : "The external token satisfies no trust policy");
+    return InvalidGrant(candidates.size() == 1
+                            ? "The external token does not satisfy the trust policy: " + reason
+                            : "The external token satisfies no trust policy");
   if (matches.size() > 1)
     return Error::OAuth("invalid_request",
                         "Several trust policies match this token; name one with policyId");
@@ -401,7 +406,8 @@ core::Result<FederatedToken> WorkloadIdentity::Exchange(
     // creator's own.
     const auto creator = tokens_.GrantableScopes(record->agent, policy);
     if (!creator.count("agents:write"))
-      return InvalidGrant("The agent that created this bootstrap policy may no longer write agents");
+      return InvalidGrant(
+          "The agent that created this bootstrap policy may no longer write agents");
     allowed = {"agents:write"};
     for (const auto& s : policy.GrantableScopes(
              "member", chosen.organization_id == tokens_.settings().system_organization_id))

@@ -63,12 +63,12 @@ std::string TrustPolicyMismatch(const TrustPolicy& policy, const boost::json::ob
 struct FederatedToken {
   IssuedToken token;
   TrustPolicy policy;
-  std::string agent_id;          // the token's subject
+  std::string agent_id;  // the token's subject
   std::string organization_id;
-  bool bootstrap = false;        // an agents:write token of a bootstrap policy
+  bool bootstrap = false;  // an agents:write token of a bootstrap policy
   std::string external_issuer;
   std::string external_subject;
-  std::string external_jti;      // "" when the external token had none
+  std::string external_jti;  // "" when the external token had none
 };
 
 class WorkloadIdentity {

@@ -217,9 +217,9 @@ core::Result<std::vector<domain::FederationPartner>> FederationStore::ListPartne
 core::Status FederationStore::UpdatePartner(const domain::FederationPartner& p) {
   return database_.Run([&](Connection& connection) -> core::Status {
     const std::string allowed = ListToJson(p.allowed_organizations);
-    TRY_ASSIGN(Rows updated, connection.QueryArgs(kUpdatePartner, p.partner_id, p.name, p.issuer,
-                                                  p.jwks_uri, allowed, p.status, p.expires_at,
-                                                  p.updated_at));
+    TRY_ASSIGN(Rows updated,
+               connection.QueryArgs(kUpdatePartner, p.partner_id, p.name, p.issuer, p.jwks_uri,
+                                    allowed, p.status, p.expires_at, p.updated_at));
     if (updated.Affected() == 0) return core::Error::NotFound("NOT_FOUND", "Partner not found");
     return core::Ok();
   });

@@ -1,9 +1,9 @@
 // Workload identity federation rules that need neither HTTP nor a database: trust-policy
 // validation, exact claim matching, issuer URLs and discovery of issuer keys.
 
+#include "domain/federation/workload_identity.hpp"
 #include "domain/federation/issuer_keys.hpp"
 #include "domain/federation/partners.hpp"
-#include "domain/federation/workload_identity.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/json/parse.hpp>
@@ -27,8 +27,8 @@ object Obj(std::string_view json) {
 }
 
 TEST(TrustPolicy, ParsesProvidersAndDefaultsTheAudience) {
-  auto gh = ParseTrustPolicy(Obj(R"({"provider":"github","repository":"acme/app","branch":"main"})"),
-                             Settings());
+  auto gh = ParseTrustPolicy(
+      Obj(R"({"provider":"github","repository":"acme/app","branch":"main"})"), Settings());
   ASSERT_TRUE(gh.ok()) << gh.error().message;
   EXPECT_EQ(gh->provider, "github");
   EXPECT_EQ(gh->issuer, "");
@@ -36,7 +36,8 @@ TEST(TrustPolicy, ParsesProvidersAndDefaultsTheAudience) {
   EXPECT_TRUE(gh->agent_id.empty()) << "bootstrap";
 
   auto k8s = ParseTrustPolicy(Obj(R"({"provider":"kubernetes","issuer":"https://k8s.example",
-      "namespace":"ci","serviceAccount":"builder","audience":"agentidp"})"), Settings());
+      "namespace":"ci","serviceAccount":"builder","audience":"agentidp"})"),
+                              Settings());
   ASSERT_TRUE(k8s.ok()) << k8s.error().message;
   EXPECT_EQ(k8s->repository, "ci/builder");
   EXPECT_EQ(k8s->audience, "agentidp");
@@ -55,31 +56,32 @@ TEST(TrustPolicy, ParsesProvidersAndDefaultsTheAudience) {
 }
 
 TEST(TrustPolicy, RefusesInvalidBodies) {
-  for (const char* body : {
-           R"({})",
-           R"({"provider":"bitbucket","repository":"a/b"})",
-           R"({"provider":"github"})",
-           R"({"provider":"github","repository":"acme"})",
-           R"({"provider":"github","repository":"acme/app/x"})",
-           R"({"provider":"github","repository":"acme/app evil"})",
-           R"({"provider":"github","repository":"/app"})",
-           R"({"provider":"github","repository":"acme/app","branch":"refs/heads/main"})",
-           R"({"provider":"github","repository":"acme/app","branch":""})",
-           R"({"provider":"github","repository":"acme/app","issuer":"https://x.example"})",
-           R"({"provider":"github","repository":"acme/app","agentId":"abc"})",
-           R"({"provider":"github","repository":"acme/app","conditions":{"a":1}})",
-           R"({"provider":"github","repository":"acme/app","conditions":[]})",
-           R"({"provider":"github","repository":"acme/app","unknown":true})",
-           R"({"provider":"github","repository":"acme/app","namespace":"ci"})",
-           R"({"provider":"http://issuer.example","conditions":{"sub":"x"}})",
-           R"({"provider":"https://issuer.example"})",
-           R"({"provider":"https://issuer.example","repository":"a/b","conditions":{"sub":"x"}})",
-           R"({"provider":"https://issuer.example?x=1","conditions":{"sub":"x"}})",
-           R"({"provider":"https://user@issuer.example","conditions":{"sub":"x"}})",
-           R"({"provider":"kubernetes","namespace":"ci","serviceAccount":"b"})",
-           R"({"provider":"kubernetes","issuer":"https://k.example","namespace":"CI","serviceAccount":"b"})",
-           R"({"provider":"kubernetes","issuer":"https://k.example","namespace":"ci"})",
-       }) {
+  for (
+      const char* body : {
+          R"({})",
+          R"({"provider":"bitbucket","repository":"a/b"})",
+          R"({"provider":"github"})",
+          R"({"provider":"github","repository":"acme"})",
+          R"({"provider":"github","repository":"acme/app/x"})",
+          R"({"provider":"github","repository":"acme/app evil"})",
+          R"({"provider":"github","repository":"/app"})",
+          R"({"provider":"github","repository":"acme/app","branch":"refs/heads/main"})",
+          R"({"provider":"github","repository":"acme/app","branch":""})",
+          R"({"provider":"github","repository":"acme/app","issuer":"https://x.example"})",
+          R"({"provider":"github","repository":"acme/app","agentId":"abc"})",
+          R"({"provider":"github","repository":"acme/app","conditions":{"a":1}})",
+          R"({"provider":"github","repository":"acme/app","conditions":[]})",
+          R"({"provider":"github","repository":"acme/app","unknown":true})",
+          R"({"provider":"github","repository":"acme/app","namespace":"ci"})",
+          R"({"provider":"http://issuer.example","conditions":{"sub":"x"}})",
+          R"({"provider":"https://issuer.example"})",
+          R"({"provider":"https://issuer.example","repository":"a/b","conditions":{"sub":"x"}})",
+          R"({"provider":"https://issuer.example?x=1","conditions":{"sub":"x"}})",
+          R"({"provider":"https://user@issuer.example","conditions":{"sub":"x"}})",
+          R"({"provider":"kubernetes","namespace":"ci","serviceAccount":"b"})",
+          R"({"provider":"kubernetes","issuer":"https://k.example","namespace":"CI","serviceAccount":"b"})",
+          R"({"provider":"kubernetes","issuer":"https://k.example","namespace":"ci"})",
+      }) {
     EXPECT_FALSE(ParseTrustPolicy(Obj(body), Settings()).ok()) << body;
   }
 }
@@ -95,7 +97,8 @@ TrustPolicy Github(std::string repo, std::string branch) {
 
 TEST(TrustPolicy, GithubClaimsMatchExactlyNeverByPrefix) {
   auto p = Github("org/repo", "main");
-  auto claims = [](std::string repo, std::string ref, boost::json::value aud = "https://idp.example") {
+  auto claims = [](std::string repo, std::string ref,
+                   boost::json::value aud = "https://idp.example") {
     object c;
     c["repository"] = std::move(repo);
     c["ref"] = std::move(ref);
@@ -103,9 +106,8 @@ TEST(TrustPolicy, GithubClaimsMatchExactlyNeverByPrefix) {
     return c;
   };
   EXPECT_EQ(TrustPolicyMismatch(p, claims("org/repo", "refs/heads/main")), "");
-  EXPECT_EQ(TrustPolicyMismatch(
-                p, claims("org/repo", "refs/heads/main",
-                          boost::json::array{"other", "https://idp.example"})),
+  EXPECT_EQ(TrustPolicyMismatch(p, claims("org/repo", "refs/heads/main",
+                                          boost::json::array{"other", "https://idp.example"})),
             "");
   EXPECT_NE(TrustPolicyMismatch(p, claims("org/repo-evil", "refs/heads/main")), "");
   EXPECT_NE(TrustPolicyMismatch(p, claims("org/rep", "refs/heads/main")), "");
@@ -113,8 +115,10 @@ TEST(TrustPolicy, GithubClaimsMatchExactlyNeverByPrefix) {
   EXPECT_NE(TrustPolicyMismatch(p, claims("org/repo", "refs/heads/main-evil")), "");
   EXPECT_NE(TrustPolicyMismatch(p, claims("org/repo", "refs/tags/main")), "");
   EXPECT_NE(TrustPolicyMismatch(p, claims("org/repo", "main")), "");
-  EXPECT_NE(TrustPolicyMismatch(p, claims("org/repo", "refs/heads/main", "https://idp.example/")), "");
-  EXPECT_NE(TrustPolicyMismatch(p, claims("org/repo", "refs/heads/main", boost::json::array{})), "");
+  EXPECT_NE(TrustPolicyMismatch(p, claims("org/repo", "refs/heads/main", "https://idp.example/")),
+            "");
+  EXPECT_NE(TrustPolicyMismatch(p, claims("org/repo", "refs/heads/main", boost::json::array{})),
+            "");
   object no_repo = claims("org/repo", "refs/heads/main");
   no_repo.erase("repository");
   EXPECT_NE(TrustPolicyMismatch(p, no_repo), "");
