@@ -1227,6 +1227,8 @@ void Api::FinishFederatedToken(RequestContext& ctx, Responder done,
   s_.auth_throttle->RecordSuccess(throttle_key);
   const domain::FederatedToken& t = *issued;
   Response response = NoStore(Json(200, TokenBody(t.token)));
+  if (!jkt.empty() && s_.dpop->nonces_required())
+    response.SetHeader("DPoP-Nonce", s_.dpop->CurrentNonce());
   domain::AuditRecord rec;
   rec.agent_id = t.agent_id;
   rec.organization_id = t.organization_id;

@@ -9,7 +9,7 @@ import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { startServer, makeTempDir } from './lib/harness.mjs';
-import { newKey, signJwt, claimsOf } from './lib/jwt.mjs';
+import { newKey, signJwt, claimsOf, dpopProof, thumbprint } from './lib/jwt.mjs';
 import { startIssuer } from './lib/oidc_issuer.mjs';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
@@ -310,6 +310,13 @@ describe('workload identity federation', () => {
     assertOAuthError(withAuth, 400, 'invalid_request');
     const audit = await srv.api('GET', `/api/v1/audit?agentId=${agent.agentId}&action=token.issued&limit=1`, { token: admin });
     assert.equal(audit.json.data[0].metadata.grantType, JWT_BEARER);
+    // With a DPoP proof the token is bound to the proof's key.
+    const key = newKey('ES256');
+    const bound = await form({ grant_type: JWT_BEARER, assertion: issuer.github('github', { repository: 'acme/app', aud: srv.issuer }) },
+      { headers: { dpop: dpopProof(key, 'POST', `${srv.issuer}/api/v1/token`) } });
+    assert.equal(bound.status, 200, bound.text);
+    assert.equal(bound.json.token_type, 'DPoP');
+    assert.equal(claimsOf(bound.json.access_token).cnf.jkt, thumbprint(key.jwk));
   });
 
   // Last: waits out the 10 s refresh floor.
