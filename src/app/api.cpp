@@ -184,6 +184,26 @@ const std::vector<Route>& Api::Routes() {
       {"GET", "/api/v1/audit/verify", "audit.verify", A::kBearer, E::kWorker,
        H<&Api::VerifyAudit>()},
       {"GET", "/api/v1/audit/{eventId}", "audit.get", A::kBearer, E::kWorker, H<&Api::GetAudit>()},
+      // Workload identity federation (SPEC §6) and federation partners (SPEC §4).
+      {"POST", "/api/v1/oidc/trust-policies", "oidc.trust_policies.create", A::kBearer, E::kWorker,
+       H<&Api::CreateTrustPolicy>()},
+      {"GET", "/api/v1/oidc/trust-policies", "oidc.trust_policies.list", A::kBearer, E::kWorker,
+       H<&Api::ListTrustPolicies>()},
+      {"DELETE", "/api/v1/oidc/trust-policies/{policyId}", "oidc.trust_policies.delete", A::kBearer,
+       E::kWorker, H<&Api::DeleteTrustPolicy>()},
+      {"POST", "/api/v1/oidc/token", "", A::kNone, E::kWorker, H<&Api::OidcToken>()},
+      {"POST", "/api/v1/federation/trust", "federation.partners.create", A::kBearer, E::kWorker,
+       H<&Api::CreatePartner>()},
+      {"GET", "/api/v1/federation/partners", "federation.partners.list", A::kBearer, E::kWorker,
+       H<&Api::ListPartners>()},
+      {"GET", "/api/v1/federation/partners/{partnerId}", "federation.partners.get", A::kBearer,
+       E::kWorker, H<&Api::GetPartner>()},
+      {"PATCH", "/api/v1/federation/partners/{partnerId}", "federation.partners.update", A::kBearer,
+       E::kWorker, H<&Api::UpdatePartner>()},
+      {"DELETE", "/api/v1/federation/partners/{partnerId}", "federation.partners.delete",
+       A::kBearer, E::kWorker, H<&Api::DeletePartner>()},
+      {"POST", "/api/v1/federation/verify", "federation.verify", A::kBearer, E::kWorker,
+       H<&Api::VerifyFederated>()},
       {"POST", "/api/v1/oauth2/token/delegate", "delegation.create", A::kBearer, E::kWorker,
        H<&Api::Delegate>()},
       {"POST", "/api/v1/oauth2/token/verify-delegation", "delegation.verify", A::kBearer,
@@ -253,7 +273,8 @@ Api::Api(Services services) : s_(std::move(services)) {
   meta["jwks_uri"] = iss + "/.well-known/jwks.json";
   meta["userinfo_endpoint"] = iss + "/agent-info";
   meta["grant_types_supported"] =
-      boost::json::array{"client_credentials", std::string(domain::kGrantTokenExchange)};
+      boost::json::array{"client_credentials", std::string(domain::kGrantTokenExchange),
+                         std::string(domain::kJwtBearerGrantType)};
   // No authorization endpoint: no response type is supported (RFC 8414 §2).
   meta["response_types_supported"] = boost::json::array{};
   meta["token_endpoint_auth_methods_supported"] =
@@ -695,6 +716,8 @@ void Api::Token(RequestContext& ctx, Responder done) {
     if (!proof.ok()) return Reply(done, std::move(proof).error());
     jkt = std::move(proof).value();
   }
+  if (grant && *grant == domain::kJwtBearerGrantType)
+    return JwtBearerGrant(ctx, std::move(done), jkt);
   // Authenticate first: an unauthenticated caller learns nothing about grants (RFC 6749 §5.2
   // orders invalid_client before unsupported_grant_type in practice).
   auto client = AuthenticateClient(ctx, true);
@@ -708,7 +731,8 @@ void Api::Token(RequestContext& ctx, Responder done) {
   if (*grant != "client_credentials" && !exchange)
     return Reply(done, Error::OAuth("unsupported_grant_type",
                                     "Supported grant types: client_credentials, " +
-                                        std::string(domain::kGrantTokenExchange)));
+                                        std::string(domain::kGrantTokenExchange) + ", " +
+                                        std::string(domain::kJwtBearerGrantType)));
   // An exchange validates the subject token, which may need the store: run it on a worker
   // from the start, so the rate limit below counts it once.
   if (exchange && !ctx.may_block) return RetryOnWorker(done);
@@ -1490,6 +1514,312 @@ void Api::ComplianceAgentCards(RequestContext& ctx, Responder done) {
     data.push_back(s_.dids->Card(a, *key));
   }
   done(http::JsonResponse(200, PageBody(std::move(data), list->total, *page)));
+}
+
+// ---------------------------------------------------------------------------------------
+// Workload identity federation (SPEC §6) and federation partners (SPEC §4)
+
+namespace {
+boost::json::object TokenBody(const domain::IssuedToken& t) {
+  boost::json::object body;
+  body["access_token"] = t.access_token;
+  body["token_type"] = t.token_type;
+  body["expires_in"] = t.expires_in;
+  body["scope"] = t.scope;
+  body["issued_token_type"] = "urn:ietf:params:oauth:token-type:access_token";
+  return body;
+}
+}  // namespace
+
+void Api::CreateTrustPolicy(RequestContext& ctx, Responder done) {
+  auto body = JsonBody(ctx.req);
+  if (!body.ok()) return Reply(done, std::move(body).error());
+  auto created = s_.workload->CreatePolicy(*ctx.principal, *body);
+  if (!created.ok()) return Reply(done, std::move(created).error());
+  domain::AuditRecord rec;
+  rec.agent_id = ctx.principal->agent_id;
+  rec.organization_id = created->organization_id;
+  rec.action = "oidc.trust_policy.created";
+  rec.ip_address = ctx.req.remote_ip;
+  rec.user_agent = ctx.principal->user_agent;
+  boost::json::object meta;
+  meta["policyId"] = created->policy_id;
+  meta["provider"] = created->provider;
+  meta["bootstrap"] = created->agent_id.empty();
+  if (!created->agent_id.empty()) meta["boundAgentId"] = created->agent_id;
+  rec.metadata_json = boost::json::serialize(meta);
+  if (auto st = s_.audit->Write(std::move(rec)); !st.ok())
+    return Reply(done, Error::Unavailable("The trust policy could not be recorded; retry"));
+  Response r = Json(201, domain::TrustPolicyToJson(*created, s_.workload->settings()));
+  r.SetHeader("Location", "/api/v1/oidc/trust-policies/" + created->policy_id);
+  done(std::move(r));
+}
+
+void Api::ListTrustPolicies(RequestContext& ctx, Responder done) {
+  auto q = http::ParseQuery(ctx.req.query);
+  if (!q.ok()) return Reply(done, std::move(q).error());
+  for (const auto& [k, v] : *q)
+    if (k != "page" && k != "limit")
+      return Reply(done, Error::Validation("Unknown query parameter \"" + k + "\""));
+  auto page = PageParams(*q);
+  if (!page.ok()) return Reply(done, std::move(page).error());
+  auto list = s_.workload->ListPolicies(*ctx.principal);
+  if (!list.ok()) return Reply(done, std::move(list).error());
+  boost::json::array data;
+  const size_t first = static_cast<size_t>(page->page - 1) * static_cast<size_t>(page->limit);
+  for (size_t i = first; i < list->size() && i < first + static_cast<size_t>(page->limit); ++i)
+    data.push_back(domain::TrustPolicyToJson((*list)[i], s_.workload->settings()));
+  done(http::JsonResponse(200,
+                          PageBody(std::move(data), static_cast<int64_t>(list->size()), *page)));
+}
+
+void Api::DeleteTrustPolicy(RequestContext& ctx, Responder done) {
+  auto deleted =
+      s_.workload->DeletePolicy(*ctx.principal, std::string(ctx.req.PathParam("policyId")));
+  if (!deleted.ok()) return Reply(done, std::move(deleted).error());
+  domain::AuditRecord rec;
+  rec.agent_id = ctx.principal->agent_id;
+  rec.organization_id = deleted->organization_id;
+  rec.action = "oidc.trust_policy.deleted";
+  rec.ip_address = ctx.req.remote_ip;
+  rec.user_agent = ctx.principal->user_agent;
+  rec.metadata_json = boost::json::serialize(boost::json::object{{"policyId", deleted->policy_id}});
+  s_.audit->Post(std::move(rec));
+  done(NoContent());
+}
+
+void Api::OidcToken(RequestContext& ctx, Responder done) {
+  // The external token is single-use: this route always runs on a worker (Exec::kWorker).
+  auto body = JsonBody(ctx.req);
+  if (!body.ok()) return Reply(done, std::move(body).error());
+  std::optional<std::string> token, policy_id, scope;
+  for (const auto& kv : *body) {
+    const auto& v = kv.value();
+    const std::string key(kv.key());
+    if (key != "token" && key != "policyId" && key != "scope")
+      return Reply(done, Error::OAuth("invalid_request", "Unknown field \"" + key + "\""));
+    if (!v.is_string() || v.get_string().empty())
+      return Reply(done,
+                   Error::OAuth("invalid_request", "\"" + key + "\" must be a non-empty string"));
+    (key == "token" ? token : key == "policyId" ? policy_id : scope) = std::string(v.get_string());
+  }
+  if (!token) return Reply(done, Error::OAuth("invalid_request", "\"token\" is required"));
+  if (auto st = ExternalTokenThrottle(ctx); !st.ok()) return Reply(done, std::move(st).error());
+  auto policy = this->policy();
+  FinishFederatedToken(ctx, std::move(done),
+                       s_.workload->Exchange(*token, policy_id, scope, *policy),
+                       "urn:agentidp:oidc-federation", "");
+}
+
+void Api::JwtBearerGrant(RequestContext& ctx, Responder done, const std::string& jkt) {
+  if (!ctx.may_block) return RetryOnWorker(done);
+  // The assertion is the credential; a second one (client authentication) is refused rather
+  // than silently ignored.
+  if (!ctx.req.Header("authorization").empty() || FormValue(ctx.form, "client_secret") ||
+      FormValue(ctx.form, "client_assertion"))
+    return Reply(done, Error::OAuth("invalid_request",
+                                    "The jwt-bearer grant takes no client authentication: the "
+                                    "assertion is the credential"));
+  const std::string* assertion = FormValue(ctx.form, "assertion");
+  if (!assertion || assertion->empty())
+    return Reply(done, Error::OAuth("invalid_request", "assertion is required"));
+  std::optional<std::string> scope;
+  if (const std::string* sc = FormValue(ctx.form, "scope")) scope = *sc;
+  if (auto st = ExternalTokenThrottle(ctx); !st.ok()) return Reply(done, std::move(st).error());
+  auto policy = this->policy();
+  FinishFederatedToken(ctx, std::move(done),
+                       s_.workload->Exchange(*assertion, std::nullopt, scope, *policy, jkt),
+                       std::string(domain::kJwtBearerGrantType), jkt);
+}
+
+// Refused external tokens slow their sender down like failed client authentications
+// (auth_failures_before_slowdown free failures per client address, then 429 + Retry-After).
+core::Status Api::ExternalTokenThrottle(RequestContext& ctx) {
+  if (int64_t wait = s_.auth_throttle->RetryAfter("external-token|" + ctx.req.remote_ip);
+      wait > 0) {
+    auth_failures_->Inc();
+    Error e = Error::OAuth("invalid_grant", "Too many refused tokens; retry later", 429);
+    e.retry_after = static_cast<int>(wait);
+    return e;
+  }
+  return core::Ok();
+}
+
+void Api::FinishFederatedToken(RequestContext& ctx, Responder done,
+                               core::Result<domain::FederatedToken> issued,
+                               const std::string& grant_type, const std::string& jkt) {
+  const std::string throttle_key = "external-token|" + ctx.req.remote_ip;
+  if (!issued.ok()) {
+    const Error& e = issued.error();
+    if (e.kind == core::Errc::kOAuth && e.code == "invalid_grant") {
+      s_.auth_throttle->RecordFailure(throttle_key);
+      auth_failures_->Inc();
+      domain::AuditRecord r;
+      r.action = "auth.failed";
+      r.outcome = "failure";
+      r.ip_address = ctx.req.remote_ip;
+      r.user_agent = std::string(ctx.req.Header("user-agent").substr(0, 256));
+      boost::json::object meta;
+      meta["reason"] = "invalid_external_token";
+      meta["grantType"] = grant_type;
+      meta["path"] = ctx.req.path;
+      r.metadata_json = boost::json::serialize(meta);
+      s_.audit->Post(std::move(r));
+    }
+    if (e.kind != core::Errc::kOAuth) return Reply(done, OAuthUnavailable("Try again shortly"));
+    return Reply(done, std::move(issued).error());
+  }
+  s_.auth_throttle->RecordSuccess(throttle_key);
+  const domain::FederatedToken& t = *issued;
+  Response response = NoStore(Json(200, TokenBody(t.token)));
+  if (!jkt.empty() && s_.dpop->nonces_required())
+    response.SetHeader("DPoP-Nonce", s_.dpop->CurrentNonce());
+  domain::AuditRecord rec;
+  rec.agent_id = t.agent_id;
+  rec.organization_id = t.organization_id;
+  rec.action = "token.issued";
+  rec.ip_address = ctx.req.remote_ip;
+  rec.user_agent = std::string(ctx.req.Header("user-agent").substr(0, 256));
+  boost::json::object meta;
+  meta["jti"] = t.token.jti;
+  meta["grantType"] = grant_type;
+  meta["scope"] = t.token.scope;
+  meta["policyId"] = t.policy.policy_id;
+  meta["bootstrap"] = t.bootstrap;
+  meta["externalIssuer"] = t.external_issuer;
+  meta["externalSubject"] = t.external_subject.substr(0, 256);
+  if (!t.external_jti.empty()) meta["externalJti"] = t.external_jti.substr(0, 256);
+  if (!jkt.empty()) meta["dpopJkt"] = jkt;
+  meta["expiresAt"] = core::FormatIso8601(t.token.expires_at_ms);
+  rec.metadata_json = boost::json::serialize(meta);
+  s_.audit->Submit(std::move(rec), [done = std::move(done), response = std::move(response),
+                                    counter = tokens_issued_](const core::Status& st) mutable {
+    if (!st.ok()) {
+      done(http::ErrorResponse(OAuthUnavailable("Token could not be recorded; retry")));
+      return;
+    }
+    counter->Inc();
+    done(std::move(response));
+  });
+}
+
+void Api::CreatePartner(RequestContext& ctx, Responder done) {
+  auto body = JsonBody(ctx.req);
+  if (!body.ok()) return Reply(done, std::move(body).error());
+  auto created = s_.partners->Create(*body);
+  if (!created.ok()) return Reply(done, std::move(created).error());
+  domain::AuditRecord rec;
+  rec.agent_id = ctx.principal->agent_id;
+  rec.organization_id = ctx.principal->organization_id;
+  rec.action = "federation.partner.created";
+  rec.ip_address = ctx.req.remote_ip;
+  rec.user_agent = ctx.principal->user_agent;
+  rec.metadata_json = boost::json::serialize(
+      boost::json::object{{"partnerId", created->partner_id}, {"issuer", created->issuer}});
+  if (auto st = s_.audit->Write(std::move(rec)); !st.ok())
+    return Reply(done, Error::Unavailable("The partner could not be recorded; retry"));
+  Response r = Json(201, domain::PartnerToJson(*created, s_.partners->NowMs()));
+  r.SetHeader("Location", "/api/v1/federation/partners/" + created->partner_id);
+  done(std::move(r));
+}
+
+void Api::ListPartners(RequestContext& ctx, Responder done) {
+  auto q = http::ParseQuery(ctx.req.query);
+  if (!q.ok()) return Reply(done, std::move(q).error());
+  std::optional<std::string> status;
+  for (const auto& [k, v] : *q) {
+    if (k == "status") {
+      if (v != "active" && v != "inactive" && v != "expired")
+        return Reply(done, Error::Validation("\"status\" must be active, inactive or expired"));
+      status = v;
+    } else if (k != "page" && k != "limit") {
+      return Reply(done, Error::Validation("Unknown query parameter \"" + k + "\""));
+    }
+  }
+  auto page = PageParams(*q);
+  if (!page.ok()) return Reply(done, std::move(page).error());
+  auto list = s_.partners->List();
+  if (!list.ok()) return Reply(done, std::move(list).error());
+  const int64_t now = s_.partners->NowMs();
+  std::vector<const domain::FederationPartner*> kept;
+  for (const auto& p : *list)
+    if (!status || domain::PartnerStatus(p, now) == *status) kept.push_back(&p);
+  boost::json::array data;
+  const size_t first = static_cast<size_t>(page->page - 1) * static_cast<size_t>(page->limit);
+  for (size_t i = first; i < kept.size() && i < first + static_cast<size_t>(page->limit); ++i)
+    data.push_back(domain::PartnerToJson(*kept[i], now));
+  done(
+      http::JsonResponse(200, PageBody(std::move(data), static_cast<int64_t>(kept.size()), *page)));
+}
+
+void Api::GetPartner(RequestContext& ctx, Responder done) {
+  auto p = s_.partners->Get(std::string(ctx.req.PathParam("partnerId")));
+  if (!p.ok()) return Reply(done, std::move(p).error());
+  done(Json(200, domain::PartnerToJson(*p, s_.partners->NowMs())));
+}
+
+void Api::UpdatePartner(RequestContext& ctx, Responder done) {
+  auto body = JsonBody(ctx.req);
+  if (!body.ok()) return Reply(done, std::move(body).error());
+  auto p = s_.partners->Update(std::string(ctx.req.PathParam("partnerId")), *body);
+  if (!p.ok()) return Reply(done, std::move(p).error());
+  domain::AuditRecord rec;
+  rec.agent_id = ctx.principal->agent_id;
+  rec.organization_id = ctx.principal->organization_id;
+  rec.action = "federation.partner.updated";
+  rec.ip_address = ctx.req.remote_ip;
+  rec.user_agent = ctx.principal->user_agent;
+  rec.metadata_json = boost::json::serialize(boost::json::object{{"partnerId", p->partner_id}});
+  s_.audit->Post(std::move(rec));
+  done(Json(200, domain::PartnerToJson(*p, s_.partners->NowMs())));
+}
+
+void Api::DeletePartner(RequestContext& ctx, Responder done) {
+  const std::string id(ctx.req.PathParam("partnerId"));
+  auto st = s_.partners->Delete(id);
+  if (!st.ok()) return Reply(done, std::move(st).error());
+  domain::AuditRecord rec;
+  rec.agent_id = ctx.principal->agent_id;
+  rec.organization_id = ctx.principal->organization_id;
+  rec.action = "federation.partner.deleted";
+  rec.ip_address = ctx.req.remote_ip;
+  rec.user_agent = ctx.principal->user_agent;
+  rec.metadata_json = boost::json::serialize(boost::json::object{{"partnerId", id}});
+  s_.audit->Post(std::move(rec));
+  done(NoContent());
+}
+
+void Api::VerifyFederated(RequestContext& ctx, Responder done) {
+  auto body = JsonBody(ctx.req);
+  if (!body.ok()) return Reply(done, std::move(body).error());
+  std::string token;
+  std::optional<std::string> audience;
+  for (const auto& kv : *body) {
+    const auto& v = kv.value();
+    if (kv.key() == "token") {
+      if (!v.is_string() || v.get_string().empty())
+        return Reply(done, Error::Validation("\"token\" must be a non-empty string"));
+      token = std::string(v.get_string());
+    } else if (kv.key() == "audience") {
+      if (!v.is_string() || v.get_string().empty())
+        return Reply(done, Error::Validation("\"audience\" must be a non-empty string"));
+      audience = std::string(v.get_string());
+    } else {
+      return Reply(done, Error::Validation("Unknown field \"" + std::string(kv.key()) + "\""));
+    }
+  }
+  if (token.empty()) return Reply(done, Error::Validation("\"token\" is required"));
+  auto result = s_.partners->Verify(*ctx.principal, token, audience);
+  if (!result.ok()) return Reply(done, std::move(result).error());
+  boost::json::object o;
+  o["valid"] = result->valid;
+  o["issuer"] =
+      result->issuer.empty() ? boost::json::value(nullptr) : boost::json::value(result->issuer);
+  if (result->valid)
+    o["claims"] = result->claims;
+  else
+    o["reason"] = result->reason;
+  done(NoStore(Json(200, o)));
 }
 
 }  // namespace agentidp::app

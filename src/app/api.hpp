@@ -10,6 +10,8 @@
 #include "domain/audit/audit_log.hpp"
 #include "domain/delegation/delegation_service.hpp"
 #include "domain/did/did_service.hpp"
+#include "domain/federation/partners.hpp"
+#include "domain/federation/workload_identity.hpp"
 #include "domain/oauth/client_assertion.hpp"
 #include "domain/oauth/dpop.hpp"
 #include "domain/oauth/rate_limiter.hpp"
@@ -88,6 +90,9 @@ struct Services {
   core::Metrics* metrics = nullptr;
   core::ThreadPool* workers = nullptr;
   const core::Clock* clock = nullptr;
+  // Workload identity federation and federation partners.
+  domain::WorkloadIdentity* workload = nullptr;
+  domain::FederationPartners* partners = nullptr;
 };
 
 class Api final : public http::Application {
@@ -145,6 +150,17 @@ class Api final : public http::Application {
   void ResolveAgentDid(RequestContext&, http::Responder);
   void AgentCard(RequestContext&, http::Responder);
   void ComplianceAgentCards(RequestContext&, http::Responder);
+  // Workload identity federation (SPEC §6) and federation partners.
+  void CreateTrustPolicy(RequestContext&, http::Responder);
+  void ListTrustPolicies(RequestContext&, http::Responder);
+  void DeleteTrustPolicy(RequestContext&, http::Responder);
+  void OidcToken(RequestContext&, http::Responder);
+  void CreatePartner(RequestContext&, http::Responder);
+  void ListPartners(RequestContext&, http::Responder);
+  void GetPartner(RequestContext&, http::Responder);
+  void UpdatePartner(RequestContext&, http::Responder);
+  void DeletePartner(RequestContext&, http::Responder);
+  void VerifyFederated(RequestContext&, http::Responder);
 
  private:
   void Run(const Route& route, std::shared_ptr<http::Request> req, http::Responder done,
@@ -157,6 +173,14 @@ class Api final : public http::Application {
   void AuditAuthFailure(const RequestContext& ctx, const std::string& client_id,
                         const std::string& reason);
   // The WWW-Authenticate value of a DPoP challenge (RFC 9449 §7.1).
+  // The jwt-bearer grant (RFC 7523 §2.1) at the token endpoint: no client authentication,
+  // the external JWT in `assertion` is the credential (same rules as POST /oidc/token).
+  void JwtBearerGrant(RequestContext& ctx, http::Responder done, const std::string& jkt);
+  core::Status ExternalTokenThrottle(RequestContext& ctx);
+  // Answers an exchanged external token: audits token.issued (durable before the 200).
+  void FinishFederatedToken(RequestContext& ctx, http::Responder done,
+                            core::Result<domain::FederatedToken> issued,
+                            const std::string& grant_type, const std::string& jkt);
   std::string DpopChallenge(std::string_view error, std::string_view description) const;
   // `Authorization: DPoP <token>` at a protected route: one valid proof for this request
   // and token, made with the key the token is bound to.

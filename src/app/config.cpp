@@ -79,6 +79,15 @@ auto Url(std::string Config::*field) {
   };
 }
 
+// An https URL, required (an issuer identifier).
+auto HttpsUrl(std::string Config::*field) {
+  return [=](Config& c, const std::string& v, const std::string& where) -> core::Status {
+    if (v.rfind("https://", 0) != 0 || v.size() <= 8) return Bad(where, "must be an https URL");
+    TRY(Url(field)(c, v, where));
+    return core::Ok();
+  };
+}
+
 const std::vector<Key>& Keys() {
   static const std::vector<Key> kKeys = {
       {"data_dir", Str(&Config::data_dir)},
@@ -118,6 +127,9 @@ const std::vector<Key>& Keys() {
       {"outbound_timeout_ms", Int(&Config::outbound_timeout_ms, 100, 60'000)},
       {"outbound_allow_private", Bool(&Config::outbound_allow_private)},
       {"outbound_ca_file", Str(&Config::outbound_ca_file)},
+      // Workload identity federation: https issuer URLs (the outbound client is https-only).
+      {"federation_github_issuer", HttpsUrl(&Config::federation_github_issuer)},
+      {"federation_gitlab_issuer", HttpsUrl(&Config::federation_gitlab_issuer)},
   };
   return kKeys;
 }

@@ -53,6 +53,10 @@ struct Config {
   int outbound_timeout_ms = 5000;
   bool outbound_allow_private = false;  // tests only: reach loopback/private addresses
   std::string outbound_ca_file;         // extra trust anchors (PEM), e.g. a test CA
+  // Workload identity federation (SPEC §6): issuer identifiers of providers github and gitlab
+  // (tests point them at a local issuer; self-managed GitLab sets its own URL).
+  std::string federation_github_issuer = "https://token.actions.githubusercontent.com";
+  std::string federation_gitlab_issuer = "https://gitlab.com";
 
   // Effective values once the port is known.
   std::string EffectiveIssuer(int actual_port) const;

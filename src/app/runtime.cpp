@@ -11,6 +11,9 @@
 #include "domain/agents/agent_service.hpp"
 #include "domain/audit/audit_log.hpp"
 #include "domain/did/did_service.hpp"
+#include "domain/federation/issuer_keys.hpp"
+#include "domain/federation/partners.hpp"
+#include "domain/federation/workload_identity.hpp"
 #include "domain/keys/keyring.hpp"
 #include "domain/oauth/client_directory.hpp"
 #include "domain/oauth/rate_limiter.hpp"
@@ -373,6 +376,20 @@ int Serve(const Config& config) {
   domain::DidService dids(core.store->agent_keys(), core.clock, core.master_key, did_settings);
   services.orgs = &orgs;
   services.dids = &dids;
+  // Workload identity federation (SPEC §6) and federation partners: keys fetched through the
+  // guarded outbound client, external tokens single-use in the replay cache.
+  domain::IssuerKeys issuer_keys(&outbound, remote_keys, core.clock);
+  domain::FederationSettings fs;
+  fs.our_issuer = issuer;
+  fs.github_issuer = config.federation_github_issuer;
+  fs.gitlab_issuer = config.federation_gitlab_issuer;
+  fs.leeway_s = config.jwt_leeway_seconds;
+  domain::WorkloadIdentity workload(*core.store, clients, tokens, issuer_keys, replay, core.clock,
+                                    core.random, fs);
+  domain::FederationPartners partners(*core.store, remote_keys, core.clock, core.random, issuer,
+                                      config.jwt_leeway_seconds);
+  services.workload = &workload;
+  services.partners = &partners;
   Api api(services);
   api.SetPolicy(*policy);
   late.target = &api;

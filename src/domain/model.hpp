@@ -148,4 +148,36 @@ struct AuditFilter {
   std::optional<int64_t> to_ms;
 };
 
+// ---------------------------------------------------------------------------------------
+// Workload identity federation and federation partners (SPEC §4, §6).
+
+// Trusts tokens of one external OIDC issuer, for workloads matching exact claims, to obtain
+// a token of the organization (DESIGN: domain/federation/workload_identity).
+struct TrustPolicy {
+  std::string policy_id;
+  std::string organization_id;
+  std::string provider;    // github|gitlab|kubernetes|oidc
+  std::string issuer;      // kubernetes/oidc: the issuer URL; "" for github/gitlab (configured)
+  std::string repository;  // github/gitlab: owner/name; kubernetes: namespace/serviceaccount
+  std::string branch;      // optional, exact ("" = any)
+  std::string agent_id;    // "" = bootstrap policy (agents:write token for the organization)
+  std::string audience;    // the "aud" the external token must carry
+  std::string conditions_json = "{}";  // {"claim":"exact value",...}
+  std::string created_by;              // agent id of the admin who created it
+  int64_t created_at = 0;
+};
+
+// An issuer whose tokens POST /federation/verify checks for the allowed organizations.
+struct FederationPartner {
+  std::string partner_id;
+  std::string name;
+  std::string issuer;
+  std::string jwks_uri;
+  std::vector<std::string> allowed_organizations;
+  std::string status = "active";  // active|inactive (stored); "expired" is derived
+  std::optional<int64_t> expires_at;
+  int64_t created_at = 0;
+  int64_t updated_at = 0;
+};
+
 }  // namespace agentidp::domain

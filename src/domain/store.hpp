@@ -149,6 +149,34 @@ class MetaStore {
   virtual Result<bool> PutIfAbsent(const std::string& key, const std::string& value) = 0;
 };
 
+// Trust policies (workload identity federation) and federation partners.
+class FederationStore {
+ public:
+  virtual ~FederationStore() = default;
+  // Conflict if policy_id is taken.
+  virtual Status CreateTrustPolicy(const TrustPolicy& policy) = 0;
+  virtual Result<std::optional<TrustPolicy>> GetTrustPolicy(const std::string& policy_id) = 0;
+  // Oldest first.
+  virtual Result<std::vector<TrustPolicy>> ListTrustPolicies(
+      const std::string& organization_id) = 0;
+  // Every policy (all organizations) for one provider and issuer, oldest first.
+  virtual Result<std::vector<TrustPolicy>> ListTrustPoliciesByIssuer(const std::string& provider,
+                                                                     const std::string& issuer) = 0;
+  // false when there was no such policy.
+  virtual Result<bool> DeleteTrustPolicy(const std::string& policy_id) = 0;
+
+  // Conflict if partner_id or issuer is taken.
+  virtual Status CreatePartner(const FederationPartner& partner) = 0;
+  virtual Result<std::optional<FederationPartner>> GetPartner(const std::string& partner_id) = 0;
+  virtual Result<std::optional<FederationPartner>> GetPartnerByIssuer(
+      const std::string& issuer) = 0;
+  // Oldest first.
+  virtual Result<std::vector<FederationPartner>> ListPartners() = 0;
+  // Replaces every mutable field; NotFound when absent, Conflict on an issuer clash.
+  virtual Status UpdatePartner(const FederationPartner& partner) = 0;
+  virtual Result<bool> DeletePartner(const std::string& partner_id) = 0;
+};
+
 // A backend bundles every store plus its health probe.
 class Store {
  public:
@@ -167,6 +195,8 @@ class Store {
   virtual std::string BackendName() const = 0;
   // Applies pending versioned migrations; returns the schema version reached.
   virtual Result<int> Migrate() = 0;
+
+  virtual FederationStore& federation() = 0;
 };
 
 }  // namespace agentidp::domain

@@ -442,4 +442,39 @@ core::Status TokenService::Revoke(const AccessTokenInfo& token) {
   return revocations_.Revoke(token.jti, token.exp_s * 1000);
 }
 
+core::Result<IssuedToken> TokenService::IssueForAgent(const Agent& agent,
+                                                      const std::set<std::string>& scopes,
+                                                      int64_t ttl_s,
+                                                      const boost::json::object& extra_claims,
+                                                      const std::string& dpop_jkt) {
+  if (ttl_s < 1 || ttl_s > settings_.ttl_s)
+    return core::Error::Internal("token lifetime out of range");
+  auto keys = keyring_.Snapshot();
+  const auto& signer = *keys->current->signer;
+  const int64_t now_s = clock_.NowSeconds();
+  IssuedToken out;
+  out.jti = random_.UuidV4();
+  out.expires_in = ttl_s;
+  out.expires_at_ms = (now_s + ttl_s) * 1000;
+  out.scope = JoinScopes(scopes);
+  boost::json::object claims;
+  for (const auto& kv : extra_claims) claims[kv.key()] = kv.value();
+  claims["iss"] = settings_.issuer;
+  claims["sub"] = agent.agent_id;
+  claims["aud"] = settings_.audience;
+  claims["client_id"] = agent.agent_id;
+  claims["scope"] = out.scope;
+  claims["jti"] = out.jti;
+  claims["iat"] = now_s;
+  claims["exp"] = now_s + ttl_s;
+  claims["organization_id"] = agent.organization_id;
+  claims.erase("cnf");
+  if (!dpop_jkt.empty()) {
+    claims["cnf"] = boost::json::object{{"jkt", dpop_jkt}};
+    out.token_type = "DPoP";
+  }
+  out.access_token = signer.SignJwt("at+jwt", boost::json::serialize(claims));
+  return out;
+}
+
 }  // namespace agentidp::domain

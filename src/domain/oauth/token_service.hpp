@@ -174,6 +174,13 @@ class TokenService {
   const TokenSettings& settings() const { return settings_; }
   std::set<std::string> GrantableScopes(const Agent& agent, const Policy& policy) const;
 
+  // Workload identity federation and the jwt-bearer grant: a token with `agent` as subject,
+  // exactly `scopes` (the caller decides them), living `ttl_s` (1 .. the configured TTL), with
+  // `extra_claims` added (they cannot replace a registered claim).
+  core::Result<IssuedToken> IssueForAgent(const Agent& agent, const std::set<std::string>& scopes,
+                                          int64_t ttl_s, const boost::json::object& extra_claims,
+                                          const std::string& dpop_jkt = "");
+
  private:
   struct MintRequest {
     std::string sub, client_id, organization_id, audience;

@@ -40,7 +40,16 @@ constexpr std::string_view kDefaultPolicy = R"POLICY({
     "orgs.delete": ["admin:orgs"],
     "orgs.members.add": ["admin:orgs"],
     "did.resolve": ["agents:read"],
-    "compliance.agent_cards": []
+    "compliance.agent_cards": [],
+    "oidc.trust_policies.create": ["agents:write"],
+    "oidc.trust_policies.list": ["agents:write"],
+    "oidc.trust_policies.delete": ["agents:write"],
+    "federation.partners.create": ["admin:orgs"],
+    "federation.partners.list": ["admin:orgs"],
+    "federation.partners.get": ["admin:orgs"],
+    "federation.partners.update": ["admin:orgs"],
+    "federation.partners.delete": ["admin:orgs"],
+    "federation.verify": []
   }
 }
 )POLICY";

@@ -23,6 +23,7 @@ class RevocationStore;
 class MetaStore;
 class DelegationStore;
 class AgentKeyStore;
+class FederationStore;
 
 class PostgresStore final : public domain::Store {
  public:
@@ -48,6 +49,7 @@ class PostgresStore final : public domain::Store {
   core::Status Ping() override;
   std::string BackendName() const override { return "postgres"; }
   core::Result<int> Migrate() override;
+  domain::FederationStore& federation() override;
 
   // The internal detail of the most recent store failure, for logs.
   std::string LastErrorDetail() const;
@@ -68,6 +70,7 @@ class PostgresStore final : public domain::Store {
   std::unique_ptr<MetaStore> meta_;
   std::unique_ptr<DelegationStore> delegations_;
   std::unique_ptr<AgentKeyStore> agent_keys_;
+  std::unique_ptr<FederationStore> federation_;
 };
 
 }  // namespace agentidp::store::postgres

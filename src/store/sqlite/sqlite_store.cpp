@@ -22,7 +22,8 @@ SqliteStore::SqliteStore(std::unique_ptr<Database> database)
       revocations_(std::make_unique<RevocationStore>(*database_)),
       meta_(std::make_unique<MetaStore>(*database_)),
       delegations_(std::make_unique<DelegationStore>(*database_)),
-      agent_keys_(std::make_unique<AgentKeyStore>(*database_)) {}
+      agent_keys_(std::make_unique<AgentKeyStore>(*database_)),
+      federation_(std::make_unique<FederationStore>(*database_)) {}
 
 SqliteStore::~SqliteStore() = default;
 
@@ -52,6 +53,10 @@ domain::DelegationStore& SqliteStore::delegations() {
 }
 domain::AgentKeyStore& SqliteStore::agent_keys() {
   return *agent_keys_;
+}
+
+domain::FederationStore& SqliteStore::federation() {
+  return *federation_;
 }
 
 core::Status SqliteStore::Ping() {

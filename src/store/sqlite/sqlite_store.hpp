@@ -22,6 +22,7 @@ class RevocationStore;
 class MetaStore;
 class DelegationStore;
 class AgentKeyStore;
+class FederationStore;
 
 class SqliteStore final : public domain::Store {
  public:
@@ -45,6 +46,7 @@ class SqliteStore final : public domain::Store {
   core::Status Ping() override;
   std::string BackendName() const override { return "sqlite"; }
   core::Result<int> Migrate() override;
+  domain::FederationStore& federation() override;
 
   // The internal detail (SQLite's message) of the most recent store failure, for logs.
   std::string LastErrorDetail() const;
@@ -65,6 +67,7 @@ class SqliteStore final : public domain::Store {
   std::unique_ptr<MetaStore> meta_;
   std::unique_ptr<DelegationStore> delegations_;
   std::unique_ptr<AgentKeyStore> agent_keys_;
+  std::unique_ptr<FederationStore> federation_;
 };
 
 }  // namespace agentidp::store::sqlite

@@ -129,4 +129,28 @@ class AgentKeyStore final : public domain::AgentKeyStore {
   Database& database_;
 };
 
+class FederationStore final : public domain::FederationStore {
+ public:
+  explicit FederationStore(Database& database) : database_(database) {}
+  core::Status CreateTrustPolicy(const domain::TrustPolicy& policy) override;
+  core::Result<std::optional<domain::TrustPolicy>> GetTrustPolicy(
+      const std::string& policy_id) override;
+  core::Result<std::vector<domain::TrustPolicy>> ListTrustPolicies(
+      const std::string& organization_id) override;
+  core::Result<std::vector<domain::TrustPolicy>> ListTrustPoliciesByIssuer(
+      const std::string& provider, const std::string& issuer) override;
+  core::Result<bool> DeleteTrustPolicy(const std::string& policy_id) override;
+  core::Status CreatePartner(const domain::FederationPartner& partner) override;
+  core::Result<std::optional<domain::FederationPartner>> GetPartner(
+      const std::string& partner_id) override;
+  core::Result<std::optional<domain::FederationPartner>> GetPartnerByIssuer(
+      const std::string& issuer) override;
+  core::Result<std::vector<domain::FederationPartner>> ListPartners() override;
+  core::Status UpdatePartner(const domain::FederationPartner& partner) override;
+  core::Result<bool> DeletePartner(const std::string& partner_id) override;
+
+ private:
+  Database& database_;
+};
+
 }  // namespace agentidp::store::sqlite

@@ -239,6 +239,38 @@ class MemoryDelegationStore final : public DelegationStore {
   std::map<std::string, Delegation> rows;
 };
 
+// Federation is not exercised by these tests: an empty store that refuses writes.
+class NoFederationStore final : public FederationStore {
+ public:
+  Status CreateTrustPolicy(const TrustPolicy&) override { return Unsupported(); }
+  Result<std::optional<TrustPolicy>> GetTrustPolicy(const std::string&) override {
+    return std::optional<TrustPolicy>();
+  }
+  Result<std::vector<TrustPolicy>> ListTrustPolicies(const std::string&) override {
+    return std::vector<TrustPolicy>{};
+  }
+  Result<std::vector<TrustPolicy>> ListTrustPoliciesByIssuer(const std::string&,
+                                                             const std::string&) override {
+    return std::vector<TrustPolicy>{};
+  }
+  Result<bool> DeleteTrustPolicy(const std::string&) override { return false; }
+  Status CreatePartner(const FederationPartner&) override { return Unsupported(); }
+  Result<std::optional<FederationPartner>> GetPartner(const std::string&) override {
+    return std::optional<FederationPartner>();
+  }
+  Result<std::optional<FederationPartner>> GetPartnerByIssuer(const std::string&) override {
+    return std::optional<FederationPartner>();
+  }
+  Result<std::vector<FederationPartner>> ListPartners() override {
+    return std::vector<FederationPartner>{};
+  }
+  Status UpdatePartner(const FederationPartner&) override { return Unsupported(); }
+  Result<bool> DeletePartner(const std::string&) override { return false; }
+
+ private:
+  static core::Error Unsupported() { return core::Error::Internal("not in this test store"); }
+};
+
 class MemoryStore final : public Store {
  public:
   OrgStore& orgs() override { return orgs_; }
@@ -250,6 +282,7 @@ class MemoryStore final : public Store {
   MetaStore& meta() override { return meta_; }
   AgentKeyStore& agent_keys() override { return agent_keys_; }
   DelegationStore& delegations() override { return delegations_; }
+  FederationStore& federation() override { return federation_; }
   Status Ping() override { return core::Ok(); }
   std::string BackendName() const override { return "memory"; }
   Result<int> Migrate() override { return 0; }
@@ -264,6 +297,7 @@ class MemoryStore final : public Store {
   MemoryMetaStore meta_;
   MemoryAgentKeyStore agent_keys_;
   MemoryDelegationStore delegations_;
+  NoFederationStore federation_;
 };
 
 }  // namespace agentidp::domain::testing

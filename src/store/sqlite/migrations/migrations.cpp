@@ -202,11 +202,43 @@ CREATE INDEX agent_keys_agent ON agent_keys (agent_id, created_at);
 CREATE INDEX organizations_created ON organizations (created_at, organization_id);
 )sql";
 
-constexpr std::array<Migration, 4> kMigrations = {{
+// Workload identity federation (SPEC §6) and federation partners (SPEC §4).
+constexpr std::string_view kV5Federation = R"sql(
+CREATE TABLE trust_policies (
+  policy_id       TEXT NOT NULL PRIMARY KEY,
+  organization_id TEXT NOT NULL,
+  provider        TEXT NOT NULL,
+  issuer          TEXT NOT NULL,
+  repository      TEXT NOT NULL,
+  branch          TEXT NOT NULL,
+  agent_id        TEXT NOT NULL,
+  audience        TEXT NOT NULL,
+  conditions      TEXT NOT NULL,
+  created_by      TEXT NOT NULL,
+  created_at      INTEGER NOT NULL
+) STRICT;
+CREATE INDEX trust_policies_issuer ON trust_policies (provider, issuer);
+CREATE INDEX trust_policies_org ON trust_policies (organization_id, created_at);
+
+CREATE TABLE federation_partners (
+  partner_id            TEXT NOT NULL PRIMARY KEY,
+  name                  TEXT NOT NULL,
+  issuer                TEXT NOT NULL UNIQUE,
+  jwks_uri              TEXT NOT NULL,
+  allowed_organizations TEXT NOT NULL,
+  status                TEXT NOT NULL,
+  expires_at            INTEGER,
+  created_at            INTEGER NOT NULL,
+  updated_at            INTEGER NOT NULL
+) STRICT;
+)sql";
+
+constexpr std::array<Migration, 5> kMigrations = {{
     {1, "initial schema", kV1Initial},
     {2, "credential public keys", kV2CredentialKeys},
     {3, "delegation chains", kV3Delegations},
     {4, "agent keys, organization list index", kV4AgentKeysAndOrgs},
+    {5, "trust policies and federation partners", kV5Federation},
 }};
 
 }  // namespace
