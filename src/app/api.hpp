@@ -8,9 +8,11 @@
 #include "core/thread_pool.hpp"
 #include "domain/agents/agent_service.hpp"
 #include "domain/audit/audit_log.hpp"
+#include "domain/cluster.hpp"
 #include "domain/oauth/rate_limiter.hpp"
 #include "domain/oauth/token_service.hpp"
 #include "domain/policy/policy.hpp"
+#include "domain/replay_cache.hpp"
 #include "http/message.hpp"
 #include "http/router.hpp"
 
@@ -78,6 +80,10 @@ struct Services {
   core::Metrics* metrics = nullptr;
   core::ThreadPool* workers = nullptr;
   const core::Clock* clock = nullptr;
+  // Shared state (app/shared_state.hpp): in process, or Redis with REDIS_URL.
+  domain::ReplayCache* replay_cache = nullptr;
+  // The "redis" entry of /health/detailed; empty when the shared state is in process.
+  std::function<domain::DependencyStatus()> shared_state_probe;
 };
 
 class Api final : public http::Application {
