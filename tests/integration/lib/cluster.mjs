@@ -68,6 +68,23 @@ function pgRun(bin, args, { allowFail = false } = {}) {
   return r;
 }
 
+// The same, without blocking the event loop (a load keeps running meanwhile).
+function pgRunAsync(bin, args) {
+  const cmd = asRoot ? 'runuser' : bin;
+  const full = asRoot ? ['-u', 'postgres', '--', bin, ...args] : args;
+  return new Promise((resolve, reject) => {
+    // Output to a file, not a pipe: the postmaster pg_ctl starts must not hold our pipe open.
+    const child = spawn(cmd, full, { stdio: 'ignore' });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+    child.on('error', (e) => { clearTimeout(timer); reject(e); });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`${path.basename(bin)} ${args.join(' ')} failed (${code ?? signal})`));
+    });
+  });
+}
+
 /** A private PostgreSQL server: {url, port, stop(), start(), close(), psql(sql)}. */
 export async function startPostgres() {
   const bin = pgBinDir();
@@ -93,15 +110,15 @@ export async function startPostgres() {
     port,
     url: `postgres://postgres@127.0.0.1:${port}/agentidp`,
     /** Fast shutdown (as an operator or a failover would): sessions are terminated. */
-    stop() {
+    async stop() {
       if (!running) return;
-      pgRun(pgCtl, ['-D', data, '-m', 'fast', '-w', '-t', '60', 'stop']);
+      await pgRunAsync(pgCtl, ['-D', data, '-m', 'fast', '-w', '-t', '60', 'stop']);
       running = false;
     },
-    start() {
+    async start() {
       if (running) return;
-      pgRun(pgCtl, ['-D', data, '-l', path.join(dir, 'server.log'), '-w', '-t', '60', 'start']);
-      running = true;
+      running = true;  // from here on the exit cleanup must stop it
+      await pgRunAsync(pgCtl, ['-D', data, '-l', path.join(dir, 'server.log'), '-w', '-t', '60', 'start']);
     },
     /** Runs SQL with psql; resolves to the unaligned, tuples-only output. */
     psql(sql) {
@@ -121,7 +138,7 @@ export async function startPostgres() {
     rmSync(dir, { recursive: true, force: true });
   };
   cleanups.add(cleanup);
-  pg.start();
+  await pg.start();
   pgRun(path.join(bin, 'createdb'), ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', 'agentidp']);
   return pg;
 }
