@@ -9,7 +9,7 @@
 // exits, whatever happened.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -120,6 +120,10 @@ export async function startPostgres() {
       running = true;  // from here on the exit cleanup must stop it
       await pgRunAsync(pgCtl, ['-D', data, '-l', path.join(dir, 'server.log'), '-w', '-t', '60', 'start']);
     },
+    /** The postmaster's pid (its sessions are its children), or undefined when stopped. */
+    pid() {
+      try { return Number(readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]); } catch { return undefined; }
+    },
     /** Runs SQL with psql; resolves to the unaligned, tuples-only output. */
     psql(sql) {
       const r = spawnSync(path.join(bin, 'psql'), ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres',
@@ -181,6 +185,7 @@ export async function startRedis() {
         await sleep(25);
       }
     },
+    pid() { return proc?.pid; },
     /** Stops the server (SIGTERM, as a restart would); its in-memory data is gone. */
     async stop() {
       if (!proc) return;
