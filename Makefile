@@ -6,7 +6,7 @@ JOBS       ?= $(shell nproc)
 PORT       ?= 3000
 DATA_DIR   ?= data
 
-.PHONY: all deps build run test test-sanitize fuzz bench format tidy clean
+.PHONY: all deps build run test test-sanitize fuzz bench bench-scaleout format tidy clean
 
 all: build
 
@@ -36,6 +36,10 @@ fuzz: deps
 
 bench: build
 	@AGENTIDP_BIN=$(abspath $(BUILD))/agentidp bash bench/run.sh
+
+# Embedded store vs 1 and 2 nodes on PostgreSQL + Redis (throw-away servers), same run.
+bench-scaleout: build
+	@AGENTIDP_BIN=$(abspath $(BUILD))/agentidp node bench/scaleout.mjs
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

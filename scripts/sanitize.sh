@@ -43,8 +43,9 @@ export LSAN_OPTIONS="log_path=$REPORTS/report"
 status=0
 summary=()
 
-echo "== sanitize: unit and contract tests (ctest)"
-if (cd "$BUILD" && ctest --output-on-failure -j"$(nproc)"); then
+echo "== sanitize: unit and contract tests (ctest; SQLite, PostgreSQL and Redis)"
+# The PostgreSQL and Redis tests run too, on throw-away servers (always stopped afterwards).
+if bash scripts/with-services.sh bash -c "cd '$BUILD' && ctest --output-on-failure -j$(nproc)"; then
   summary+=("ctest ok")
 else
   status=1

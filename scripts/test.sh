@@ -32,9 +32,10 @@ count_ctest() {
 }
 
 # The store contract suite runs against every backend: SQLite always, PostgreSQL on a
-# throw-away cluster that with-postgres.sh starts and always stops.
-echo "== unit and contract tests (ctest; SQLite and PostgreSQL)"
-bash scripts/with-postgres.sh bash -c "cd '$BUILD' && ctest --output-on-failure -j$(nproc)" \
+# throw-away cluster; the Redis shared-state tests on a throw-away redis-server. Both are
+# started by with-services.sh and always stopped, whatever the tests do.
+echo "== unit and contract tests (ctest; SQLite, PostgreSQL and Redis)"
+bash scripts/with-services.sh bash -c "cd '$BUILD' && ctest --output-on-failure -j$(nproc)" \
   2>&1 | tee "$LOGDIR/ctest.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 count_ctest "$LOGDIR/ctest.log"

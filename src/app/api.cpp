@@ -591,7 +591,9 @@ core::Status Api::Authenticate(const Route& route, RequestContext& ctx) {
   }
   ctx.principal->ip_address = req.remote_ip;
   ctx.principal->user_agent = std::string(req.Header("user-agent").substr(0, 256));
-  auto decision = s_.api_limiter->Hit(ctx.principal->agent_id);
+  // A shared (Redis) limiter answers WouldBlock on an I/O thread: Run moves us to a worker.
+  TRY_ASSIGN(domain::RateDecision decision,
+             s_.api_limiter->Hit(ctx.principal->agent_id, ctx.may_block));
   AddRateHeaders(ctx, decision);
   if (!decision.allowed) {
     if (route.auth == AuthKind::kClient) return OAuthRateLimited(decision.retry_after_s);
@@ -635,6 +637,18 @@ void Api::HealthDetailed(RequestContext&, Responder done) {
   signing["latencyMs"] = 0;
   if (keys && keys->current) signing["kid"] = keys->current->record.kid;
   deps["signingKeys"] = signing;
+  // Redis down is "degraded", not "unhealthy": the node serves on local state (207).
+  bool shared_down = false;
+  if (s_.shared_state_probe) {
+    auto probe = s_.shared_state_probe();
+    boost::json::object redis;
+    redis["status"] = probe.up ? "up" : "down";
+    redis["latencyMs"] =
+        static_cast<double>(static_cast<int64_t>(probe.latency_ms * 1000)) / 1000.0;
+    if (!probe.detail.empty()) redis["detail"] = probe.detail;
+    deps["redis"] = redis;
+    shared_down = !probe.up;
+  }
   boost::json::object workers;
   size_t depth = s_.workers->QueueDepth();
   const bool busy = depth > static_cast<size_t>(s_.config->max_queue) / 2;
@@ -643,11 +657,12 @@ void Api::HealthDetailed(RequestContext&, Responder done) {
   workers["latencyMs"] = 0;
   deps["workerPool"] = workers;
   boost::json::object o;
-  const char* overall = down ? "unhealthy" : busy ? "degraded" : "healthy";
+  const bool degraded = busy || shared_down;
+  const char* overall = down ? "unhealthy" : degraded ? "degraded" : "healthy";
   o["status"] = overall;
   o["timestamp"] = core::FormatIso8601(s_.clock->NowMs());
   o["dependencies"] = deps;
-  done(Json(down ? 503 : busy ? 207 : 200, o));
+  done(Json(down ? 503 : degraded ? 207 : 200, o));
 }
 
 void Api::MetricsText(RequestContext&, Responder done) {
@@ -736,7 +751,12 @@ void Api::Token(RequestContext& ctx, Responder done) {
   // An exchange validates the subject token, which may need the store: run it on a worker
   // from the start, so the rate limit below counts it once.
   if (exchange && !ctx.may_block) return RetryOnWorker(done);
-  auto decision = s_.token_limiter->Hit(client->record->agent.agent_id);
+  auto hit = s_.token_limiter->Hit(client->record->agent.agent_id, ctx.may_block);
+  if (!hit.ok()) {  // WouldBlock: a shared (Redis) limiter on the I/O thread
+    if (!ctx.may_block) return RetryOnWorker(done);
+    return Reply(done, OAuthUnavailable("Try again shortly"));
+  }
+  const domain::RateDecision decision = *hit;
   AddRateHeaders(ctx, decision);
   std::vector<std::pair<std::string, std::string>> rate_headers = ctx.extra_headers;
   auto with_rate = [rate_headers](Response r) {
@@ -1146,7 +1166,9 @@ void Api::GetAudit(RequestContext& ctx, Responder done) {
 
 void Api::VerifyAudit(RequestContext& ctx, Responder done) {
   // Verification scans the whole chain: 30 per minute per caller (SPEC §4).
-  auto decision = s_.verify_limiter->Hit(ctx.principal->agent_id);
+  auto hit = s_.verify_limiter->Hit(ctx.principal->agent_id, ctx.may_block);
+  if (!hit.ok()) return Reply(done, std::move(hit).error());
+  const domain::RateDecision decision = *hit;
   if (!decision.allowed)
     return Reply(done, Error::RateLimited(static_cast<int>(decision.retry_after_s)));
   auto q = http::ParseQuery(ctx.req.query);

@@ -14,10 +14,12 @@
 #include "domain/federation/workload_identity.hpp"
 #include "domain/oauth/client_assertion.hpp"
 #include "domain/oauth/dpop.hpp"
+#include "domain/cluster.hpp"
 #include "domain/oauth/rate_limiter.hpp"
 #include "domain/oauth/token_service.hpp"
 #include "domain/orgs/org_service.hpp"
 #include "domain/policy/policy.hpp"
+#include "domain/replay_cache.hpp"
 #include "http/message.hpp"
 #include "http/router.hpp"
 
@@ -93,6 +95,10 @@ struct Services {
   // Workload identity federation and federation partners.
   domain::WorkloadIdentity* workload = nullptr;
   domain::FederationPartners* partners = nullptr;
+  // Shared state (app/shared_state.hpp): in process, or Redis with REDIS_URL.
+  domain::ReplayCache* replay_cache = nullptr;
+  // The "redis" entry of /health/detailed; empty when the shared state is in process.
+  std::function<domain::DependencyStatus()> shared_state_probe;
 };
 
 class Api final : public http::Application {

@@ -1,5 +1,6 @@
 #include "app/config.hpp"
 
+#include "cache/redis/redis_url.hpp"
 #include "core/json.hpp"
 
 #include <algorithm>
@@ -88,10 +89,42 @@ auto HttpsUrl(std::string Config::*field) {
   };
 }
 
+auto RedisUrl(std::string Config::*field) {
+  return [=](Config& c, const std::string& v, const std::string& where) -> core::Status {
+    if (!v.empty()) {
+      auto parsed = cache::redis::ParseRedisUrl(v);
+      if (!parsed.ok()) return Bad(where, parsed.error().message);
+    }
+    c.*field = v;
+    return core::Ok();
+  };
+}
+
+// Keys and channels of a deployment start with it: letters, digits and ":_.-", at most 64.
+auto KeyPrefix(std::string Config::*field) {
+  return [=](Config& c, const std::string& v, const std::string& where) -> core::Status {
+    const bool ok = v.size() <= 64 && std::all_of(v.begin(), v.end(), [](char ch) {
+                      return std::isalnum(static_cast<unsigned char>(ch)) || ch == ':' ||
+                             ch == '_' || ch == '.' || ch == '-';
+                    });
+    if (!ok) return Bad(where, "must be at most 64 letters, digits or \":_.-\"");
+    c.*field = v;
+    return core::Ok();
+  };
+}
+
 const std::vector<Key>& Keys() {
   static const std::vector<Key> kKeys = {
       {"data_dir", Str(&Config::data_dir)},
       {"database_url", Str(&Config::database_url)},
+      {"database_pool_size", Int(&Config::database_pool_size, 1, 1000)},
+      {"database_acquire_timeout_ms", Int(&Config::database_acquire_timeout_ms, 0, 600'000)},
+      {"database_statement_timeout_ms",
+       Int(&Config::database_statement_timeout_ms, 100, 3'600'000)},
+      {"database_connect_timeout_seconds", Int(&Config::database_connect_timeout_seconds, 2, 300)},
+      {"redis_url", RedisUrl(&Config::redis_url)},
+      {"redis_timeout_ms", Int(&Config::redis_timeout_ms, 10, 60'000)},
+      {"redis_key_prefix", KeyPrefix(&Config::redis_key_prefix)},
       {"bind", Str(&Config::bind)},
       {"port", Int(&Config::port, 0, 65535)},
       {"issuer", Url(&Config::issuer)},
@@ -204,6 +237,8 @@ core::Result<Config> LoadConfig(const std::string& file,
   // Conventional unprefixed names (SPEC §9).
   if (auto it = env.find("PORT"); it != env.end()) TRY(FindKey("port")->set(c, it->second, "PORT"));
   if (auto it = env.find("DATABASE_URL"); it != env.end()) c.database_url = it->second;
+  if (auto it = env.find("REDIS_URL"); it != env.end())
+    TRY(FindKey("redis_url")->set(c, it->second, "REDIS_URL"));
   for (const auto& [name, value] : env) {
     if (name.rfind("AGENTIDP_", 0) != 0) continue;
     if (name == "AGENTIDP_MASTER_KEY") {

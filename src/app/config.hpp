@@ -17,6 +17,15 @@ namespace agentidp::app {
 struct Config {
   std::string data_dir = "./data";
   std::string database_url;  // empty = SQLite at <data_dir>/agentidp.db
+  // PostgreSQL connection pool of this node (docs/operations.md).
+  int database_pool_size = 8;
+  int database_acquire_timeout_ms = 5000;
+  int database_statement_timeout_ms = 5000;
+  int database_connect_timeout_seconds = 5;
+  // Shared ephemeral state of a multi-node deployment; empty = in process (one node).
+  std::string redis_url;
+  int redis_timeout_ms = 500;  // connect, each command, waiting for a pooled connection
+  std::string redis_key_prefix = "agentidp:";
   std::string bind = "127.0.0.1";
   int port = 3000;
   std::string issuer;    // empty = http://127.0.0.1:<port>

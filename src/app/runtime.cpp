@@ -1,7 +1,9 @@
 #include "app/runtime.hpp"
 
 #include "app/api.hpp"
-#include "cache/memory/memory_replay_cache.hpp"
+#include "app/cluster_sync.hpp"
+#include "app/shared_state.hpp"
+#include "cache/redis/redis_cluster_bus.hpp"
 #include "core/clock.hpp"
 #include "core/metrics.hpp"
 #include "core/random.hpp"
@@ -14,6 +16,7 @@
 #include "domain/federation/issuer_keys.hpp"
 #include "domain/federation/partners.hpp"
 #include "domain/federation/workload_identity.hpp"
+#include "domain/cluster.hpp"
 #include "domain/keys/keyring.hpp"
 #include "domain/oauth/client_directory.hpp"
 #include "domain/oauth/rate_limiter.hpp"
@@ -118,6 +121,27 @@ std::string StoreUrl(const Config& c) {
   return c.database_url.empty() ? (fs::path(c.data_dir) / "agentidp.db").string() : c.database_url;
 }
 
+store::StorePoolOptions PoolOptions(const Config& c) {
+  store::StorePoolOptions o;
+  o.pool_size = static_cast<size_t>(c.database_pool_size);
+  o.acquire_timeout_ms = c.database_acquire_timeout_ms;
+  o.statement_timeout_ms = c.database_statement_timeout_ms;
+  o.connect_timeout_s = c.database_connect_timeout_seconds;
+  return o;
+}
+
+// Shared-state transitions (Redis down, back) for the application log.
+SharedStateLog SharedLog() {
+  return [](bool warning, const std::string& message) {
+    auto log = spdlog::get("agentidp");
+    if (!log) return;
+    if (warning)
+      log->warn(Q(message));
+    else
+      log->info(Q(message));
+  };
+}
+
 // Everything a command needs from the store side, built in dependency order.
 struct Core {
   core::SystemClock clock;
@@ -131,7 +155,7 @@ struct Core {
   core::Status Open(const Config& c) {
     TRY(PrepareDataDir(c));
     TRY_ASSIGN(master_key, LoadMasterKey(c));
-    TRY_ASSIGN(store, store::OpenStore(StoreUrl(c), [](const std::string& detail) {
+    TRY_ASSIGN(store, store::OpenStore(StoreUrl(c), PoolOptions(c), [](const std::string& detail) {
                  if (auto log = spdlog::get("agentidp")) log->error(Q("store: " + detail));
                }));
     TRY_ASSIGN(int version, store->Migrate());
@@ -173,7 +197,7 @@ int Fail(const std::string& what, const core::Error& e) {
 
 int Migrate(const Config& config) {
   if (auto st = PrepareDataDir(config); !st.ok()) return Fail("migrate", st.error());
-  auto store = store::OpenStore(StoreUrl(config));
+  auto store = store::OpenStore(StoreUrl(config), PoolOptions(config), {});
   if (!store.ok()) return Fail("migrate", store.error());
   auto v = (*store)->Migrate();
   if (!v.ok()) return Fail("migrate", v.error());
@@ -222,8 +246,22 @@ int KeysRotate(const Config& config, const std::string& alg) {
   core.audit->Shutdown();
   std::cout << "staged key " << *kid << "; published now, signs from "
             << core::FormatIso8601(core.clock.NowMs() +
-                                   int64_t{config.key_activation_delay_seconds} * 1000)
-            << " (running servers pick it up within " << config.key_refresh_seconds << " s)\n";
+                                   int64_t{config.key_activation_delay_seconds} * 1000);
+  // With Redis, running servers re-read the key set at once; otherwise (or if Redis cannot be
+  // reached) at their next periodic refresh.
+  bool announced = false;
+  if (!config.redis_url.empty()) {
+    if (auto options = RedisOptionsFrom(config, {}); options.ok()) {
+      cache::redis::Client redis(std::move(options).value());
+      announced = cache::redis::RedisClusterBus::PublishNow(redis, core.random.UuidV4(),
+                                                            domain::topics::kKeys, "")
+                      .ok();
+    }
+  }
+  if (announced)
+    std::cout << " (announced to running servers through Redis)\n";
+  else
+    std::cout << " (running servers pick it up within " << config.key_refresh_seconds << " s)\n";
   return 0;
 }
 
@@ -249,9 +287,13 @@ int Serve(const Config& config) {
   domain::ClientDirectory clients(*core.store, core.clock);
 
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  const unsigned worker_count = config.worker_threads > 0 ? config.worker_threads : cores * 4;
   core::Metrics metrics;
-  core::ThreadPool workers(config.worker_threads > 0 ? config.worker_threads : cores * 4,
-                           static_cast<size_t>(config.max_queue), "agentidp-work");
+  core::ThreadPool workers(worker_count, static_cast<size_t>(config.max_queue), "agentidp-work");
+  // Rate limits, replay cache and the cluster bus: in process, or in Redis (REDIS_URL).
+  auto shared =
+      OpenSharedState(config, core.clock, core.random.UuidV4(), worker_count + 2, SharedLog());
+  if (!shared.ok()) return Fail("start-up", shared.error());
 
   http::ServerOptions so;
   so.bind_address = config.bind;
@@ -296,13 +338,10 @@ int Serve(const Config& config) {
   domain::TokenService tokens(clients, *core.keyring, revocations, core.clock, core.random, ts);
   domain::AgentService agents(*core.store, *core.audit, clients, core.clock, core.random,
                               core.Pepper(), core.system_org_id);
-  domain::RateLimiter token_limiter(core.clock, config.rate_limit_per_minute);
-  domain::RateLimiter api_limiter(core.clock, config.api_rate_limit_per_minute);
-  domain::RateLimiter verify_limiter(core.clock, 30);
   domain::FailureThrottle throttle(core.clock, config.auth_failures_before_slowdown);
 
   // Single-use caches, outbound fetches, private_key_jwt and DPoP.
-  cache::MemoryReplayCache replay(core.clock, static_cast<size_t>(config.replay_cache_entries));
+  domain::ReplayCache& replay = *(*shared)->replay_cache;
   http::OutboundOptions oo;
   oo.timeout = std::chrono::milliseconds(config.outbound_timeout_ms);
   oo.allow_private_addresses = config.outbound_allow_private;
@@ -333,18 +372,32 @@ int Serve(const Config& config) {
   if (!done_flag.ok()) return Fail("start-up", done_flag.error());
   if (!*done_flag) {
     auto admin = agents.Bootstrap(config.bootstrap_admin_email);
-    if (!admin.ok()) return Fail("bootstrap", admin.error());
-    boost::json::object o;
-    o["client_id"] = admin->credential.agent_id;
-    o["client_secret"] = admin->client_secret;
-    o["organization_id"] = core.system_org_id;
-    o["issuer"] = issuer;
-    o["token_endpoint"] = issuer + "/api/v1/token";
-    if (auto st = WriteFileAtomic(bootstrap_file, boost::json::serialize(o) + "\n", 0600); !st.ok())
-      return Fail("bootstrap", st.error());
-    if (auto st = core.store->meta().Put("bootstrap_done", core::FormatIso8601(core.clock.NowMs()));
-        !st.ok())
-      return Fail("bootstrap", st.error());
+    if (!admin.ok() && admin.error().kind == core::Errc::kConflict) {
+      // Nodes started at once on an empty shared store: another one is bootstrapping (its
+      // system organization or admin exists already). Serve once it has finished; the
+      // credentials are in that node's data directory.
+      for (int i = 0; i < 150 && !*done_flag; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        done_flag = core.store->meta().Get("bootstrap_done");
+        if (!done_flag.ok()) return Fail("start-up", done_flag.error());
+      }
+      if (!*done_flag) return Fail("bootstrap", admin.error());
+    } else {
+      if (!admin.ok()) return Fail("bootstrap", admin.error());
+      boost::json::object o;
+      o["client_id"] = admin->credential.agent_id;
+      o["client_secret"] = admin->client_secret;
+      o["organization_id"] = core.system_org_id;
+      o["issuer"] = issuer;
+      o["token_endpoint"] = issuer + "/api/v1/token";
+      if (auto st = WriteFileAtomic(bootstrap_file, boost::json::serialize(o) + "\n", 0600);
+          !st.ok())
+        return Fail("bootstrap", st.error());
+      if (auto st =
+              core.store->meta().Put("bootstrap_done", core::FormatIso8601(core.clock.NowMs()));
+          !st.ok())
+        return Fail("bootstrap", st.error());
+    }
   }
 
   Services services;
@@ -358,9 +411,11 @@ int Serve(const Config& config) {
   services.tokens = &tokens;
   services.clients = &clients;
   services.agents = &agents;
-  services.token_limiter = &token_limiter;
-  services.api_limiter = &api_limiter;
-  services.verify_limiter = &verify_limiter;
+  services.token_limiter = (*shared)->token_limiter.get();
+  services.api_limiter = (*shared)->api_limiter.get();
+  services.verify_limiter = (*shared)->verify_limiter.get();
+  services.replay_cache = (*shared)->replay_cache.get();
+  services.shared_state_probe = (*shared)->probe;
   services.auth_throttle = &throttle;
   services.assertions = &assertions;
   services.dpop = &dpop;
@@ -392,6 +447,25 @@ int Serve(const Config& config) {
   services.partners = &partners;
   Api api(services);
   api.SetPolicy(*policy);
+  auto reload_policy = [&config, &api, &log](const char* why) {
+    auto reloaded = LoadPolicy(config);
+    if (reloaded.ok()) {
+      api.SetPolicy(*reloaded);
+      log->info(Q(std::string("policy reloaded (") + why + ")"));
+      return true;
+    }
+    log->error(Q(std::string("policy reload refused, keeping the current policy (") + why +
+                 "): " + reloaded.error().message));
+    return false;
+  };
+  // Cache invalidation and revocation fan-out between nodes (a no-op bus on one node).
+  ClusterSync::Targets sync_targets;
+  sync_targets.clients = &clients;
+  sync_targets.revocations = &revocations;
+  sync_targets.keyring = core.keyring.get();
+  sync_targets.reload_policy = [&reload_policy] { reload_policy("another node reloaded"); };
+  ClusterSync cluster_sync(*(*shared)->bus, std::move(sync_targets), core.clock, SharedLog());
+  cluster_sync.Start();
   late.target = &api;
 
   // Background upkeep: pick up keys rotated elsewhere, forget expired revocations, apply
@@ -439,7 +513,8 @@ int Serve(const Config& config) {
     (void)WriteFileAtomic(fs::path(config.data_dir) / "listening.json",
                           boost::json::serialize(l) + "\n", 0644);
   }
-  log->info(Q("listening on " + url + " issuer " + issuer + " store " + core.store->BackendName()));
+  log->info(Q("listening on " + url + " issuer " + issuer + " store " + core.store->BackendName() +
+              " shared state " + (*shared)->backend));
   std::cerr << "\nAgentIdP is running at " << url << "\n"
             << "  issuer:          " << issuer << "\n"
             << "  bootstrap admin: " << fs::absolute(bootstrap_file).string()
@@ -450,14 +525,7 @@ int Serve(const Config& config) {
     int sig = 0;
     sigwait(&signals, &sig);
     if (sig == SIGHUP) {
-      auto reloaded = LoadPolicy(config);
-      if (reloaded.ok()) {
-        api.SetPolicy(*reloaded);
-        log->info(Q("policy reloaded"));
-      } else {
-        log->error(
-            Q("policy reload refused, keeping the current policy: " + reloaded.error().message));
-      }
+      if (reload_policy("SIGHUP")) cluster_sync.PolicyReloaded();
       continue;
     }
     break;
@@ -465,6 +533,7 @@ int Serve(const Config& config) {
   log->info(Q("shutting down"));
   server.Stop(std::chrono::seconds(10));
   workers.Shutdown();
+  cluster_sync.Stop();
   {
     std::lock_guard lock(upkeep_mu);
     stopping = true;

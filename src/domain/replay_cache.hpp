@@ -21,9 +21,9 @@ class ReplayCache {
   // anywhere (the caller must then refuse, never accept).
   virtual core::Result<bool> Consume(std::string_view ns, std::string_view key,
                                      int64_t expires_at_ms) = 0;
-  // True when Consume may block (a network round trip): callers on I/O threads move the
-  // request to the worker pool first.
-  virtual bool blocking() const { return false; }
+  // true when Consume makes a network round trip (cache/redis): a caller on an I/O thread
+  // must move to the worker pool first (DESIGN §4), as for a store read.
+  virtual bool Blocking() const { return false; }
 };
 
 }  // namespace agentidp::domain

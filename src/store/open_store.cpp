@@ -21,8 +21,13 @@ core::Result<std::unique_ptr<domain::Store>> OpenSqlite(std::string path, StoreE
 }
 
 core::Result<std::unique_ptr<domain::Store>> OpenPostgres(const std::string& url,
+                                                          const StorePoolOptions& pool,
                                                           StoreErrorSink sink) {
   postgres::PostgresOptions options;
+  options.pool_size = pool.pool_size;
+  options.acquire_timeout_ms = pool.acquire_timeout_ms;
+  options.statement_timeout_ms = pool.statement_timeout_ms;
+  options.connect_timeout_s = pool.connect_timeout_s;
   options.error_sink = std::move(sink);
   TRY_ASSIGN(auto store, postgres::PostgresStore::Open(url, options));
   return std::unique_ptr<domain::Store>(std::move(store));
@@ -32,9 +37,15 @@ core::Result<std::unique_ptr<domain::Store>> OpenPostgres(const std::string& url
 
 core::Result<std::unique_ptr<domain::Store>> OpenStore(const std::string& url_or_path,
                                                        StoreErrorSink error_sink) {
+  return OpenStore(url_or_path, StorePoolOptions{}, std::move(error_sink));
+}
+
+core::Result<std::unique_ptr<domain::Store>> OpenStore(const std::string& url_or_path,
+                                                       const StorePoolOptions& pool,
+                                                       StoreErrorSink error_sink) {
   std::string_view url = url_or_path;
   if (url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-    return OpenPostgres(url_or_path, std::move(error_sink));
+    return OpenPostgres(url_or_path, pool, std::move(error_sink));
   }
   // sqlite:///abs -> /abs; sqlite://rel -> rel (no host part for a local file).
   if (url.starts_with(kSqliteUrlPrefix)) {

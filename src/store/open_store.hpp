@@ -18,4 +18,15 @@ using StoreErrorSink = std::function<void(const std::string&)>;
 core::Result<std::unique_ptr<domain::Store>> OpenStore(const std::string& url_or_path,
                                                        StoreErrorSink error_sink = {});
 
+// Connection pool settings of a server store (PostgreSQL; SQLite ignores them).
+struct StorePoolOptions {
+  size_t pool_size = 8;
+  int acquire_timeout_ms = 5000;
+  int statement_timeout_ms = 5000;
+  int connect_timeout_s = 5;
+};
+core::Result<std::unique_ptr<domain::Store>> OpenStore(const std::string& url_or_path,
+                                                       const StorePoolOptions& pool,
+                                                       StoreErrorSink error_sink);
+
 }  // namespace agentidp::store

@@ -59,6 +59,7 @@ core::Status Keyring::Initialize() {
 }
 
 core::Status Keyring::Refresh() {
+  std::lock_guard refreshing(refresh_mu_);
   TRY_ASSIGN(auto records, store_.List());
   return Rebuild(std::move(records));
 }
@@ -102,6 +103,12 @@ core::Status Keyring::Rebuild(std::vector<SigningKey> records) {
       snap->current = &e;
   }
   if (!snap->current) return core::Error::Internal("No signing key is active");
+  for (const auto& e : snap->keys) {
+    for (std::optional<int64_t> t : {std::optional<int64_t>(e.record.activates_at),
+                                     e.record.retired_at, e.record.publish_until})
+      if (t && *t > now && (snap->next_change_ms == 0 || *t < snap->next_change_ms))
+        snap->next_change_ms = *t;
+  }
   snap->jwks_json = boost::json::serialize(boost::json::object{{"keys", std::move(jwks)}});
   snapshot_ = std::move(snap);
   return core::Ok();

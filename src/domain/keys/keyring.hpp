@@ -34,6 +34,10 @@ struct KeySnapshot {
   std::vector<Entry> keys;         // every key still published (staged, active, retired)
   const Entry* current = nullptr;  // the key that signs now
   std::string jwks_json;           // {"keys":[...]} of published keys
+  // Next moment the key set changes by itself (a staged key activates, a key retires or
+  // leaves the JWKS); 0 when nothing is scheduled. Refresh then, so that every node switches
+  // at that moment rather than at its next periodic refresh.
+  int64_t next_change_ms = 0;
 
   const crypto::PublicKey* FindPublic(std::string_view kid) const;
 };
@@ -64,6 +68,9 @@ class Keyring {
   const std::string master_key_;
   KeyringOptions options_;
   mutable std::mutex mu_;
+  // Serializes refreshes (periodic, on a bus message, at a scheduled change), so that an older
+  // read of the store never replaces a newer snapshot.
+  std::mutex refresh_mu_;
   std::shared_ptr<const KeySnapshot> snapshot_;
   // Decrypted keys by kid, so a refresh does not re-decrypt and re-parse unchanged keys.
   std::vector<std::pair<std::string, std::shared_ptr<const crypto::KeyPair>>> decrypted_;

@@ -74,7 +74,7 @@ core::Result<AuthenticatedClient> ClientAssertionVerifier::Authenticate(
   const std::string jti = str("jti");
   if (jti.empty() || jti.size() > 256)
     return InvalidClient("client_assertion needs a \"jti\" (1-256 characters)");
-  if (!may_block && replay_.blocking()) return WouldBlock();
+  if (!may_block && replay_.Blocking()) return WouldBlock();
 
   // 2. The client and its keys.
   TRY_ASSIGN(auto record, clients_.Find(iss, may_block));

@@ -10,13 +10,6 @@ ClientDirectory::ClientDirectory(Store& store, const core::Clock& clock, int64_t
                                  size_t max_entries)
     : store_(store), clock_(clock), ttl_ms_(ttl_ms), max_entries_(max_entries) {}
 
-core::Error WouldBlock() {
-  return core::Error{core::Errc::kUnavailable, "WOULD_BLOCK", "would block"};
-}
-bool IsWouldBlock(const core::Error& e) {
-  return e.kind == core::Errc::kUnavailable && e.code == "WOULD_BLOCK";
-}
-
 core::Result<std::shared_ptr<const ClientRecord>> ClientDirectory::Find(const std::string& agent_id,
                                                                         bool may_load) {
   const int64_t now = clock_.NowMs();
@@ -28,6 +21,7 @@ core::Result<std::shared_ptr<const ClientRecord>> ClientDirectory::Find(const st
   // Ids that cannot exist never reach the store (nor fill the cache).
   if (!core::IsUuid(agent_id)) return std::shared_ptr<const ClientRecord>{};
   if (!may_load) return WouldBlock();
+  const uint64_t generation = generation_.load();
   TRY_ASSIGN(auto agent, store_.agents().Get(agent_id));
   if (!agent) return std::shared_ptr<const ClientRecord>{};
   TRY_ASSIGN(auto creds, store_.credentials().ListActiveByAgent(agent_id, now));
@@ -36,19 +30,32 @@ core::Result<std::shared_ptr<const ClientRecord>> ClientDirectory::Find(const st
   rec->active_credentials = std::move(creds);
   rec->loaded_at_ms = now;
   std::unique_lock lock(mu_);
-  if (entries_.size() >= max_entries_) entries_.clear();  // crude bound; reloads are cheap
-  entries_[agent_id] = rec;
+  if (generation_.load() == generation) {
+    if (entries_.size() >= max_entries_) entries_.clear();  // crude bound; reloads are cheap
+    entries_[agent_id] = rec;
+  }
   return std::shared_ptr<const ClientRecord>(std::move(rec));
 }
 
 void ClientDirectory::Invalidate(const std::string& agent_id) {
+  Forget(agent_id);
+  if (listener_) listener_(agent_id);
+}
+
+void ClientDirectory::Forget(const std::string& agent_id) {
   std::unique_lock lock(mu_);
+  ++generation_;
   entries_.erase(agent_id);
 }
 
 void ClientDirectory::Clear() {
   std::unique_lock lock(mu_);
+  ++generation_;
   entries_.clear();
+}
+
+void ClientDirectory::SetChangeListener(std::function<void(const std::string&)> listener) {
+  listener_ = std::move(listener);
 }
 
 }  // namespace agentidp::domain

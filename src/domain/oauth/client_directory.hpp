@@ -2,14 +2,18 @@
 
 // In-memory view of agents and their active credentials, so that authenticating a client
 // and checking an agent's status needs no store round trip (DESIGN §4). Entries are loaded
-// on first use, dropped on every change made through this process, and expire after a short
-// TTL to bound staleness from changes made elsewhere.
+// on first use, dropped on every change made through this process (and, through the change
+// listener and the cluster bus, on every other node), and expire after a short TTL to bound
+// staleness from changes that no message reported.
 
 #include "core/clock.hpp"
 #include "core/result.hpp"
 #include "domain/model.hpp"
 #include "domain/store.hpp"
+#include "domain/would_block.hpp"
 
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <shared_mutex>
 #include <unordered_map>
@@ -22,10 +26,6 @@ struct ClientRecord {
   int64_t loaded_at_ms = 0;
 };
 
-// "Not in memory; ask again from a thread that may block." Never reaches a client.
-core::Error WouldBlock();
-bool IsWouldBlock(const core::Error& error);
-
 class ClientDirectory {
  public:
   ClientDirectory(Store& store, const core::Clock& clock, int64_t ttl_ms = 30'000,
@@ -34,8 +34,14 @@ class ClientDirectory {
   // callers on an I/O thread — WouldBlock() when the answer is not in memory.
   core::Result<std::shared_ptr<const ClientRecord>> Find(const std::string& agent_id,
                                                          bool may_load = true);
+  // The agent or its credentials changed here: drop it and tell the change listener.
   void Invalidate(const std::string& agent_id);
+  // The agent changed on another node: drop it (the listener is not told).
+  void Forget(const std::string& agent_id);
   void Clear();
+  // Called by Invalidate (after the store change), e.g. to tell the other nodes. Set before
+  // serving; not thread-safe against concurrent calls.
+  void SetChangeListener(std::function<void(const std::string& agent_id)> listener);
 
  private:
   Store& store_;
@@ -44,6 +50,10 @@ class ClientDirectory {
   const size_t max_entries_;
   std::shared_mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<const ClientRecord>> entries_;
+  // Bumped by every invalidation: a load that raced with one is not cached (it may have read
+  // the state from before the change).
+  std::atomic<uint64_t> generation_{0};
+  std::function<void(const std::string&)> listener_;
 };
 
 }  // namespace agentidp::domain

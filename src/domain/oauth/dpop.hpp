@@ -50,7 +50,7 @@ class DpopVerifier {
   // The nonce to hand out now (empty when nonces are off).
   std::string CurrentNonce() const;
   bool nonces_required() const { return settings_.require_nonce; }
-  bool blocking() const { return replay_.blocking(); }
+  bool blocking() const { return replay_.Blocking(); }
 
  private:
   std::string NonceFor(int64_t slot) const;

@@ -1,12 +1,12 @@
 #pragma once
 
-// Fixed-window counters keyed by a string (client id, client id + address). Sharded so the
-// token endpoint's threads rarely contend. Windows are aligned to the clock, so
-// X-RateLimit-Reset is the same for every caller of a window.
+// Request rate limits (SPEC §1, §8): fixed windows aligned to the clock, so
+// X-RateLimit-Reset is the same for every caller of a window. Implementations:
+// cache/memory (one process) and cache/redis (shared by every node of a deployment).
 
 #include "core/clock.hpp"
+#include "core/result.hpp"
 
-#include <array>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -23,25 +23,13 @@ struct RateDecision {
 
 class RateLimiter {
  public:
-  RateLimiter(const core::Clock& clock, int64_t limit, int64_t window_s = 60);
-  // Counts one request against `key` and says whether it is within the limit.
-  RateDecision Hit(const std::string& key);
-  int64_t limit() const { return limit_; }
-
- private:
-  struct Window {
-    int64_t start_s = 0;
-    int64_t count = 0;
-  };
-  struct Shard {
-    std::mutex mu;
-    std::unordered_map<std::string, Window> windows;
-    int64_t last_sweep_s = 0;
-  };
-  const core::Clock& clock_;
-  const int64_t limit_;
-  const int64_t window_s_;
-  std::array<Shard, 16> shards_;
+  virtual ~RateLimiter() = default;
+  // Counts one request against `key` and says whether it is within the limit. With
+  // `may_block` false (an I/O thread) an implementation that needs a network round trip
+  // answers WouldBlock() without counting; any other failure is handled inside (a shared
+  // limiter falls back to this node's own counts), so the only error is WouldBlock().
+  virtual core::Result<RateDecision> Hit(const std::string& key, bool may_block) = 0;
+  virtual int64_t limit() const = 0;
 };
 
 // Slow-down of repeated failed authentications (SPEC §8): after `free_failures` failures of

@@ -35,10 +35,19 @@ core::Status RevocationList::Load() {
 
 core::Status RevocationList::Revoke(const std::string& jti, int64_t expires_at_ms) {
   TRY(store_.Revoke(RevokedToken{jti, expires_at_ms, clock_.NowMs()}));
+  Remember(jti, expires_at_ms);
+  if (listener_) listener_(jti, expires_at_ms);
+  return core::Ok();
+}
+
+void RevocationList::Remember(const std::string& jti, int64_t expires_at_ms) {
   Shard& s = ShardFor(jti);
   std::lock_guard lock(s.mu);
   s.jtis[jti] = expires_at_ms;
-  return core::Ok();
+}
+
+void RevocationList::SetListener(std::function<void(const std::string&, int64_t)> listener) {
+  listener_ = std::move(listener);
 }
 
 bool RevocationList::IsRevoked(const std::string& jti) {

@@ -16,6 +16,7 @@
 #include <boost/json/object.hpp>
 
 #include <array>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -38,19 +39,25 @@ struct TokenSettings {
 };
 
 // Revoked token ids, kept in memory until the token would have expired anyway; the
-// durable record is the store's.
+// durable record is the store's. Other nodes learn a revocation through the listener (the
+// cluster bus) and Remember(); Load() merges the store's record (start-up, resynchronization).
 class RevocationList {
  public:
   RevocationList(RevocationStore& store, const core::Clock& clock);
   core::Status Load();
   // Durable first, then visible: a revocation answered 200 survives a crash.
   core::Status Revoke(const std::string& jti, int64_t expires_at_ms);
+  // A revocation made on another node (already durable there).
+  void Remember(const std::string& jti, int64_t expires_at_ms);
   bool IsRevoked(const std::string& jti);
   void Sweep();
+  // Called by Revoke once the revocation is durable. Set before serving.
+  void SetListener(std::function<void(const std::string& jti, int64_t expires_at_ms)> listener);
 
  private:
   RevocationStore& store_;
   const core::Clock& clock_;
+  std::function<void(const std::string&, int64_t)> listener_;
   struct Shard {
     std::mutex mu;
     std::unordered_map<std::string, int64_t> jtis;  // jti -> exp ms

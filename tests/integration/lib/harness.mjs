@@ -101,8 +101,10 @@ export function runCli(args, { env = {}, timeoutMs = 20_000 } = {}) {
 /**
  * Starts a server. `dataDir` reuses a directory (restart); otherwise a fresh one is made.
  * Resolves once <dataDir>/listening.json names this very process and it is alive.
+ * `admin` ({client_id, client_secret}) is for a node joining a store that another node
+ * bootstrapped (it writes no bootstrap-admin.json); otherwise that file is required.
  */
-export async function startServer({ env = {}, args = [], dataDir, timeoutMs = START_TIMEOUT_MS } = {}) {
+export async function startServer({ env = {}, args = [], dataDir, timeoutMs = START_TIMEOUT_MS, admin: givenAdmin } = {}) {
   const dir = dataDir ?? makeTempDir();
   const out = tail();
   const err = tail();
@@ -134,7 +136,7 @@ export async function startServer({ env = {}, args = [], dataDir, timeoutMs = ST
     }
     await sleep(25);
   }
-  const admin = readJson(path.join(dir, 'bootstrap-admin.json'));
+  const admin = givenAdmin ?? readJson(path.join(dir, 'bootstrap-admin.json'));
   if (!admin) throw new Error(`no bootstrap-admin.json in ${dir}\nstderr:\n${err.text()}`);
 
   const server = {

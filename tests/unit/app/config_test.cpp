@@ -55,6 +55,52 @@ TEST(Config, FileIsStrictAndEnvironmentWins) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(Config, SharedStateAndPoolSettings) {
+  auto c = LoadConfig("", {{"REDIS_URL", "redis://:pw@cache.internal:6380/2"},
+                           {"AGENTIDP_REDIS_TIMEOUT_MS", "250"},
+                           {"AGENTIDP_REDIS_KEY_PREFIX", "idp-prod:"},
+                           {"AGENTIDP_DATABASE_POOL_SIZE", "16"},
+                           {"AGENTIDP_DATABASE_ACQUIRE_TIMEOUT_MS", "1500"},
+                           {"AGENTIDP_DATABASE_STATEMENT_TIMEOUT_MS", "3000"},
+                           {"AGENTIDP_DATABASE_CONNECT_TIMEOUT_SECONDS", "3"}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->redis_url, "redis://:pw@cache.internal:6380/2");
+  EXPECT_EQ(c->redis_timeout_ms, 250);
+  EXPECT_EQ(c->redis_key_prefix, "idp-prod:");
+  EXPECT_EQ(c->database_pool_size, 16);
+  EXPECT_EQ(c->database_acquire_timeout_ms, 1500);
+  EXPECT_EQ(c->database_statement_timeout_ms, 3000);
+  EXPECT_EQ(c->database_connect_timeout_seconds, 3);
+  auto defaults = LoadConfig("", {});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_TRUE(defaults->redis_url.empty()) << "in-process shared state by default";
+  EXPECT_EQ(defaults->redis_key_prefix, "agentidp:");
+  EXPECT_EQ(defaults->database_pool_size, 8);
+
+  auto env_wins =
+      LoadConfig("", {{"REDIS_URL", "redis://a:6379"}, {"AGENTIDP_REDIS_URL", "redis://b:6379"}});
+  ASSERT_TRUE(env_wins.ok());
+  EXPECT_EQ(env_wins->redis_url, "redis://b:6379") << "AGENTIDP_REDIS_URL wins over REDIS_URL";
+
+  auto tls = LoadConfig("", {{"REDIS_URL", "rediss://:secret@cache:6380"}});
+  ASSERT_FALSE(tls.ok());
+  EXPECT_NE(tls.error().message.find("REDIS_URL"), std::string::npos);
+  EXPECT_EQ(tls.error().message.find("secret"), std::string::npos) << "never echoes the URL";
+  EXPECT_FALSE(LoadConfig("", {{"AGENTIDP_REDIS_KEY_PREFIX", "bad prefix"}}).ok());
+  EXPECT_FALSE(LoadConfig("", {{"AGENTIDP_REDIS_TIMEOUT_MS", "0"}}).ok());
+  EXPECT_FALSE(LoadConfig("", {{"AGENTIDP_DATABASE_POOL_SIZE", "0"}}).ok());
+  EXPECT_FALSE(LoadConfig("", {{"AGENTIDP_DATABASE_CONNECT_TIMEOUT_SECONDS", "1"}}).ok());
+}
+
+// Every setting is documented in docs/configuration.md.
+TEST(Config, EveryKeyIsDocumented) {
+  std::ifstream in(std::string(AGENTIDP_SOURCE_DIR) + "/docs/configuration.md");
+  std::stringstream doc;
+  doc << in.rdbuf();
+  for (const auto& key : ConfigKeys())
+    EXPECT_NE(doc.str().find("| `" + key + "` |"), std::string::npos) << key;
+}
+
 // The route table and docs/openapi.yaml list the same routes.
 TEST(RouteTable, MatchesOpenApi) {
   std::ifstream in(std::string(AGENTIDP_SOURCE_DIR) + "/docs/openapi.yaml");
