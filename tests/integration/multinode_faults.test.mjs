@@ -150,6 +150,7 @@ test('PostgreSQL stopped and restarted during a token load', async () => {
     assert.equal(h.json.dependencies.database.status, 'down');
   }
   // Token issuance does not continue without PostgreSQL: its audit record must be durable.
+  await waitFor('answers during the outage', async () => load.results.some((r) => r.at > stoppedAt + 500));
   const duringOutage = load.results.filter((r) => r.at > stoppedAt + 500);
   assert.ok(duringOutage.length > 0);
   assert.ok(duringOutage.every((r) => r.status === 503), `answers during the outage: ${summary(duringOutage)}`);
