@@ -82,7 +82,7 @@ function startLoad({ concurrency = 6 } = {}) {
         headers: { authorization: basicAuth(c.id, c.secret), 'content-type': 'application/x-www-form-urlencoded' },
         body: 'grant_type=client_credentials',
       });
-      const entry = { node, at: Date.now(), status: r.status, ms: r.ms, error: r.error };
+      const entry = { node, started: Date.now() - r.ms, at: Date.now(), status: r.status, ms: r.ms, error: r.error };
       if (r.status === 200) entry.jti = decodeJwt(r.json.access_token).payload.jti;
       else if (r.status) {
         entry.retryAfter = r.headers.get('retry-after');
@@ -134,35 +134,41 @@ async function health(node) {
 test('PostgreSQL stopped and restarted during a token load', async () => {
   const pids = cluster.nodes.map((n) => n.pid);
   const load = startLoad();
-  await waitFor('tokens under load', async () => load.results.filter((r) => r.status === 200).length >= 30);
+  try {
+    await waitFor('tokens under load', async () => load.results.filter((r) => r.status === 200).length >= 30);
 
-  const stoppedAt = Date.now();
-  await cluster.pg.stop();
-  // Requests that need the database answer 503 + Retry-After within the configured timeouts.
-  await waitFor('503s from the token endpoint', async () => load.results.some((r) => r.at > stoppedAt && r.status === 503));
-  for (const n of cluster.nodes) {
-    const list = await request(`${n.url}/api/v1/agents`, { headers: { authorization: `Bearer ${adminToken}` } });
-    assert.equal(list.status, 503, `GET /agents on ${n.url} while PostgreSQL is down: ${list.error ?? list.text}`);
-    assert.ok(Number(list.headers.get('retry-after')) >= 1);
-    assert.equal(list.json.code, 'SERVICE_UNAVAILABLE');
-    const h = await health(n);
-    assert.equal(h.status, 503, h.error ?? h.text);
-    assert.equal(h.json.dependencies.database.status, 'down');
+    let restartedAt;
+    try {
+      await cluster.pg.stop();
+      const stoppedAt = Date.now();  // PostgreSQL is down from here on
+      await waitFor('answers to requests sent during the outage', async () =>
+        load.results.filter((r) => r.started > stoppedAt).length >= 20);
+      // Requests that need the database answer 503 + Retry-After within the configured
+      // timeouts (a request still open after REQUEST_TIMEOUT_MS counts as a hang).
+      for (const n of cluster.nodes) {
+        const list = await request(`${n.url}/api/v1/agents`, { headers: { authorization: `Bearer ${adminToken}` } });
+        assert.equal(list.status, 503, `GET /agents on ${n.url} while PostgreSQL is down: ${list.error ?? list.text}`);
+        assert.ok(Number(list.headers.get('retry-after')) >= 1);
+        assert.equal(list.json.code, 'SERVICE_UNAVAILABLE');
+        const h = await health(n);
+        assert.equal(h.status, 503, h.error ?? h.text);
+        assert.equal(h.json.dependencies.database.status, 'down');
+      }
+      // Token issuance does not continue without PostgreSQL: its audit record must be durable.
+      const duringOutage = load.results.filter((r) => r.started > stoppedAt);
+      assert.ok(duringOutage.every((r) => r.status === 503), `answers during the outage: ${summary(duringOutage)}`);
+      await sleep(1000);
+    } finally {
+      restartedAt = Date.now();
+      await cluster.pg.start();  // also when an assertion failed: the next test needs it
+    }
+    // Every node serves again by itself, no restart.
+    await waitFor('200s from every node after the restart', async () =>
+      cluster.nodes.every((_, i) => load.results.some((r) => r.node === i && r.started > restartedAt && r.status === 200)), 20_000);
+    await sleep(500);
+  } finally {
+    await load.stop();
   }
-  // Token issuance does not continue without PostgreSQL: its audit record must be durable.
-  await waitFor('answers during the outage', async () => load.results.some((r) => r.at > stoppedAt + 500));
-  const duringOutage = load.results.filter((r) => r.at > stoppedAt + 500);
-  assert.ok(duringOutage.length > 0);
-  assert.ok(duringOutage.every((r) => r.status === 503), `answers during the outage: ${summary(duringOutage)}`);
-  await sleep(1000);
-
-  const restartedAt = Date.now();
-  await cluster.pg.start();
-  // Every node serves again by itself, no restart.
-  await waitFor('200s from every node after the restart', async () =>
-    cluster.nodes.every((_, i) => load.results.some((r) => r.node === i && r.at > restartedAt && r.status === 200)), 20_000);
-  await sleep(500);
-  await load.stop();
 
   const hangs = load.results.filter((r) => r.status === 0);
   assert.deepEqual(hangs, [], 'no request hung or failed at the connection level');
@@ -190,46 +196,53 @@ test('Redis stopped and restarted during a token load', async () => {
     assert.equal(h.status, 200, h.text);
     assert.equal(h.json.dependencies.redis.status, 'up');
   }
-  const load = startLoad();
-  await waitFor('tokens under load', async () => load.results.filter((r) => r.status === 200).length >= 30);
-
-  await cluster.redis.stop();
-  // Each node notices, degrades to local state and says so.
-  for (const n of cluster.nodes) {
-    const h = await waitFor(`${n.url} to report degraded`, async () => {
-      const r = await health(n);
-      return r.status === 207 ? r : null;
-    });
-    assert.equal(h.json.status, 'degraded');
-    assert.equal(h.json.dependencies.redis.status, 'down');
-    assert.equal(h.json.dependencies.database.status, 'up');
-  }
-  // Revocations still take effect everywhere, through PostgreSQL.
   const agent = await A.agentWithSecret(adminToken);
-  const token = await A.accessToken(agent.id, agent.secret);
-  const active = async (n) => (await n.introspect(token, adminAuth)).json.active;
-  assert.equal(await active(A), true);
-  assert.equal(await active(B), true);
-  assert.equal((await C.revoke(token, { id: agent.id, secret: agent.secret })).status, 200);
-  for (const n of [A, B]) await waitFor(`the revocation to reach ${n.url} without Redis`, async () => !(await active(n)), 5000);
+  const active = async (n, token) => (await n.introspect(token, adminAuth)).json.active;
+  const load = startLoad();
+  try {
+    await waitFor('tokens under load', async () => load.results.filter((r) => r.status === 200).length >= 30);
 
-  await cluster.redis.start();
-  for (const n of cluster.nodes) {
-    await waitFor(`${n.url} to reconnect by itself`, async () => {
-      const r = await health(n);
-      return r.status === 200 && r.json.dependencies.redis.status === 'up';
-    });
-    assert.match(n.stderr(), /unreachable/);
-    assert.match(n.stderr(), /reachable again/);
+    try {
+      await cluster.redis.stop();
+      // Each node notices, degrades to local state and says so.
+      for (const n of cluster.nodes) {
+        const h = await waitFor(`${n.url} to report degraded`, async () => {
+          const r = await health(n);
+          return r.status === 207 ? r : null;
+        });
+        assert.equal(h.json.status, 'degraded');
+        assert.equal(h.json.dependencies.redis.status, 'down');
+        assert.equal(h.json.dependencies.database.status, 'up');
+      }
+      // Revocations still take effect everywhere, through PostgreSQL.
+      const token = await A.accessToken(agent.id, agent.secret);
+      assert.equal(await active(A, token), true);
+      assert.equal(await active(B, token), true);
+      assert.equal((await C.revoke(token, { id: agent.id, secret: agent.secret })).status, 200);
+      for (const n of [A, B]) {
+        await waitFor(`the revocation to reach ${n.url} without Redis`, async () => !(await active(n, token)), 5000);
+      }
+    } finally {
+      await cluster.redis.start();  // also when an assertion failed
+    }
+    for (const n of cluster.nodes) {
+      await waitFor(`${n.url} to reconnect by itself`, async () => {
+        const r = await health(n);
+        return r.status === 200 && r.json.dependencies.redis.status === 'up';
+      });
+      assert.match(n.stderr(), /unreachable/);
+      assert.match(n.stderr(), /reachable again/);
+    }
+    // Back on Redis: a revocation is visible everywhere within a second again.
+    const token2 = await A.accessToken(agent.id, agent.secret);
+    assert.equal(await active(B, token2), true);
+    assert.equal((await C.revoke(token2, { id: agent.id, secret: agent.secret })).status, 200);
+    const t0 = Date.now();
+    await waitFor('the revocation through Redis', async () => !(await active(B, token2)), 1000);
+    assert.ok(Date.now() - t0 <= 1000);
+  } finally {
+    await load.stop();
   }
-  // Back on Redis: a revocation is visible everywhere within a second again.
-  const token2 = await A.accessToken(agent.id, agent.secret);
-  assert.equal(await (async () => (await B.introspect(token2, adminAuth)).json.active)(), true);
-  assert.equal((await C.revoke(token2, { id: agent.id, secret: agent.secret })).status, 200);
-  const t0 = Date.now();
-  await waitFor('the revocation through Redis', async () => !(await B.introspect(token2, adminAuth)).json.active, 1000);
-  assert.ok(Date.now() - t0 <= 1000);
-  await load.stop();
 
   // Tokens were issued all along: Redis is not needed for that.
   const failed = load.results.filter((r) => r.status !== 200);

@@ -167,10 +167,10 @@ function redisPing(port) {
 }
 
 /** A private Redis server: {url, port, stop(), start(), close()}. No persistence. */
-export async function startRedis() {
+export async function startRedis({ port: givenPort } = {}) {
   const bin = redisServerBin();
   const dir = serviceDir('agentidp-redis-');
-  const port = await freePort();
+  const port = givenPort ?? await freePort();
   let proc = null;
   const redis = {
     port,
