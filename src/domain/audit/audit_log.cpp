@@ -3,14 +3,18 @@
 #include "crypto/hash.hpp"
 
 #include <chrono>
+#include <cstdlib>
 
 namespace agentidp::domain {
 
 std::string AuditEventHash(const AuditEvent& ev) {
-  std::string input;
-  input.reserve(256);
+  char timestamp[core::kIso8601MaxSize];
+  const size_t timestamp_size = core::FormatIso8601To(ev.timestamp, timestamp);
+  // One buffer per thread: the writer hashes every event of every batch.
+  thread_local std::string input;
+  input.clear();
   input.append(ev.event_id).push_back('|');
-  input.append(core::FormatIso8601(ev.timestamp)).push_back('|');
+  input.append(timestamp, timestamp_size).push_back('|');
   input.append(ev.action).push_back('|');
   input.append(ev.outcome).push_back('|');
   input.append(ev.agent_id).push_back('|');
@@ -48,7 +52,7 @@ void AuditWriter::Submit(AuditRecord record, Done done) {
     std::lock_guard lock(mu_);
     if (!stopping_ && queue_.size() < max_pending_) {
       queue_.push_back(std::move(p));
-      cv_.notify_one();
+      if (writer_idle_) cv_.notify_one();
       return;
     }
   }
@@ -80,31 +84,45 @@ void AuditWriter::Shutdown() {
 }
 
 void AuditWriter::Run() {
-  std::vector<Pending> batch;
   std::vector<AuditEvent> events;
+  std::vector<Done> done;
+  events.reserve(max_batch_);
+  done.reserve(max_batch_);
   for (;;) {
     {
       std::unique_lock lock(mu_);
+      writer_idle_ = true;
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      writer_idle_ = false;
       if (queue_.empty() && stopping_) return;
-      while (!queue_.empty() && batch.size() < max_batch_) {
-        batch.push_back(std::move(queue_.front()));
+      static const long delay_us = getenv("AUDIT_DELAY_US") ? atol(getenv("AUDIT_DELAY_US")) : 0;
+      static const size_t min_last = getenv("AUDIT_DELAY_MIN") ? atol(getenv("AUDIT_DELAY_MIN")) : 2;
+      if (delay_us > 0 && last_batch_ >= min_last && queue_.size() < max_batch_ && !stopping_) {
+        lock.unlock();
+        std::this_thread::sleep_for(std::chrono::microseconds(delay_us));
+        lock.lock();
+      }
+      while (!queue_.empty() && events.size() < max_batch_) {
+        events.push_back(std::move(queue_.front().event));
+        done.push_back(std::move(queue_.front().done));
         queue_.pop_front();
       }
     }
-    events.clear();
-    events.reserve(batch.size());
-    for (auto& p : batch) events.push_back(p.event);
     core::Status status = store_.AppendBatch(events, AuditEventHash);
     // A transient failure (busy store) gets one more try before the waiters are failed.
     if (!status.ok() && status.error().kind == core::Errc::kUnavailable) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       status = store_.AppendBatch(events, AuditEventHash);
     }
-    if (status.ok()) batches_.fetch_add(1);
-    for (auto& p : batch)
-      if (p.done) p.done(status);
-    batch.clear();
+    last_batch_ = events.size();
+    if (status.ok()) {
+      batches_.fetch_add(1, std::memory_order_relaxed);
+      events_.fetch_add(events.size(), std::memory_order_relaxed);
+    }
+    for (auto& d : done)
+      if (d) d(status);
+    done.clear();
+    events.clear();
   }
 }
 

@@ -58,6 +58,7 @@ class AuditWriter {
   // Stops after flushing everything queued.
   void Shutdown();
   uint64_t batches_committed() const { return batches_.load(); }
+  uint64_t events_committed() const { return events_.load(); }
 
  private:
   struct Pending {
@@ -75,7 +76,10 @@ class AuditWriter {
   std::condition_variable cv_;
   std::deque<Pending> queue_;
   bool stopping_ = false;
+  bool writer_idle_ = false;  // the writer waits on cv_ for the queue to fill
+  size_t last_batch_ = 0;     // writer thread only
   std::atomic<uint64_t> batches_{0};
+  std::atomic<uint64_t> events_{0};
   std::thread thread_;
 };
 

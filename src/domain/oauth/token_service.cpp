@@ -1,9 +1,12 @@
 #include "domain/oauth/token_service.hpp"
 
+#include "core/json.hpp"
 #include "crypto/hash.hpp"
 #include "crypto/secret.hpp"
 
 #include <boost/json/serialize.hpp>
+
+#include <charconv>
 
 namespace agentidp::domain {
 
@@ -13,6 +16,33 @@ constexpr std::string_view kAuthFailed = "Client authentication failed";
 core::Error InvalidClient() {
   return core::Error::OAuth("invalid_client", std::string(kAuthFailed));
 }
+
+// A flat JSON object of string and integer members, written in call order.
+class ClaimsWriter {
+ public:
+  explicit ClaimsWriter(std::string& out) : out_(out) { out_.push_back('{'); }
+  void String(std::string_view name, std::string_view value) {
+    Key(name);
+    core::AppendJsonString(out_, value);
+  }
+  void Int(std::string_view name, int64_t value) {
+    Key(name);
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+    (void)ec;
+    out_.append(buf, end);
+  }
+  void Close() { out_.push_back('}'); }
+
+ private:
+  void Key(std::string_view name) {
+    if (!first_) out_.push_back(',');
+    first_ = false;
+    core::AppendJsonKey(out_, name);
+  }
+  std::string& out_;
+  bool first_ = true;
+};
 }  // namespace
 
 // ---------------------------------------------------------------------------------------
@@ -126,31 +156,38 @@ core::Result<IssuedToken> TokenService::IssueClientCredentials(
   out.expires_at_ms = (now_s + settings_.ttl_s) * 1000;
   out.scope = JoinScopes(scopes);
 
-  boost::json::object claims;
-  claims["iss"] = settings_.issuer;
-  claims["sub"] = agent.agent_id;
-  claims["aud"] = settings_.audience;
-  claims["client_id"] = agent.agent_id;
-  claims["scope"] = out.scope;
-  claims["jti"] = out.jti;
-  claims["iat"] = now_s;
-  claims["exp"] = now_s + settings_.ttl_s;
-  claims["organization_id"] = agent.organization_id;
-  out.access_token = signer.SignJwt("at+jwt", boost::json::serialize(claims));
+  // The claims are written as JSON text directly (same bytes as serializing a
+  // boost::json::object with these members in this order, without building one).
+  std::string claims;
+  claims.reserve(512);
+  ClaimsWriter c(claims);
+  c.String("iss", settings_.issuer);
+  c.String("sub", agent.agent_id);
+  c.String("aud", settings_.audience);
+  c.String("client_id", agent.agent_id);
+  c.String("scope", out.scope);
+  c.String("jti", out.jti);
+  c.Int("iat", now_s);
+  c.Int("exp", now_s + settings_.ttl_s);
+  c.String("organization_id", agent.organization_id);
+  c.Close();
+  out.access_token = signer.SignJwt("at+jwt", claims);
 
   if (scopes.count("openid")) {
-    boost::json::object id;
-    id["iss"] = settings_.issuer;
-    id["sub"] = agent.agent_id;
-    id["aud"] = agent.agent_id;
-    id["iat"] = now_s;
-    id["exp"] = now_s + settings_.ttl_s;
-    id["auth_time"] = now_s;
-    id["organization_id"] = agent.organization_id;
-    id["email"] = agent.email;
+    std::string id;
+    ClaimsWriter i(id);
+    i.String("iss", settings_.issuer);
+    i.String("sub", agent.agent_id);
+    i.String("aud", agent.agent_id);
+    i.Int("iat", now_s);
+    i.Int("exp", now_s + settings_.ttl_s);
+    i.Int("auth_time", now_s);
+    i.String("organization_id", agent.organization_id);
+    i.String("email", agent.email);
+    i.Close();
     // at_hash is omitted: the token comes from the token endpoint, not the front channel
     // (OIDC Core §3.1.3.6 makes it optional there).
-    out.id_token = signer.SignJwt("JWT", boost::json::serialize(id));
+    out.id_token = signer.SignJwt("JWT", id);
   }
   return out;
 }

@@ -1,6 +1,8 @@
 #include "store/sqlite/query.hpp"
 #include "store/sqlite/stores.hpp"
 
+#include <array>
+
 namespace agentidp::store::sqlite {
 
 namespace {
@@ -15,11 +17,29 @@ SELECT COALESCE((SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1),
                 (SELECT anchor_hash FROM audit_anchor WHERE id = 1),
                 ''))sql";
 
-constexpr std::string_view kInsert = R"sql(
-INSERT INTO audit_events
-  (event_id, agent_id, organization_id, action, outcome, timestamp, ip_address, user_agent,
-   metadata, hash, previous_hash)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11))sql";
+// A batch is inserted with multi-row INSERTs of power-of-two sizes (a batch of 37 is one
+// INSERT of 32 rows, one of 4 and one of 1): one statement per size class instead of one per
+// event, so SQLite compiles, journals (statement journal: the chain trigger may abort) and
+// updates sqlite_sequence once per statement. Each size's statement is prepared once and
+// cached on the writer connection; kMaxRowsLog2 bounds that cache (~1 KB per row).
+constexpr size_t kColumnsPerRow = 11;
+constexpr size_t kMaxRowsLog2 = 6;  // statements of 1, 2, 4, ..., 64 rows
+
+const std::string& InsertSql(size_t rows_log2) {
+  static const auto kSql = [] {
+    std::array<std::string, kMaxRowsLog2 + 1> sql;
+    for (size_t k = 0; k <= kMaxRowsLog2; ++k) {
+      std::string& text = sql[k];
+      text =
+          "INSERT INTO audit_events (event_id, agent_id, organization_id, action, outcome, "
+          "timestamp, ip_address, user_agent, metadata, hash, previous_hash) VALUES ";
+      for (size_t row = 0; row < (size_t{1} << k); ++row)
+        text += row == 0 ? "(?,?,?,?,?,?,?,?,?,?,?)" : ",(?,?,?,?,?,?,?,?,?,?,?)";
+    }
+    return sql;
+  }();
+  return kSql[rows_log2];
+}
 
 constexpr std::string_view kSelectById = R"sql(
 SELECT seq, event_id, agent_id, organization_id, action, outcome, timestamp, ip_address,
@@ -93,17 +113,40 @@ core::Status AuditStore::AppendBatch(std::vector<domain::AuditEvent>& events,
   if (events.empty()) return core::Ok();
   core::Status appended = database_.WriteTransaction([&](Connection& connection) -> core::Status {
     TRY_ASSIGN(std::string head, ReadSingleText(connection, kSelectHead));
-    TRY_ASSIGN(auto insert, connection.Prepare(kInsert));
     for (auto& event : events) {
       event.previous_hash = std::move(head);
       event.hash = hasher(event);
-      insert.BindAll(event.event_id, event.agent_id, event.organization_id, event.action,
-                     event.outcome, event.timestamp, event.ip_address, event.user_agent,
-                     event.metadata_json, event.hash, event.previous_hash);
-      TRY(insert.Run());
-      insert.Reset();
-      event.seq = connection.LastInsertRowid();
       head = event.hash;
+    }
+    // Rows are bound without copies: `events` is not touched until the statements ran.
+    size_t next = 0;
+    while (next < events.size()) {
+      size_t rows_log2 = kMaxRowsLog2;
+      while ((size_t{1} << rows_log2) > events.size() - next) --rows_log2;
+      const size_t rows = size_t{1} << rows_log2;
+      TRY_ASSIGN(auto insert, connection.Prepare(InsertSql(rows_log2)));
+      for (size_t row = 0; row < rows; ++row) {
+        const domain::AuditEvent& event = events[next + row];
+        const int base = static_cast<int>(row * kColumnsPerRow);
+        insert.BindStatic(base + 1, event.event_id);
+        insert.BindStatic(base + 2, event.agent_id);
+        insert.BindStatic(base + 3, event.organization_id);
+        insert.BindStatic(base + 4, event.action);
+        insert.BindStatic(base + 5, event.outcome);
+        insert.Bind(base + 6, event.timestamp);
+        insert.BindStatic(base + 7, event.ip_address);
+        insert.BindStatic(base + 8, event.user_agent);
+        insert.BindStatic(base + 9, event.metadata_json);
+        insert.BindStatic(base + 10, event.hash);
+        insert.BindStatic(base + 11, event.previous_hash);
+      }
+      TRY(insert.Run());
+      // AUTOINCREMENT gives the rows of one INSERT consecutive positions (each new seq is
+      // one more than the largest ever used, and this connection holds the write lock).
+      const int64_t last_seq = connection.LastInsertRowid();
+      for (size_t row = 0; row < rows; ++row)
+        events[next + row].seq = last_seq - static_cast<int64_t>(rows - 1 - row);
+      next += rows;
     }
     return core::Ok();
   });
