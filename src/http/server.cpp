@@ -15,7 +15,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -369,11 +368,17 @@ class ServerCore {
   bool started_ = false;
   bool stopped_ = false;
 
-  // Destroyed explicitly in ~ServerCore, in this order: threads, acceptor, io_context
-  // (which destroys suspended connections), then the TLS context they used.
+  // Destroyed explicitly in ~ServerCore, in this order: threads, acceptor, io_contexts
+  // (which destroy suspended connections), then the TLS context they used.
+  //
+  // One io_context per I/O thread: a connection lives on one thread for its whole life
+  // (assigned round-robin at accept), so its handlers need no strand and one thread's work
+  // never wakes the other threads. Other threads (the audit writer, the worker pool) hand a
+  // response back by posting to the connection's io_context.
   std::unique_ptr<asio::ssl::context> ssl_ctx_;
-  std::unique_ptr<asio::io_context> ioc_;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::vector<std::unique_ptr<asio::io_context>> iocs_;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  size_t next_ioc_ = 0;  // AcceptLoop only
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::vector<std::thread> threads_;
 };
@@ -404,13 +409,13 @@ class ConnectionBase : public std::enable_shared_from_this<ConnectionBase> {
 
   const asio::any_io_executor& Executor() const { return executor_; }
 
-  // On the strand. Stop(): an idle keep-alive connection closes now; one in the middle
-  // of a request finishes it and closes after the response.
+  // On the connection's thread. Stop(): an idle keep-alive connection closes now; one in
+  // the middle of a request finishes it and closes after the response.
   void NotifyStopping() {
     if (idle_) CloseSocket();
   }
 
-  // On the strand, when the grace period is over.
+  // On the connection's thread, when the grace period is over.
   void ForceClose() {
     force_closed_ = true;
     CloseSocket();
@@ -457,8 +462,8 @@ class ConnectionBase : public std::enable_shared_from_this<ConnectionBase> {
       slot->waiting = wait;
     }
     if (wait && !force_closed_) {
-      // Woken by Wake() (posted to this strand, so it cannot run before the wait starts)
-      // or by ForceClose().
+      // Woken by Wake() (posted to this connection's io_context, which only this thread
+      // runs, so it cannot run before the wait starts) or by ForceClose().
       wake_timer_.expires_at(asio::steady_timer::time_point::max());
       co_await wake_timer_.async_wait(kNoThrow);
     }
@@ -810,14 +815,14 @@ ServerCore::~ServerCore() {
     for (ConnectionBase* conn : conns_) conn->Detach();
   }
   acceptor_.reset();
-  work_.reset();
-  ioc_.reset();  // destroys suspended connection coroutines; they unregister themselves
+  work_.clear();
+  iocs_.clear();  // destroys suspended connection coroutines; they unregister themselves
   ssl_ctx_.reset();
 }
 
 core::Result<uint16_t> ServerCore::Start() {
   std::lock_guard stop_lock(stop_mutex_);
-  if (ioc_) return core::Error::Internal("HTTP server already started");
+  if (!iocs_.empty()) return core::Error::Internal("HTTP server already started");
   const bool tls = !options_.tls_cert_file.empty() || !options_.tls_key_file.empty();
   if (tls) {
     if (options_.tls_cert_file.empty() || options_.tls_key_file.empty())
@@ -845,7 +850,9 @@ core::Result<uint16_t> ServerCore::Start() {
 
   size_t threads = options_.io_threads;
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  auto ioc = std::make_unique<asio::io_context>(static_cast<int>(threads));
+  std::vector<std::unique_ptr<asio::io_context>> iocs;
+  for (size_t i = 0; i < threads; ++i) iocs.push_back(std::make_unique<asio::io_context>(1));
+  asio::io_context& ioc = *iocs.front();
 
   beast::error_code ec;
   tcp::endpoint endpoint;
@@ -854,7 +861,7 @@ core::Result<uint16_t> ServerCore::Start() {
     endpoint = tcp::endpoint(address, options_.port);
   } else {
     // A host name ("localhost"): resolved once, at start-up.
-    tcp::resolver resolver(*ioc);
+    tcp::resolver resolver(ioc);
     auto endpoints = resolver.resolve(options_.bind_address, std::to_string(options_.port),
                                       tcp::resolver::passive | tcp::resolver::numeric_service, ec);
     if (ec || endpoints.empty())
@@ -862,7 +869,7 @@ core::Result<uint16_t> ServerCore::Start() {
                                    (ec ? ": " + ec.message() : std::string()));
     endpoint = endpoints.begin()->endpoint();
   }
-  auto acceptor = std::make_unique<tcp::acceptor>(asio::make_strand(*ioc));
+  auto acceptor = std::make_unique<tcp::acceptor>(ioc);
   auto fail = [&](const char* what) {
     return core::Error::Internal(std::string("cannot ") + what + " " + options_.bind_address + ":" +
                                  std::to_string(options_.port) + ": " + ec.message());
@@ -877,16 +884,16 @@ core::Result<uint16_t> ServerCore::Start() {
   if (ec) return fail("listen on");
   port_ = acceptor->local_endpoint(ec).port();
 
-  ioc_ = std::move(ioc);
+  iocs_ = std::move(iocs);
   acceptor_ = std::move(acceptor);
-  work_.emplace(ioc_->get_executor());
+  for (auto& context : iocs_) work_.emplace_back(context->get_executor());
   asio::co_spawn(acceptor_->get_executor(), AcceptLoop(), [](std::exception_ptr) {});
   threads_.reserve(threads);
   for (size_t i = 0; i < threads; ++i) {
-    threads_.emplace_back([this] {
+    threads_.emplace_back([context = iocs_[i].get()] {
       for (;;) {
         try {
-          ioc_->run();
+          context->run();
           return;
         } catch (...) {
           // Handlers do not throw (coroutines catch); keep the thread serving regardless.
@@ -942,8 +949,8 @@ void ServerCore::Stop(std::chrono::milliseconds grace) {
     std::unique_lock lock(conns_mutex_);
     conns_cv_.wait_for(lock, kStopForceWait, [this] { return conns_.empty(); });
   }
-  work_.reset();
-  ioc_->stop();
+  work_.clear();
+  for (auto& context : iocs_) context->stop();
   for (auto& t : threads_)
     if (t.joinable()) t.join();
   {
@@ -977,7 +984,7 @@ void ServerCore::Unregister(ConnectionBase* conn) {
 
 asio::awaitable<void> ServerCore::AcceptLoop() {
   for (;;) {
-    tcp::socket socket(asio::make_strand(*ioc_));
+    tcp::socket socket(*iocs_[next_ioc_++ % iocs_.size()]);
     auto [ec] = co_await acceptor_->async_accept(socket, kNoThrow);
     if (IsStopping() || !acceptor_->is_open()) co_return;
     if (ec) {

@@ -3,7 +3,6 @@
 #include "crypto/hash.hpp"
 
 #include <chrono>
-#include <cstdlib>
 
 namespace agentidp::domain {
 
@@ -95,13 +94,6 @@ void AuditWriter::Run() {
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       writer_idle_ = false;
       if (queue_.empty() && stopping_) return;
-      static const long delay_us = getenv("AUDIT_DELAY_US") ? atol(getenv("AUDIT_DELAY_US")) : 0;
-      static const size_t min_last = getenv("AUDIT_DELAY_MIN") ? atol(getenv("AUDIT_DELAY_MIN")) : 2;
-      if (delay_us > 0 && last_batch_ >= min_last && queue_.size() < max_batch_ && !stopping_) {
-        lock.unlock();
-        std::this_thread::sleep_for(std::chrono::microseconds(delay_us));
-        lock.lock();
-      }
       while (!queue_.empty() && events.size() < max_batch_) {
         events.push_back(std::move(queue_.front().event));
         done.push_back(std::move(queue_.front().done));
@@ -114,7 +106,6 @@ void AuditWriter::Run() {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       status = store_.AppendBatch(events, AuditEventHash);
     }
-    last_batch_ = events.size();
     if (status.ok()) {
       batches_.fetch_add(1, std::memory_order_relaxed);
       events_.fetch_add(events.size(), std::memory_order_relaxed);

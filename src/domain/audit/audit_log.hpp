@@ -76,8 +76,7 @@ class AuditWriter {
   std::condition_variable cv_;
   std::deque<Pending> queue_;
   bool stopping_ = false;
-  bool writer_idle_ = false;  // the writer waits on cv_ for the queue to fill
-  size_t last_batch_ = 0;     // writer thread only
+  bool writer_idle_ = false;  // the writer waits on cv_: only then does Submit notify
   std::atomic<uint64_t> batches_{0};
   std::atomic<uint64_t> events_{0};
   std::thread thread_;
