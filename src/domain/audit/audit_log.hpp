@@ -8,6 +8,7 @@
 #include "domain/store.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -77,6 +78,10 @@ class AuditWriter {
   std::deque<Pending> queue_;
   bool stopping_ = false;
   bool writer_idle_ = false;  // the writer waits on cv_: only then does Submit notify
+  size_t last_batch_ = 0;     // writer thread only
+  static constexpr size_t kGatherMinBatch = 2;
+  static constexpr size_t kGatherMaxBatch = 8;
+  static constexpr std::chrono::microseconds kGatherDelay{1500};
   std::atomic<uint64_t> batches_{0};
   std::atomic<uint64_t> events_{0};
   std::thread thread_;
