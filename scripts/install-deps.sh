@@ -10,7 +10,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git curl ca-certificates
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev openssl libsqlite3-dev sqlite3 libpq-dev libhiredis-dev
-  libspdlog-dev libfmt-dev libcli11-dev libzip-dev
+  libspdlog-dev libfmt-dev libcli11-dev libzip-dev libjemalloc-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   clang-format clang-tidy
   clang libclang-rt-14-dev sslscan

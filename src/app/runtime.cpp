@@ -24,6 +24,7 @@
 #include "domain/orgs/org_service.hpp"
 #include "domain/policy/policy.hpp"
 #include "http/outbound_client.hpp"
+#include "http/access_log.hpp"
 #include "http/server.hpp"
 #include "store/open_store.hpp"
 
@@ -320,9 +321,10 @@ int Serve(const Config& config) {
       done(std::move(r));
     }
   } late;
-  auto access = spdlog::stdout_logger_mt("access");
-  access->set_pattern("%v");
-  http::Server server(so, late, metrics, [access](std::string_view line) { access->info(line); });
+  // Access log on stdout, written by a background thread many lines at a time (a request
+  // never waits on write(2)); flushed when the server is destroyed.
+  auto access = std::make_shared<http::BufferedLineWriter>(STDOUT_FILENO);
+  http::Server server(so, late, metrics, http::MakeBufferedAccessLogSink(access));
   auto port = server.Start();
   if (!port.ok())
     return Fail("listen on " + config.bind + ":" + std::to_string(config.port), port.error());

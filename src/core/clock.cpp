@@ -1,5 +1,6 @@
 #include "core/clock.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <ctime>
@@ -35,18 +36,64 @@ bool Digits(std::string_view s, size_t pos, size_t n, int& out) {
   out = v;
   return true;
 }
+
+// Proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's algorithm).
+void CivilFromDays(int64_t z, int64_t& y, unsigned& m, unsigned& d) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  d = doy - (153 * mp + 2) / 5 + 1;
+  m = mp < 10 ? mp + 3 : mp - 9;
+  y = static_cast<int64_t>(yoe) + era * 400 + (m <= 2);
+}
+
 }  // namespace
 
-std::string FormatIso8601(int64_t epoch_ms) {
+size_t FormatIso8601To(int64_t epoch_ms, char (&out)[kIso8601MaxSize]) {
   int64_t secs = epoch_ms >= 0 ? epoch_ms / 1000 : (epoch_ms - 999) / 1000;
-  int ms = static_cast<int>(epoch_ms - secs * 1000);
-  std::time_t t = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
-  return buf;
+  const int ms = static_cast<int>(epoch_ms - secs * 1000);
+  int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
+  const auto sod = static_cast<int>(secs - days * 86400);
+  int64_t year;
+  unsigned month, day;
+  CivilFromDays(days, year, month, day);
+  if (year < 0 || year > 9999) {
+    int n = std::snprintf(out, sizeof out, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ",
+                          static_cast<long long>(year), month, day, sod / 3600, sod / 60 % 60,
+                          sod % 60, ms);
+    return n > 0 ? std::min(static_cast<size_t>(n), sizeof out - 1) : 0;
+  }
+  auto put2 = [](char* p, int v) {
+    p[0] = static_cast<char>('0' + v / 10);
+    p[1] = static_cast<char>('0' + v % 10);
+  };
+  const int y = static_cast<int>(year);
+  put2(out, y / 100);
+  put2(out + 2, y % 100);
+  out[4] = '-';
+  put2(out + 5, static_cast<int>(month));
+  out[7] = '-';
+  put2(out + 8, static_cast<int>(day));
+  out[10] = 'T';
+  put2(out + 11, sod / 3600);
+  out[13] = ':';
+  put2(out + 14, sod / 60 % 60);
+  out[16] = ':';
+  put2(out + 17, sod % 60);
+  out[19] = '.';
+  out[20] = static_cast<char>('0' + ms / 100);
+  put2(out + 21, ms % 100);
+  out[23] = 'Z';
+  out[24] = '\0';
+  return 24;
+}
+
+std::string FormatIso8601(int64_t epoch_ms) {
+  char buf[kIso8601MaxSize];
+  return std::string(buf, FormatIso8601To(epoch_ms, buf));
 }
 
 bool ParseIso8601(std::string_view s, int64_t& epoch_ms) {

@@ -38,6 +38,10 @@ class ManualClock final : public Clock {
 
 // ISO-8601 UTC with milliseconds: 2026-03-28T09:00:00.000Z (SPEC §1).
 std::string FormatIso8601(int64_t epoch_ms);
+// The same text written to `out` (no allocation; hot paths: audit hash, access log).
+// Returns the length: 24 for years 0000-9999, more (or a sign) outside them.
+constexpr size_t kIso8601MaxSize = 64;
+size_t FormatIso8601To(int64_t epoch_ms, char (&out)[kIso8601MaxSize]);
 // Accepts ISO-8601 / RFC 3339 date-times with `Z` or a numeric offset, and plain
 // dates (YYYY-MM-DD, taken as 00:00Z). Returns false on anything else.
 bool ParseIso8601(std::string_view text, int64_t& epoch_ms);

@@ -32,4 +32,15 @@ Result<boost::json::object> ParseJsonObjectStrict(std::string_view text,
 // Compact serialization (no whitespace, members in insertion order).
 std::string JsonSerialize(const boost::json::value& value);
 
+// Appends `s` as a JSON string (quotes included), escaped exactly as JsonSerialize
+// escapes strings: quotation mark, reverse solidus and control characters; every other
+// byte as it is. For hot paths that write JSON text directly instead of building a
+// boost::json tree (token claims, access log lines).
+void AppendJsonString(std::string& out, std::string_view s);
+// Appends `key` as a JSON string and a colon: `"key":`.
+inline void AppendJsonKey(std::string& out, std::string_view key) {
+  AppendJsonString(out, key);
+  out.push_back(':');
+}
+
 }  // namespace agentidp::core

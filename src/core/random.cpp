@@ -1,9 +1,11 @@
 #include "core/random.hpp"
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 namespace agentidp::core {
 
@@ -27,13 +29,29 @@ std::string Random::Hex(size_t n_bytes) {
 
 namespace {
 std::string FormatUuid(const uint8_t* b) {
-  char buf[37];
-  std::snprintf(buf, sizeof buf,
-                "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-                b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-                b[15]);
-  return buf;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(36, '-');
+  size_t pos = 0;
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) ++pos;  // the dashes are already there
+    out[pos++] = kHex[b[i] >> 4];
+    out[pos++] = kHex[b[i] & 15];
+  }
+  return out;
 }
+
+// UUID-sized requests (request ids, jti, audit event ids: several per request on the hot
+// path) are served from a per-thread block of RAND_bytes output: one DRBG call per kBlock
+// bytes instead of one per id. Bytes handed out are wiped from the block; each byte is
+// handed out once. Anything larger (secrets, keys) goes to RAND_bytes directly.
+constexpr size_t kBlock = 512;
+constexpr size_t kBufferedMax = 16;
+
+struct RandomBlock {
+  uint8_t bytes[kBlock];
+  size_t used = kBlock;  // empty until first use
+  ~RandomBlock() { OPENSSL_cleanse(bytes, sizeof bytes); }
+};
 }  // namespace
 
 std::string Random::UuidV4() {
@@ -54,11 +72,25 @@ std::string Random::UuidV7(int64_t unix_ms) {
   return FormatUuid(b);
 }
 
-void SecureRandom::Fill(uint8_t* out, size_t n) {
+namespace {
+void RandBytesOrDie(uint8_t* out, size_t n) {
   if (RAND_bytes(out, static_cast<int>(n)) != 1) {
     std::fputs("fatal: RAND_bytes failed\n", stderr);
     std::abort();
   }
+}
+}  // namespace
+
+void SecureRandom::Fill(uint8_t* out, size_t n) {
+  if (n > kBufferedMax) return RandBytesOrDie(out, n);
+  thread_local RandomBlock block;
+  if (kBlock - block.used < n) {
+    RandBytesOrDie(block.bytes, kBlock);
+    block.used = 0;
+  }
+  std::memcpy(out, block.bytes + block.used, n);
+  OPENSSL_cleanse(block.bytes + block.used, n);
+  block.used += n;
 }
 
 bool IsUuid(std::string_view s) {

@@ -31,25 +31,28 @@ int HexValue(char c) {
 
 void Base64UrlEncodeAppend(std::string& out, std::string_view bytes) {
   const auto* in = reinterpret_cast<const uint8_t*>(bytes.data());
-  size_t n = bytes.size();
-  out.reserve(out.size() + (n * 4 + 2) / 3);
+  const size_t n = bytes.size();
+  const size_t start = out.size();
+  out.resize(start + (n * 4 + 2) / 3);  // unpadded length
+  char* o = out.data() + start;
   size_t i = 0;
   for (; i + 3 <= n; i += 3) {
     uint32_t v = (uint32_t{in[i]} << 16) | (uint32_t{in[i + 1]} << 8) | in[i + 2];
-    out.push_back(kBase64UrlAlphabet[(v >> 18) & 63]);
-    out.push_back(kBase64UrlAlphabet[(v >> 12) & 63]);
-    out.push_back(kBase64UrlAlphabet[(v >> 6) & 63]);
-    out.push_back(kBase64UrlAlphabet[v & 63]);
+    o[0] = kBase64UrlAlphabet[(v >> 18) & 63];
+    o[1] = kBase64UrlAlphabet[(v >> 12) & 63];
+    o[2] = kBase64UrlAlphabet[(v >> 6) & 63];
+    o[3] = kBase64UrlAlphabet[v & 63];
+    o += 4;
   }
   if (n - i == 1) {
     uint32_t v = uint32_t{in[i]} << 16;
-    out.push_back(kBase64UrlAlphabet[(v >> 18) & 63]);
-    out.push_back(kBase64UrlAlphabet[(v >> 12) & 63]);
+    o[0] = kBase64UrlAlphabet[(v >> 18) & 63];
+    o[1] = kBase64UrlAlphabet[(v >> 12) & 63];
   } else if (n - i == 2) {
     uint32_t v = (uint32_t{in[i]} << 16) | (uint32_t{in[i + 1]} << 8);
-    out.push_back(kBase64UrlAlphabet[(v >> 18) & 63]);
-    out.push_back(kBase64UrlAlphabet[(v >> 12) & 63]);
-    out.push_back(kBase64UrlAlphabet[(v >> 6) & 63]);
+    o[0] = kBase64UrlAlphabet[(v >> 18) & 63];
+    o[1] = kBase64UrlAlphabet[(v >> 12) & 63];
+    o[2] = kBase64UrlAlphabet[(v >> 6) & 63];
   }
 }
 

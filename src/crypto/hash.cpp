@@ -51,25 +51,61 @@ std::string Sha256Hex(std::string_view data) {
   return HexEncode(std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
 }
 
+namespace {
+
+// One HMAC-SHA-256 context per thread, keyed once: client authentication hashes every
+// presented secret under the same server-side pepper, and setting up a context (digest
+// fetch, key schedule) costs more than hashing a secret. Another key re-keys it.
+class ThreadHmac {
+ public:
+  ThreadHmac() : ctx_(EVP_MAC_CTX_new(FetchedHmac())) {
+    if (ctx_ == nullptr) Fatal("EVP_MAC_CTX_new failed");
+  }
+  ~ThreadHmac() {
+    EVP_MAC_CTX_free(ctx_);
+    OPENSSL_cleanse(key_.data(), key_.size());
+  }
+  ThreadHmac(const ThreadHmac&) = delete;
+  ThreadHmac& operator=(const ThreadHmac&) = delete;
+
+  bool Mac(std::string_view key, std::string_view data, unsigned char* out, size_t& out_len) {
+    bool init_ok;
+    if (keyed_ && key.size() == key_.size() && CRYPTO_memcmp(key.data(), key_.data(), key.size()) == 0) {
+      init_ok = EVP_MAC_init(ctx_, nullptr, 0, nullptr) == 1;  // same key: just restart
+    } else {
+      char digest_name[] = "SHA256";
+      OSSL_PARAM params[] = {
+          OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
+          OSSL_PARAM_construct_end(),
+      };
+      // A zero-length key is legal HMAC; OpenSSL wants a non-null pointer for it.
+      static const unsigned char kEmpty[1] = {0};
+      const auto* key_ptr =
+          key.empty() ? kEmpty : reinterpret_cast<const unsigned char*>(key.data());
+      OPENSSL_cleanse(key_.data(), key_.size());
+      key_.assign(key);
+      init_ok = EVP_MAC_init(ctx_, key_ptr, key.size(), params) == 1;
+      keyed_ = init_ok;
+    }
+    return init_ok &&
+           EVP_MAC_update(ctx_, reinterpret_cast<const unsigned char*>(data.data()), data.size()) ==
+               1 &&
+           EVP_MAC_final(ctx_, out, &out_len, EVP_MAX_MD_SIZE) == 1 && out_len == 32;
+  }
+
+ private:
+  EVP_MAC_CTX* ctx_;
+  std::string key_;
+  bool keyed_ = false;
+};
+
+}  // namespace
+
 std::string HmacSha256(std::string_view key, std::string_view data) {
-  EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(FetchedHmac());
-  if (ctx == nullptr) Fatal("EVP_MAC_CTX_new failed");
-  char digest_name[] = "SHA256";
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
-      OSSL_PARAM_construct_end(),
-  };
-  // A zero-length key is legal HMAC; OpenSSL wants a non-null pointer for it.
-  static const unsigned char kEmpty[1] = {0};
-  const auto* key_ptr = key.empty() ? kEmpty : reinterpret_cast<const unsigned char*>(key.data());
+  thread_local ThreadHmac hmac;
   unsigned char out[EVP_MAX_MD_SIZE];
   size_t out_len = 0;
-  bool ok =
-      EVP_MAC_init(ctx, key_ptr, key.size(), params) == 1 &&
-      EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1 &&
-      EVP_MAC_final(ctx, out, &out_len, sizeof out) == 1 && out_len == 32;
-  EVP_MAC_CTX_free(ctx);
-  if (!ok) Fatal("HMAC-SHA-256 failed");
+  if (!hmac.Mac(key, data, out, out_len)) Fatal("HMAC-SHA-256 failed");
   return std::string(reinterpret_cast<const char*>(out), out_len);
 }
 

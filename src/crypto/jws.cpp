@@ -130,6 +130,36 @@ const unsigned char* Bytes(std::string_view s) {
   throw std::runtime_error("JWS signing failed");
 }
 
+// One DER INTEGER of an ECDSA-Sig-Value at `p` (at most `end`): its big-endian magnitude
+// written left-padded into `out` (32 bytes). False on anything but a short-form, positive,
+// at most 32-byte (after a sign octet) INTEGER; the caller then takes the general path.
+bool ReadDerScalar(const unsigned char*& p, const unsigned char* end, unsigned char* out) {
+  if (end - p < 2 || p[0] != 0x02) return false;
+  size_t len = p[1];
+  p += 2;
+  if (len == 0 || len > 33 || static_cast<size_t>(end - p) < len || (p[0] & 0x80) != 0)
+    return false;
+  const unsigned char* bytes = p;
+  p += len;
+  if (len == 33) {
+    if (bytes[0] != 0) return false;
+    ++bytes;
+    --len;
+  }
+  std::memset(out, 0, kP256ScalarSize - len);
+  std::memcpy(out + (kP256ScalarSize - len), bytes, len);
+  return true;
+}
+
+// DER ECDSA-Sig-Value (SEQUENCE of two INTEGERs, as OpenSSL writes it for P-256) -> JWS
+// R||S without going through BIGNUMs.
+bool DerToRawFast(const unsigned char* der, size_t der_len, unsigned char* raw) {
+  const unsigned char* end = der + der_len;
+  if (der_len < 2 || der[0] != 0x30 || der[1] != der_len - 2) return false;
+  const unsigned char* p = der + 2;
+  return ReadDerScalar(p, end, raw) && ReadDerScalar(p, end, raw + kP256ScalarSize) && p == end;
+}
+
 // DER ECDSA-Sig-Value -> JWS R||S, each left-padded to 32 bytes (RFC 7518 §3.4).
 bool DerToRaw(const unsigned char* der, size_t der_len, std::string& out) {
   const unsigned char* p = der;
@@ -348,48 +378,75 @@ core::Status CheckClaims(const bj::object& claims, const JwtVerifyOptions& opts)
 JwsSigner::JwsSigner(std::shared_ptr<const KeyPair> key, std::string kid)
     : key_(std::move(key)), kid_(std::move(kid)) {
   assert(key_ && key_->native_handle() != nullptr);
+  at_jwt_header_b64_ = EncodeHeader("at+jwt");
+  jwt_header_b64_ = EncodeHeader("JWT");
 }
 
 JwsSigner::JwsSigner(KeyPair key, std::string kid)
     : JwsSigner(std::make_shared<const KeyPair>(std::move(key)), std::move(kid)) {}
 
-std::string JwsSigner::SignRaw(std::string_view signing_input) const {
+size_t JwsSigner::SignRawTo(std::string_view signing_input, unsigned char* sig) const {
   EVP_PKEY* pkey = key_->native_handle();
   EVP_MD_CTX* ctx = SignCache().Prepare(key_->cache_id(), pkey, DigestFor(key_->alg()));
   if (ctx == nullptr) SigningFailed();
-  unsigned char sig[kMaxSigSize];
-  size_t sig_len = sizeof sig;
+  size_t sig_len = kMaxSigSize;
   if (EVP_DigestSign(ctx, sig, &sig_len, Bytes(signing_input), signing_input.size()) != 1) {
     SigningFailed();
   }
-  std::string out;
   if (key_->alg() == kAlgEs256) {
-    if (!DerToRaw(sig, sig_len, out)) SigningFailed();
-  } else {
-    out.assign(reinterpret_cast<const char*>(sig), sig_len);
+    unsigned char raw[kEcdsaRawSigSize];
+    if (!DerToRawFast(sig, sig_len, raw)) {
+      std::string general;
+      if (!DerToRaw(sig, sig_len, general)) SigningFailed();
+      std::memcpy(raw, general.data(), kEcdsaRawSigSize);
+    }
+    std::memcpy(sig, raw, kEcdsaRawSigSize);
+    return kEcdsaRawSigSize;
   }
+  return sig_len;
+}
+
+std::string JwsSigner::SignRaw(std::string_view signing_input) const {
+  unsigned char sig[kMaxSigSize];
+  size_t n = SignRawTo(signing_input, sig);
+  return std::string(reinterpret_cast<const char*>(sig), n);
+}
+
+std::string JwsSigner::SignEncoded(std::string_view header_b64,
+                                   std::string_view payload_json) const {
+  std::string out;
+  out.reserve(header_b64.size() + payload_json.size() * 4 / 3 + 360);
+  out.append(header_b64);
+  out.push_back('.');
+  Base64UrlEncodeAppend(out, payload_json);
+  unsigned char sig[kMaxSigSize];
+  const size_t sig_len = SignRawTo(out, sig);
+  out.push_back('.');
+  Base64UrlEncodeAppend(out, std::string_view(reinterpret_cast<const char*>(sig), sig_len));
   return out;
 }
 
 std::string JwsSigner::SignCompact(std::string_view header_json,
                                    std::string_view payload_json) const {
-  std::string out;
-  out.reserve((header_json.size() + payload_json.size()) * 4 / 3 + 360);
-  Base64UrlEncodeAppend(out, header_json);
-  out.push_back('.');
-  Base64UrlEncodeAppend(out, payload_json);
-  std::string signature = SignRaw(out);
-  out.push_back('.');
-  Base64UrlEncodeAppend(out, signature);
-  return out;
+  std::string header_b64;
+  Base64UrlEncodeAppend(header_b64, header_json);
+  return SignEncoded(header_b64, payload_json);
 }
 
-std::string JwsSigner::SignJwt(std::string_view typ, std::string_view payload_json) const {
+std::string JwsSigner::EncodeHeader(std::string_view typ) const {
   bj::object header;
   header["alg"] = key_->alg();
   header["kid"] = kid_;
   if (!typ.empty()) header["typ"] = typ;
-  return SignCompact(bj::serialize(header), payload_json);
+  std::string out;
+  Base64UrlEncodeAppend(out, bj::serialize(header));
+  return out;
+}
+
+std::string JwsSigner::SignJwt(std::string_view typ, std::string_view payload_json) const {
+  if (typ == "at+jwt") return SignEncoded(at_jwt_header_b64_, payload_json);
+  if (typ == "JWT") return SignEncoded(jwt_header_b64_, payload_json);
+  return SignEncoded(EncodeHeader(typ), payload_json);
 }
 
 std::string JwsSigner::Sign(const bj::object& header_extra, std::string_view payload_json) const {

@@ -46,8 +46,19 @@ class JwsSigner {
   std::string SignRaw(std::string_view signing_input) const;
 
  private:
+  // base64url of the SignJwt header for `typ`.
+  std::string EncodeHeader(std::string_view typ) const;
+  // `header_b64` "." base64url(payload_json) "." base64url(signature).
+  std::string SignEncoded(std::string_view header_b64, std::string_view payload_json) const;
+  // The raw signature over `signing_input`, written to `sig` (room for the largest one).
+  size_t SignRawTo(std::string_view signing_input, unsigned char* sig) const;
+
   std::shared_ptr<const KeyPair> key_;
   std::string kid_;
+  // The encoded headers of the two types this service signs (access tokens and ID
+  // tokens), computed once: every token carries one of them.
+  std::string at_jwt_header_b64_;
+  std::string jwt_header_b64_;
 };
 
 struct JwtVerifyOptions {

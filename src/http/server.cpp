@@ -15,7 +15,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -24,6 +23,7 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
@@ -32,10 +32,13 @@
 #include <boost/url/parse.hpp>
 
 #include <algorithm>
+#include <array>
+#include <charconv>
 #include <atomic>
 #include <cassert>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <mutex>
 #include <optional>
@@ -126,6 +129,13 @@ bool IEquals(std::string_view a, std::string_view b) {
     if (x != y) return false;
   }
   return true;
+}
+
+void AppendDecimal(std::string& out, uint64_t v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  (void)ec;
+  out.append(buf, end);
 }
 
 // Metric label for the method: arbitrary client-chosen methods must not create series.
@@ -317,8 +327,15 @@ class ServerCore {
   void Spawn(tcp::socket socket);
   template <typename F>
   void ForEachConnection(F f);
-  core::Counter& RequestCounter(std::string_view route, std::string_view method, int status);
-  core::Histogram& DurationHistogram(std::string_view route, std::string_view method);
+  // The request counters (one per status class, created on first use) and the duration
+  // histogram of one (route, method): resolved once, then found with one lookup per request.
+  struct RouteMetrics {
+    core::Histogram* duration = nullptr;
+    std::atomic<core::Counter*> requests[5] = {};
+  };
+  RouteMetrics& MetricsFor(std::string_view route, std::string_view method);
+  core::Counter& RequestCounter(RouteMetrics& m, std::string_view route, std::string_view method,
+                                int status);
 
   const ServerOptions options_;
   Application& app_;
@@ -328,9 +345,13 @@ class ServerCore {
 
   core::Gauge& connections_gauge_;
   core::Counter& shed_counter_;
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view key) const { return std::hash<std::string_view>{}(key); }
+  };
   std::shared_mutex metric_cache_mutex_;
-  std::unordered_map<std::string, core::Counter*> counters_;
-  std::unordered_map<std::string, core::Histogram*> histograms_;
+  std::unordered_map<std::string, std::unique_ptr<RouteMetrics>, KeyHash, std::equal_to<>>
+      route_metrics_;
 
   std::atomic<bool> stopping_{false};
   std::atomic<uint16_t> port_{0};
@@ -347,11 +368,17 @@ class ServerCore {
   bool started_ = false;
   bool stopped_ = false;
 
-  // Destroyed explicitly in ~ServerCore, in this order: threads, acceptor, io_context
-  // (which destroys suspended connections), then the TLS context they used.
+  // Destroyed explicitly in ~ServerCore, in this order: threads, acceptor, io_contexts
+  // (which destroy suspended connections), then the TLS context they used.
+  //
+  // One io_context per I/O thread: a connection lives on one thread for its whole life
+  // (assigned round-robin at accept), so its handlers need no strand and one thread's work
+  // never wakes the other threads. Other threads (the audit writer, the worker pool) hand a
+  // response back by posting to the connection's io_context.
   std::unique_ptr<asio::ssl::context> ssl_ctx_;
-  std::unique_ptr<asio::io_context> ioc_;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::vector<std::unique_ptr<asio::io_context>> iocs_;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  size_t next_ioc_ = 0;  // AcceptLoop only
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::vector<std::thread> threads_;
 };
@@ -382,13 +409,13 @@ class ConnectionBase : public std::enable_shared_from_this<ConnectionBase> {
 
   const asio::any_io_executor& Executor() const { return executor_; }
 
-  // On the strand. Stop(): an idle keep-alive connection closes now; one in the middle
-  // of a request finishes it and closes after the response.
+  // On the connection's thread. Stop(): an idle keep-alive connection closes now; one in
+  // the middle of a request finishes it and closes after the response.
   void NotifyStopping() {
     if (idle_) CloseSocket();
   }
 
-  // On the strand, when the grace period is over.
+  // On the connection's thread, when the grace period is over.
   void ForceClose() {
     force_closed_ = true;
     CloseSocket();
@@ -435,8 +462,8 @@ class ConnectionBase : public std::enable_shared_from_this<ConnectionBase> {
       slot->waiting = wait;
     }
     if (wait && !force_closed_) {
-      // Woken by Wake() (posted to this strand, so it cannot run before the wait starts)
-      // or by ForceClose().
+      // Woken by Wake() (posted to this connection's io_context, which only this thread
+      // runs, so it cannot run before the wait starts) or by ForceClose().
       wake_timer_.expires_at(asio::steady_timer::time_point::max());
       co_await wake_timer_.async_wait(kNoThrow);
     }
@@ -520,6 +547,7 @@ class Connection final : public ConnectionBase {
 
   Stream stream_;
   beast::flat_buffer buffer_;
+  std::string head_;  // response header block, reused across keep-alive requests
 };
 
 template <typename Stream>
@@ -671,48 +699,71 @@ template <typename Stream>
 asio::awaitable<bool> Connection<Stream>::Write(Response response, unsigned version,
                                                 bool keep_alive, bool head, RequestRecord& record) {
   if (response.status < 200 || response.status > 599) response = InternalError();
-  bhttp::response<bhttp::string_body> res;
-  res.version(version);
-  res.result(static_cast<unsigned>(response.status));
-  res.set(bhttp::field::server, "agentidp");
-  res.set(bhttp::field::date, HttpDate());
   // RFC 9110 §15.3.5, §15.4.5: 204 and 304 carry no content.
   const bool no_content = response.status == 204 || response.status == 304;
   if (no_content) response.body.clear();
+
+  // The header block is written by hand into a buffer the connection keeps: no per-field
+  // allocation, and the body goes out from where it is (one gathered write).
+  std::string& out = head_;
+  out.clear();
+  out.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  AppendDecimal(out, static_cast<uint64_t>(response.status));
+  out.push_back(' ');
+  out.append(bhttp::obsolete_reason(static_cast<bhttp::status>(response.status)));
+  out.append("\r\nServer: agentidp\r\nDate: ");
+  out.append(HttpDate());
+  out.append("\r\n");
+  std::string_view content_type;
   if (!no_content && !response.content_type.empty() && IsValidHeaderValue(response.content_type))
-    res.set(bhttp::field::content_type, response.content_type);
-  for (auto& [name, value] : response.headers) {
-    if (!IsValidHeaderName(name) || !IsValidHeaderValue(value) || IsServerOwnedHeader(name))
-      continue;
-    if (IEquals(name, "content-type")) {
-      if (!no_content) res.set(bhttp::field::content_type, value);
-    } else {
-      res.insert(name, value);
-    }
+    content_type = response.content_type;
+  // An application Content-Type header replaces the response's content type.
+  for (const auto& [name, value] : response.headers) {
+    if (!no_content && IEquals(name, "content-type") && IsValidHeaderName(name) &&
+        IsValidHeaderValue(value))
+      content_type = value;
   }
-  res.set("X-Request-Id", record.request_id);
-  res.keep_alive(keep_alive);
-  if (!keep_alive) res.set(bhttp::field::connection, "close");
+  if (!content_type.empty()) out.append("Content-Type: ").append(content_type).append("\r\n");
+  for (const auto& [name, value] : response.headers) {
+    if (!IsValidHeaderName(name) || !IsValidHeaderValue(value) || IsServerOwnedHeader(name) ||
+        IEquals(name, "content-type"))
+      continue;
+    out.append(name).append(": ").append(value).append("\r\n");
+  }
+  out.append("X-Request-Id: ").append(record.request_id).append("\r\n");
+  if (!keep_alive) {
+    out.append("Connection: close\r\n");
+  } else if (version == 10) {
+    out.append("Connection: keep-alive\r\n");
+  }
   record.status = response.status;
   record.route = std::move(response.route);
+  std::string_view body;
   if (no_content) {
     // RFC 9110 §8.6: no Content-Length on a 204 (and nothing to say on a 304).
     record.bytes = 0;
-  } else if (head) {
-    // HEAD: the headers GET would send, Content-Length included, and no body.
-    res.content_length(response.body.size());
-    record.bytes = 0;
   } else {
-    record.bytes = response.body.size();
-    res.body() = std::move(response.body);
-    res.prepare_payload();
+    // HEAD: the headers GET would send, Content-Length included, and no body.
+    out.append("Content-Length: ");
+    AppendDecimal(out, response.body.size());
+    out.append("\r\n");
+    record.bytes = head ? 0 : response.body.size();
+    if (!head) body = response.body;
+  }
+  out.append("\r\n");
+  if constexpr (kTls) {
+    // One TLS record rather than two.
+    out.append(body);
+    body = {};
   }
   // Recorded when the response is ready, so metrics and the access log already show a
   // request once its client has the answer.
   server_.Record(record);
   Lowest().expires_after(Ms(Options().body_timeout_ms));
-  auto [ec, n] = co_await bhttp::async_write(stream_, res, kNoThrow);
+  const std::array<asio::const_buffer, 2> buffers = {asio::buffer(out), asio::buffer(body)};
+  auto [ec, n] = co_await asio::async_write(stream_, buffers, kNoThrow);
   Lowest().expires_never();
+  if (out.capacity() > kKeepBufferBytes) std::string().swap(out);
   co_return !ec;
 }
 
@@ -764,14 +815,14 @@ ServerCore::~ServerCore() {
     for (ConnectionBase* conn : conns_) conn->Detach();
   }
   acceptor_.reset();
-  work_.reset();
-  ioc_.reset();  // destroys suspended connection coroutines; they unregister themselves
+  work_.clear();
+  iocs_.clear();  // destroys suspended connection coroutines; they unregister themselves
   ssl_ctx_.reset();
 }
 
 core::Result<uint16_t> ServerCore::Start() {
   std::lock_guard stop_lock(stop_mutex_);
-  if (ioc_) return core::Error::Internal("HTTP server already started");
+  if (!iocs_.empty()) return core::Error::Internal("HTTP server already started");
   const bool tls = !options_.tls_cert_file.empty() || !options_.tls_key_file.empty();
   if (tls) {
     if (options_.tls_cert_file.empty() || options_.tls_key_file.empty())
@@ -799,7 +850,9 @@ core::Result<uint16_t> ServerCore::Start() {
 
   size_t threads = options_.io_threads;
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  auto ioc = std::make_unique<asio::io_context>(static_cast<int>(threads));
+  std::vector<std::unique_ptr<asio::io_context>> iocs;
+  for (size_t i = 0; i < threads; ++i) iocs.push_back(std::make_unique<asio::io_context>(1));
+  asio::io_context& ioc = *iocs.front();
 
   beast::error_code ec;
   tcp::endpoint endpoint;
@@ -808,7 +861,7 @@ core::Result<uint16_t> ServerCore::Start() {
     endpoint = tcp::endpoint(address, options_.port);
   } else {
     // A host name ("localhost"): resolved once, at start-up.
-    tcp::resolver resolver(*ioc);
+    tcp::resolver resolver(ioc);
     auto endpoints = resolver.resolve(options_.bind_address, std::to_string(options_.port),
                                       tcp::resolver::passive | tcp::resolver::numeric_service, ec);
     if (ec || endpoints.empty())
@@ -816,7 +869,7 @@ core::Result<uint16_t> ServerCore::Start() {
                                    (ec ? ": " + ec.message() : std::string()));
     endpoint = endpoints.begin()->endpoint();
   }
-  auto acceptor = std::make_unique<tcp::acceptor>(asio::make_strand(*ioc));
+  auto acceptor = std::make_unique<tcp::acceptor>(ioc);
   auto fail = [&](const char* what) {
     return core::Error::Internal(std::string("cannot ") + what + " " + options_.bind_address + ":" +
                                  std::to_string(options_.port) + ": " + ec.message());
@@ -831,16 +884,16 @@ core::Result<uint16_t> ServerCore::Start() {
   if (ec) return fail("listen on");
   port_ = acceptor->local_endpoint(ec).port();
 
-  ioc_ = std::move(ioc);
+  iocs_ = std::move(iocs);
   acceptor_ = std::move(acceptor);
-  work_.emplace(ioc_->get_executor());
+  for (auto& context : iocs_) work_.emplace_back(context->get_executor());
   asio::co_spawn(acceptor_->get_executor(), AcceptLoop(), [](std::exception_ptr) {});
   threads_.reserve(threads);
   for (size_t i = 0; i < threads; ++i) {
-    threads_.emplace_back([this] {
+    threads_.emplace_back([context = iocs_[i].get()] {
       for (;;) {
         try {
-          ioc_->run();
+          context->run();
           return;
         } catch (...) {
           // Handlers do not throw (coroutines catch); keep the thread serving regardless.
@@ -896,8 +949,8 @@ void ServerCore::Stop(std::chrono::milliseconds grace) {
     std::unique_lock lock(conns_mutex_);
     conns_cv_.wait_for(lock, kStopForceWait, [this] { return conns_.empty(); });
   }
-  work_.reset();
-  ioc_->stop();
+  work_.clear();
+  for (auto& context : iocs_) context->stop();
   for (auto& t : threads_)
     if (t.joinable()) t.join();
   {
@@ -931,7 +984,7 @@ void ServerCore::Unregister(ConnectionBase* conn) {
 
 asio::awaitable<void> ServerCore::AcceptLoop() {
   for (;;) {
-    tcp::socket socket(asio::make_strand(*ioc_));
+    tcp::socket socket(*iocs_[next_ioc_++ % iocs_.size()]);
     auto [ec] = co_await acceptor_->async_accept(socket, kNoThrow);
     if (IsStopping() || !acceptor_->is_open()) co_return;
     if (ec) {
@@ -1013,41 +1066,51 @@ asio::awaitable<void> ServerCore::Shed(tcp::socket socket) {
   stream.socket().close(ignored);
 }
 
-core::Counter& ServerCore::RequestCounter(std::string_view route, std::string_view method,
-                                          int status) {
-  std::string_view status_class = StatusClass(status);
-  std::string key;
-  key.reserve(route.size() + method.size() + 8);
-  key.append(route).append(1, '\n').append(method).append(1, '\n').append(status_class);
-  {
-    std::shared_lock lock(metric_cache_mutex_);
-    if (auto it = counters_.find(key); it != counters_.end()) return *it->second;
+ServerCore::RouteMetrics& ServerCore::MetricsFor(std::string_view route,
+                                                 std::string_view method) {
+  // Route patterns are short; a longer one (never from the route table) takes the slow path.
+  char key_buf[256];
+  std::string slow_key;
+  std::string_view key;
+  if (route.size() + method.size() + 1 <= sizeof key_buf) {
+    std::memcpy(key_buf, route.data(), route.size());
+    key_buf[route.size()] = '\n';
+    std::memcpy(key_buf + route.size() + 1, method.data(), method.size());
+    key = std::string_view(key_buf, route.size() + 1 + method.size());
+  } else {
+    slow_key.append(route).append(1, '\n').append(method);
+    key = slow_key;
   }
-  core::Counter& counter = metrics_.GetCounter("agentidp_http_requests_total",
-                                               "HTTP requests by route, method and status class",
-                                               {{"route", std::string(route)},
-                                                {"method", std::string(method)},
-                                                {"status", std::string(status_class)}});
-  std::unique_lock lock(metric_cache_mutex_);
-  counters_.emplace(std::move(key), &counter);
-  return counter;
-}
-
-core::Histogram& ServerCore::DurationHistogram(std::string_view route, std::string_view method) {
-  std::string key;
-  key.reserve(route.size() + method.size() + 1);
-  key.append(route).append(1, '\n').append(method);
   {
     std::shared_lock lock(metric_cache_mutex_);
-    if (auto it = histograms_.find(key); it != histograms_.end()) return *it->second;
+    if (auto it = route_metrics_.find(key); it != route_metrics_.end()) return *it->second;
   }
   core::Histogram& histogram =
       metrics_.GetHistogram("agentidp_http_request_duration_seconds",
                             "Time from the start of a request until its response is ready to send",
                             {{"route", std::string(route)}, {"method", std::string(method)}});
   std::unique_lock lock(metric_cache_mutex_);
-  histograms_.emplace(std::move(key), &histogram);
-  return histogram;
+  auto [it, inserted] = route_metrics_.try_emplace(std::string(key));
+  if (inserted) {
+    it->second = std::make_unique<RouteMetrics>();
+    it->second->duration = &histogram;
+  }
+  return *it->second;
+}
+
+core::Counter& ServerCore::RequestCounter(RouteMetrics& m, std::string_view route,
+                                          std::string_view method, int status) {
+  int idx = status / 100 - 1;
+  if (idx < 0 || idx > 4) idx = 4;  // as StatusClass: anything else counts as 5xx
+  if (core::Counter* counter = m.requests[idx].load(std::memory_order_acquire)) return *counter;
+  // Get* returns the same series for the same labels, so a race here is harmless.
+  core::Counter& counter = metrics_.GetCounter("agentidp_http_requests_total",
+                                               "HTTP requests by route, method and status class",
+                                               {{"route", std::string(route)},
+                                                {"method", std::string(method)},
+                                                {"status", std::string(StatusClass(status))}});
+  m.requests[idx].store(&counter, std::memory_order_release);
+  return counter;
 }
 
 void ServerCore::Record(const RequestRecord& record) {
@@ -1055,8 +1118,9 @@ void ServerCore::Record(const RequestRecord& record) {
   double seconds = std::chrono::duration<double>(elapsed).count();
   std::string_view route = record.route.empty() ? std::string_view("unmatched") : record.route;
   std::string_view method = MethodLabel(record.method);
-  RequestCounter(route, method, record.status).Inc();
-  DurationHistogram(route, method).Observe(seconds);
+  RouteMetrics& m = MetricsFor(route, method);
+  RequestCounter(m, route, method, record.status).Inc();
+  m.duration->Observe(seconds);
   if (options_.access_log && access_log_) {
     AccessLogEntry entry;
     entry.ts_ms = record.ts_ms;
@@ -1069,11 +1133,16 @@ void ServerCore::Record(const RequestRecord& record) {
     entry.duration_ms = seconds * 1000.0;
     entry.route = route;
     entry.user_agent = record.user_agent;
+    // One buffer per I/O thread: the line is formatted without allocating.
+    thread_local std::string line;
+    line.clear();
     try {
-      access_log_(FormatAccessLogLine(entry));
+      AppendAccessLogLine(line, entry);
+      access_log_(line);
     } catch (...) {
       // A failing log sink must not take requests down with it.
     }
+    if (line.capacity() > 16 * 1024) std::string().swap(line);
   }
 }
 

@@ -74,6 +74,38 @@ TEST_P(AuditStoreContract, FailedBatchWritesNothingAndKeepsTheHead) {
   EXPECT_EQ(next[0].previous_hash, first.back().hash);
 }
 
+// Batches of every shape (a backend may insert a batch in several statements): what
+// AppendBatch hands back, positions included, is exactly what was stored.
+TEST_P(AuditStoreContract, AppendBatchHandsBackStoredEventsForAnyBatchSize) {
+  std::vector<domain::AuditEvent> appended;
+  int64_t t = kT0;
+  for (int n : {1, 2, 3, 37, 64, 65, 130}) {
+    auto batch = Batch("n" + std::to_string(n), n, t);
+    t += 1000;
+    ASSERT_OK(store().audit().AppendBatch(batch, kTestHasher));
+    for (size_t i = 1; i < batch.size(); ++i) EXPECT_EQ(batch[i].seq, batch[i - 1].seq + 1) << n;
+    appended.insert(appended.end(), batch.begin(), batch.end());
+  }
+  auto stored = ScanAll(store().audit());
+  ASSERT_EQ(stored.size(), appended.size());
+  ExpectUnbrokenChain(stored, "");
+  for (size_t i = 0; i < stored.size(); ++i) EXPECT_EQ(Tie(stored[i]), Tie(appended[i])) << i;
+}
+
+TEST_P(AuditStoreContract, FailureLateInALargeBatchWritesNothing) {
+  auto first = Batch("b1", 2, kT0);
+  ASSERT_OK(store().audit().AppendBatch(first, kTestHasher));
+  auto bad = Batch("b2", 70, kT0 + 10);
+  bad.back().event_id = "b1-1";  // duplicate event id in the batch's last row
+  ASSERT_FALSE(store().audit().AppendBatch(bad, kTestHasher).ok());
+  EXPECT_EQ(ScanAll(store().audit()).size(), 2u);
+  for (const auto& ev : bad) EXPECT_EQ(ev.seq, 0);
+
+  auto next = Batch("b3", 5, kT0 + 20);
+  ASSERT_OK(store().audit().AppendBatch(next, kTestHasher));
+  EXPECT_EQ(next[0].previous_hash, first.back().hash);
+}
+
 TEST_P(AuditStoreContract, GetRoundTripsEveryField) {
   auto events = Batch("e", 2, kT0);
   events[1].agent_id = "";

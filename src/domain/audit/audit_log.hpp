@@ -8,6 +8,7 @@
 #include "domain/store.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -58,6 +59,7 @@ class AuditWriter {
   // Stops after flushing everything queued.
   void Shutdown();
   uint64_t batches_committed() const { return batches_.load(); }
+  uint64_t events_committed() const { return events_.load(); }
 
  private:
   struct Pending {
@@ -75,7 +77,13 @@ class AuditWriter {
   std::condition_variable cv_;
   std::deque<Pending> queue_;
   bool stopping_ = false;
+  bool writer_idle_ = false;  // the writer waits on cv_: only then does Submit notify
+  size_t last_batch_ = 0;     // writer thread only
+  static constexpr size_t kGatherMinBatch = 2;
+  static constexpr size_t kGatherMaxBatch = 8;
+  static constexpr std::chrono::microseconds kGatherDelay{1500};
   std::atomic<uint64_t> batches_{0};
+  std::atomic<uint64_t> events_{0};
   std::thread thread_;
 };
 

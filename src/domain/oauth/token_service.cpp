@@ -1,9 +1,12 @@
 #include "domain/oauth/token_service.hpp"
 
+#include "core/json.hpp"
 #include "crypto/hash.hpp"
 #include "crypto/secret.hpp"
 
 #include <boost/json/serialize.hpp>
+
+#include <charconv>
 
 namespace agentidp::domain {
 
@@ -13,6 +16,38 @@ constexpr std::string_view kAuthFailed = "Client authentication failed";
 core::Error InvalidClient() {
   return core::Error::OAuth("invalid_client", std::string(kAuthFailed));
 }
+
+// A flat JSON object of string and integer members, written in call order.
+class ClaimsWriter {
+ public:
+  explicit ClaimsWriter(std::string& out) : out_(out) { out_.push_back('{'); }
+  void String(std::string_view name, std::string_view value) {
+    Key(name);
+    core::AppendJsonString(out_, value);
+  }
+  void Int(std::string_view name, int64_t value) {
+    Key(name);
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+    (void)ec;
+    out_.append(buf, end);
+  }
+  // A member whose value is already JSON text.
+  void Raw(std::string_view name, std::string_view json) {
+    Key(name);
+    out_.append(json);
+  }
+  void Close() { out_.push_back('}'); }
+
+ private:
+  void Key(std::string_view name) {
+    if (!first_) out_.push_back(',');
+    first_ = false;
+    core::AppendJsonKey(out_, name);
+  }
+  std::string& out_;
+  bool first_ = true;
+};
 }  // namespace
 
 // ---------------------------------------------------------------------------------------
@@ -139,18 +174,20 @@ core::Result<IssuedToken> TokenService::IssueClientCredentials(
   const auto& signer = *keys->current->signer;
   const int64_t now_s = m.iat_s;
   if (scopes.count("openid")) {
-    boost::json::object id;
-    id["iss"] = settings_.issuer;
-    id["sub"] = agent.agent_id;
-    id["aud"] = agent.agent_id;
-    id["iat"] = now_s;
-    id["exp"] = now_s + settings_.ttl_s;
-    id["auth_time"] = now_s;
-    id["organization_id"] = agent.organization_id;
-    id["email"] = agent.email;
+    std::string id;
+    ClaimsWriter i(id);
+    i.String("iss", settings_.issuer);
+    i.String("sub", agent.agent_id);
+    i.String("aud", agent.agent_id);
+    i.Int("iat", now_s);
+    i.Int("exp", now_s + settings_.ttl_s);
+    i.Int("auth_time", now_s);
+    i.String("organization_id", agent.organization_id);
+    i.String("email", agent.email);
+    i.Close();
     // at_hash is omitted: the token comes from the token endpoint, not the front channel
     // (OIDC Core §3.1.3.6 makes it optional there).
-    out.id_token = signer.SignJwt("JWT", boost::json::serialize(id));
+    out.id_token = signer.SignJwt("JWT", id);
   }
   return out;
 }
@@ -165,27 +202,33 @@ IssuedToken TokenService::Mint(MintRequest& m) {
   out.expires_in = std::max<int64_t>(m.exp_s - m.iat_s, 0);
   out.expires_at_ms = m.exp_s * 1000;
   out.scope = JoinScopes(*m.scopes);
-  boost::json::object claims;
-  claims["iss"] = settings_.issuer;
-  claims["sub"] = m.sub;
-  claims["aud"] = m.audience;
-  claims["client_id"] = m.client_id;
-  claims["scope"] = out.scope;
-  claims["jti"] = out.jti;
-  claims["iat"] = m.iat_s;
-  claims["exp"] = m.exp_s;
-  claims["organization_id"] = m.organization_id;
-  if (m.act) claims["act"] = *m.act;
+  // The claims are written as JSON text directly (the bytes boost::json would produce for
+  // these members in this order, without building a tree); the rare nested members (act,
+  // delegation_chain, cnf) are serialized on their own.
+  std::string claims;
+  claims.reserve(512);
+  ClaimsWriter c(claims);
+  c.String("iss", settings_.issuer);
+  c.String("sub", m.sub);
+  c.String("aud", m.audience);
+  c.String("client_id", m.client_id);
+  c.String("scope", out.scope);
+  c.String("jti", out.jti);
+  c.Int("iat", m.iat_s);
+  c.Int("exp", m.exp_s);
+  c.String("organization_id", m.organization_id);
+  if (m.act) c.Raw("act", boost::json::serialize(*m.act));
   if (!m.chain_ids.empty()) {
     boost::json::array chain;
     for (const auto& id : m.chain_ids) chain.emplace_back(id);
-    claims["delegation_chain"] = std::move(chain);
+    c.Raw("delegation_chain", boost::json::serialize(chain));
   }
   if (!m.jkt.empty()) {
-    claims["cnf"] = boost::json::object{{"jkt", m.jkt}};
+    c.Raw("cnf", boost::json::serialize(boost::json::object{{"jkt", m.jkt}}));
     out.token_type = "DPoP";
   }
-  out.access_token = signer.SignJwt("at+jwt", boost::json::serialize(claims));
+  c.Close();
+  out.access_token = signer.SignJwt("at+jwt", claims);
   return out;
 }
 

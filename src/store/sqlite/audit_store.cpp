@@ -1,6 +1,8 @@
 #include "store/sqlite/query.hpp"
 #include "store/sqlite/stores.hpp"
 
+#include <array>
+
 namespace agentidp::store::sqlite {
 
 namespace {
@@ -15,11 +17,38 @@ SELECT COALESCE((SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1),
                 (SELECT anchor_hash FROM audit_anchor WHERE id = 1),
                 ''))sql";
 
-constexpr std::string_view kInsert = R"sql(
-INSERT INTO audit_events
-  (event_id, agent_id, organization_id, action, outcome, timestamp, ip_address, user_agent,
-   metadata, hash, previous_hash)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11))sql";
+// A batch is inserted with multi-row INSERTs: one statement per batch of up to kSmallBatch
+// events, else statements of 64 and 32 rows and one for the rest (a batch of 100 is one
+// INSERT of 64 rows, one of 32 and one of 4), so SQLite compiles, journals and updates
+// sqlite_sequence once per statement instead of once per event. Each shape's statement is
+// prepared once and cached on the writer connection (~1 KB per row of the shape).
+constexpr size_t kColumnsPerRow = 11;
+constexpr size_t kSmallBatch = 16;   // statements of exactly 1..16 rows
+constexpr size_t kLargeChunk = 64;   // and of 32 and 64 rows
+
+// The cached statement text for `rows` rows (1..kSmallBatch, 32 or 64).
+const std::string& InsertSql(size_t rows) {
+  static const auto kSql = [] {
+    std::array<std::string, kLargeChunk + 1> sql;
+    for (size_t n = 1; n <= kLargeChunk; ++n) {
+      if (n > kSmallBatch && n != 32 && n != kLargeChunk) continue;
+      std::string& text = sql[n];
+      text =
+          "INSERT INTO audit_events (event_id, agent_id, organization_id, action, outcome, "
+          "timestamp, ip_address, user_agent, metadata, hash, previous_hash) VALUES ";
+      for (size_t row = 0; row < n; ++row)
+        text += row == 0 ? "(?,?,?,?,?,?,?,?,?,?,?)" : ",(?,?,?,?,?,?,?,?,?,?,?)";
+    }
+    return sql;
+  }();
+  return kSql[rows];
+}
+
+// Rows of the next INSERT for `remaining` events.
+size_t ChunkRows(size_t remaining) {
+  if (remaining <= kSmallBatch) return remaining;
+  return remaining >= kLargeChunk ? kLargeChunk : 32 <= remaining ? 32 : kSmallBatch;
+}
 
 constexpr std::string_view kSelectById = R"sql(
 SELECT seq, event_id, agent_id, organization_id, action, outcome, timestamp, ip_address,
@@ -88,25 +117,82 @@ core::Result<std::string> ReadSingleText(Connection& connection, std::string_vie
 
 }  // namespace
 
+namespace {
+
+// Chains `events` to `head` with `hasher`.
+void ChainTo(std::string head, std::vector<domain::AuditEvent>& events,
+             const domain::AuditStore::Hasher& hasher) {
+  for (auto& event : events) {
+    event.previous_hash = std::move(head);
+    event.hash = hasher(event);
+    head = event.hash;
+  }
+}
+
+// INSERTs events[first, first + rows) in one statement (bound without copies: `events` is
+// not touched until it ran) and assigns their seq.
+core::Status InsertRows(Connection& connection, std::vector<domain::AuditEvent>& events,
+                        size_t first, size_t rows) {
+  TRY_ASSIGN(auto insert, connection.Prepare(InsertSql(rows)));
+  for (size_t row = 0; row < rows; ++row) {
+    const domain::AuditEvent& event = events[first + row];
+    const int base = static_cast<int>(row * kColumnsPerRow);
+    insert.BindStatic(base + 1, event.event_id);
+    insert.BindStatic(base + 2, event.agent_id);
+    insert.BindStatic(base + 3, event.organization_id);
+    insert.BindStatic(base + 4, event.action);
+    insert.BindStatic(base + 5, event.outcome);
+    insert.Bind(base + 6, event.timestamp);
+    insert.BindStatic(base + 7, event.ip_address);
+    insert.BindStatic(base + 8, event.user_agent);
+    insert.BindStatic(base + 9, event.metadata_json);
+    insert.BindStatic(base + 10, event.hash);
+    insert.BindStatic(base + 11, event.previous_hash);
+  }
+  TRY(insert.Run());
+  // AUTOINCREMENT gives the rows of one INSERT consecutive positions (each new seq is one
+  // more than the largest ever used, and this connection holds the write lock).
+  const int64_t last_seq = connection.LastInsertRowid();
+  for (size_t row = 0; row < rows; ++row)
+    events[first + row].seq = last_seq - static_cast<int64_t>(rows - 1 - row);
+  return core::Ok();
+}
+
+}  // namespace
+
 core::Status AuditStore::AppendBatch(std::vector<domain::AuditEvent>& events,
                                      const Hasher& hasher) {
   if (events.empty()) return core::Ok();
-  core::Status appended = database_.WriteTransaction([&](Connection& connection) -> core::Status {
-    TRY_ASSIGN(std::string head, ReadSingleText(connection, kSelectHead));
-    TRY_ASSIGN(auto insert, connection.Prepare(kInsert));
-    for (auto& event : events) {
-      event.previous_hash = std::move(head);
-      event.hash = hasher(event);
-      insert.BindAll(event.event_id, event.agent_id, event.organization_id, event.action,
-                     event.outcome, event.timestamp, event.ip_address, event.user_agent,
-                     event.metadata_json, event.hash, event.previous_hash);
-      TRY(insert.Run());
-      insert.Reset();
-      event.seq = connection.LastInsertRowid();
-      head = event.hash;
-    }
-    return core::Ok();
-  });
+  core::Status appended = core::Ok();
+  bool done = false;
+  // Fast path for a batch that fits one statement: that statement on its own is a
+  // transaction (atomic, and durable when it returns: synchronous=FULL syncs the WAL at its
+  // commit), so it needs no BEGIN/COMMIT and no statement journal. The head is read just
+  // before it, under the same writer lock; if another process appended in between, the
+  // chain trigger refuses the INSERT (nothing is written) and the batch goes the
+  // transactional way below, which reads the head inside its transaction. A busy store or
+  // a duplicate event id would fail there the same way: those are answered at once.
+  if (events.size() <= kSmallBatch) {
+    appended = database_.Write([&](Connection& connection) -> core::Status {
+      if (connection.InTransaction()) return core::Error::Internal("Store error");
+      TRY_ASSIGN(std::string head, ReadSingleText(connection, kSelectHead));
+      ChainTo(std::move(head), events, hasher);
+      return InsertRows(connection, events, 0, events.size());
+    });
+    done = appended.ok() || appended.error().kind != core::Errc::kInternal;
+  }
+  if (!done) {
+    appended = database_.WriteTransaction([&](Connection& connection) -> core::Status {
+      TRY_ASSIGN(std::string head, ReadSingleText(connection, kSelectHead));
+      ChainTo(std::move(head), events, hasher);
+      for (size_t next = 0; next < events.size();) {
+        const size_t rows = ChunkRows(events.size() - next);
+        TRY(InsertRows(connection, events, next, rows));
+        next += rows;
+      }
+      return core::Ok();
+    });
+  }
   if (!appended.ok()) {
     // Nothing was written: do not let the caller see chain positions that do not exist.
     for (auto& event : events) {

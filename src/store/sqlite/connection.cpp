@@ -94,6 +94,12 @@ void Statement::Bind(int index, const std::optional<std::string>& value) {
   }
 }
 
+void Statement::BindStatic(int index, std::string_view value) {
+  int rc = sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()),
+                             SQLITE_STATIC);
+  if (rc != SQLITE_OK && bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+}
+
 void Statement::BindNull(int index) {
   int rc = sqlite3_bind_null(stmt_, index);
   if (rc != SQLITE_OK && bind_rc_ == SQLITE_OK) bind_rc_ = rc;
@@ -162,6 +168,9 @@ core::Result<std::unique_ptr<Connection>> Connection::Open(const std::string& pa
   TRY(connection->Exec(options.synchronous_full ? "PRAGMA synchronous = FULL"
                                                 : "PRAGMA synchronous = NORMAL"));
   if (options.read_only) TRY(connection->Exec("PRAGMA query_only = ON"));
+  // The writer's statement journals (every INSERT into audit_events has one: its chain trigger
+  // may abort the statement) stay in memory instead of spilling into a temporary file.
+  if (!options.read_only) TRY(connection->Exec("PRAGMA temp_store = MEMORY"));
   // Hot pages are read through a memory map and a larger page cache instead of read()
   // syscalls: the audit writer's index inserts touch the same few pages batch after batch.
   TRY(connection->Exec("PRAGMA mmap_size = 268435456"));
@@ -175,7 +184,7 @@ Connection::~Connection() {
 }
 
 core::Result<Statement> Connection::Prepare(std::string_view sql) {
-  auto it = statements_.find(std::string(sql));
+  auto it = statements_.find(sql);
   if (it != statements_.end()) return Statement(it->second, this);
   sqlite3_stmt* stmt = nullptr;
   int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
@@ -192,6 +201,11 @@ core::Status Connection::Exec(const char* sql) {
   int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK) return MakeError(rc, "exec");
   return core::Ok();
+}
+
+core::Status Connection::ExecCached(std::string_view sql) {
+  TRY_ASSIGN(auto statement, Prepare(sql));
+  return statement.Run();
 }
 
 int64_t Connection::Changes() const {

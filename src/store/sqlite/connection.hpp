@@ -63,6 +63,9 @@ class Statement {
   void Bind(int index, const std::optional<int64_t>& value);
   void Bind(int index, const std::optional<std::string>& value);
   void BindNull(int index);
+  // Binds text without copying it: the bytes must stay unchanged until the statement is
+  // reset (or destroyed). For large multi-row statements on the hot path.
+  void BindStatic(int index, std::string_view value);
 
   // Binds the arguments to parameters 1..N in order.
   template <typename... Args>
@@ -112,6 +115,9 @@ class Connection {
   core::Result<Statement> Prepare(std::string_view sql);
   // Runs parameterless statements (BEGIN, COMMIT, PRAGMA, migration scripts).
   core::Status Exec(const char* sql);
+  // Runs one parameterless statement through the statement cache (compiled once): for the
+  // BEGIN/COMMIT of every write transaction.
+  core::Status ExecCached(std::string_view sql);
 
   int64_t Changes() const;
   int64_t LastInsertRowid() const;
@@ -125,7 +131,12 @@ class Connection {
 
   sqlite3* db_;
   ErrorLog& log_;
-  std::unordered_map<std::string, sqlite3_stmt*> statements_;
+  // Looked up by string_view without building a std::string key.
+  struct SqlHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view sql) const { return std::hash<std::string_view>{}(sql); }
+  };
+  std::unordered_map<std::string, sqlite3_stmt*, SqlHash, std::equal_to<>> statements_;
 };
 
 }  // namespace agentidp::store::sqlite

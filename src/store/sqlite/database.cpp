@@ -73,12 +73,12 @@ core::Result<std::unique_ptr<Database>> Database::Open(const std::string& path,
 core::Status Database::EndTransaction(Connection& connection, bool commit) {
   if (!connection.InTransaction()) return core::Ok();  // SQLite already rolled back
   if (commit) {
-    core::Status committed = connection.Exec("COMMIT");
+    core::Status committed = connection.ExecCached("COMMIT");
     if (committed.ok()) return committed;
-    if (connection.InTransaction()) (void)connection.Exec("ROLLBACK");
+    if (connection.InTransaction()) (void)connection.ExecCached("ROLLBACK");
     return committed;
   }
-  return connection.Exec("ROLLBACK");
+  return connection.ExecCached("ROLLBACK");
 }
 
 Database::ReaderLease::ReaderLease(Database& db) : database(db), connection(nullptr) {

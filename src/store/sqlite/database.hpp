@@ -68,7 +68,7 @@ class Database {
   auto WriteTransaction(Fn&& fn) -> std::invoke_result_t<Fn&, Connection&> {
     std::lock_guard<std::mutex> lock(writer_mutex_);
     Connection& connection = *writer_;
-    TRY(connection.Exec("BEGIN IMMEDIATE"));
+    TRY(connection.ExecCached("BEGIN IMMEDIATE"));
     RollbackGuard guard(*this, connection);  // on failure, and if `fn` throws
     auto result = fn(connection);
     if (!result.ok()) return result;

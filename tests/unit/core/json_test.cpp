@@ -1,6 +1,7 @@
 #include "core/json.hpp"
 
 #include <gtest/gtest.h>
+#include <boost/json/array.hpp>
 
 #include <string>
 
@@ -156,6 +157,26 @@ TEST(JsonSerialize, IsCompact) {
   o["a"] = 1;
   o["b"] = "x\"y";
   EXPECT_EQ(JsonSerialize(o), R"({"a":1,"b":"x\"y"})");
+}
+
+TEST(AppendJsonString, WritesWhatSerializeWritesForEveryByte) {
+  for (int c = 0; c < 256; ++c) {
+    std::string s = "a";
+    s.push_back(static_cast<char>(c));
+    s += "\"\\b";
+    std::string ours = "[";
+    AppendJsonString(ours, s);
+    ours += "]";
+    boost::json::array expected;
+    expected.emplace_back(boost::json::string_view(s));
+    EXPECT_EQ(ours, JsonSerialize(expected)) << "byte " << c;
+  }
+}
+
+TEST(AppendJsonString, KeyIsAStringAndAColon) {
+  std::string out;
+  AppendJsonKey(out, "a\"b");
+  EXPECT_EQ(out, R"("a\"b":)");
 }
 
 }  // namespace

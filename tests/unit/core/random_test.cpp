@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <string>
+#include <thread>
+#include <vector>
 
 namespace agentidp::core {
 namespace {
@@ -32,6 +35,49 @@ TEST(Uuid, V7IsTimeOrderedAndCarriesTheMilliseconds) {
   EXPECT_EQ(a.substr(0, 13), "01912345-6789");
   EXPECT_LT(a, b);
   EXPECT_LT(b, c);
+}
+
+// Bytes 0, 1, 2, ...: the formatting of the ids, independent of the generator.
+class CountingRandom final : public Random {
+ public:
+  void Fill(uint8_t* out, size_t n) override {
+    for (size_t i = 0; i < n; ++i) out[i] = next_++;
+  }
+
+ private:
+  uint8_t next_ = 0;
+};
+
+TEST(Uuid, FormatsBytesInCanonicalOrder) {
+  CountingRandom r;
+  EXPECT_EQ(r.UuidV4(), "00010203-0405-4607-8809-0a0b0c0d0e0f");
+  EXPECT_EQ(r.Hex(4), "10111213");
+}
+
+TEST(SecureRandom, IdsFromManyThreadsNeverRepeat) {
+  SecureRandom r;
+  constexpr int kThreads = 4, kEach = 3000;
+  std::vector<std::vector<std::string>> ids(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) ids[t].push_back(r.UuidV4());
+    });
+  for (auto& th : threads) th.join();
+  std::set<std::string> all;
+  for (const auto& v : ids) all.insert(v.begin(), v.end());
+  EXPECT_EQ(all.size(), static_cast<size_t>(kThreads * kEach));
+}
+
+TEST(SecureRandom, SmallAndLargeRequestsAreFilled) {
+  SecureRandom r;
+  for (size_t n : {1u, 15u, 16u, 17u, 64u, 511u, 512u, 513u, 4096u}) {
+    std::vector<uint8_t> a = r.Bytes(n), b = r.Bytes(n);
+    ASSERT_EQ(a.size(), n);
+    if (n >= 8) {
+      EXPECT_NE(a, b) << n;
+    }
+  }
 }
 
 TEST(Uuid, IsUuidIsStrict) {

@@ -6,7 +6,14 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <boost/json/parse.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
 
 namespace agentidp::http {
 namespace {
@@ -60,6 +67,81 @@ TEST(AccessLogTest, SpdlogSinkWritesTheLine) {
   write(R"({"a":1})");
   logger->flush();
   EXPECT_EQ(out.str(), "{\"a\":1}\n");
+}
+
+TEST(AccessLogTest, DurationHasThreeDecimalsAndEscapesAreJson) {
+  AccessLogEntry e = SampleEntry();
+  e.duration_ms = 12;
+  e.user_agent = std::string("tab\there \x01 \xC3\xA9", 13);
+  std::string line = FormatAccessLogLine(e);
+  EXPECT_NE(line.find(R"("duration_ms":12.000,)"), std::string::npos) << line;
+  auto json = boost::json::parse(line).as_object();
+  EXPECT_TRUE(json.at("duration_ms").is_double());
+  EXPECT_EQ(json.at("user_agent").as_string(), e.user_agent);
+}
+
+// Reads what has arrived at the read end of a pipe without blocking.
+std::string Drain(int fd) {
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+TEST(BufferedLineWriterTest, FlushWritesEveryLineInOrder) {
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_NONBLOCK), 0);
+  {
+    // An interval long enough that only Flush() can have written the lines.
+    BufferedLineWriter writer(fds[1], std::chrono::hours(1));
+    AccessLogSink sink = MakeBufferedAccessLogSink(
+        std::shared_ptr<BufferedLineWriter>(&writer, [](BufferedLineWriter*) {}));
+    sink(R"({"n":1})");
+    sink(R"({"n":2})");
+    writer.Flush();
+    EXPECT_EQ(Drain(fds[0]), "{\"n\":1}\n{\"n\":2}\n");
+    writer.Write(R"({"n":3})");
+  }
+  // Destruction writes what is left.
+  EXPECT_EQ(Drain(fds[0]), "{\"n\":3}\n");
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
+TEST(BufferedLineWriterTest, LinesFromManyThreadsStayWhole) {
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_NONBLOCK), 0);
+  ASSERT_GE(::fcntl(fds[1], F_SETPIPE_SZ, 1 << 20), 0);
+  constexpr int kThreads = 4, kEach = 500;
+  {
+    BufferedLineWriter writer(fds[1], std::chrono::milliseconds(1), 4096);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t)
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kEach; ++i)
+          writer.Write(R"({"t":)" + std::to_string(t) + R"(,"i":)" + std::to_string(i) + "}");
+      });
+    for (auto& th : threads) th.join();
+  }
+  std::string all = Drain(fds[0]);
+  size_t lines = 0, pos = 0;
+  std::vector<int> next(kThreads, 0);
+  while (pos < all.size()) {
+    size_t nl = all.find('\n', pos);
+    ASSERT_NE(nl, std::string::npos);
+    auto json = boost::json::parse(all.substr(pos, nl - pos)).as_object();
+    const auto t = json.at("t").as_int64();
+    EXPECT_EQ(json.at("i").as_int64(), next[t]++);  // each thread's lines in order
+    ++lines;
+    pos = nl + 1;
+  }
+  EXPECT_EQ(lines, static_cast<size_t>(kThreads * kEach));
+  ::close(fds[0]);
+  ::close(fds[1]);
 }
 
 }  // namespace
