@@ -251,12 +251,12 @@ Api::Api(Services services) : s_(std::move(services)) {
   revocations_ = &m.GetCounter("agentidp_tokens_revoked_total", "Access tokens revoked", {});
   tokens_exchanged_ = &m.GetCounter("agentidp_tokens_exchanged_total",
                                     "Access tokens issued by RFC 8693 token exchange", {});
-  delegations_created_ = &m.GetCounter("agentidp_delegations_created_total",
-                                       "A2A delegations created", {});
+  delegations_created_ =
+      &m.GetCounter("agentidp_delegations_created_total", "A2A delegations created", {});
   delegations_verified_ = &m.GetCounter("agentidp_delegations_verified_total",
                                         "Delegation verifications answered valid", {});
-  delegations_revoked_ = &m.GetCounter("agentidp_delegations_revoked_total",
-                                       "Delegation chains revoked", {});
+  delegations_revoked_ =
+      &m.GetCounter("agentidp_delegations_revoked_total", "Delegation chains revoked", {});
   chain_valid_ = &m.GetGauge("agentidp_audit_chain_valid",
                              "1 if the last audit chain verification passed, 0 if it failed", {});
   chain_valid_->Set(1);
@@ -491,8 +491,8 @@ core::Status Api::CheckDpopAtResource(RequestContext& ctx, std::string_view toke
   };
   if (ctx.req.HeaderCount("dpop") != 1)
     return refuse("invalid_dpop_proof", "Exactly one DPoP header is required", {});
-  auto jkt = s_.dpop->Verify(
-      {ctx.req.Header("dpop"), ctx.req.method, s_.issuer + ctx.req.path, token});
+  auto jkt =
+      s_.dpop->Verify({ctx.req.Header("dpop"), ctx.req.method, s_.issuer + ctx.req.path, token});
   if (!jkt.ok()) {
     const Error& err = jkt.error();
     if (err.kind != core::Errc::kOAuth || err.code == "temporarily_unavailable") return err;
@@ -574,10 +574,9 @@ core::Status Api::Authenticate(const Route& route, RequestContext& ctx) {
       TRY(CheckDpopAtResource(ctx, token, principal->jkt, oauth_route));
     } else if (!principal->jkt.empty()) {
       auth_failures_->Inc();
-      Error e = oauth_route
-                    ? Error::OAuth("invalid_token", "This token is DPoP-bound: use the DPoP scheme",
-                                   401)
-                    : Error::Unauthorized("This token is DPoP-bound: use the DPoP scheme");
+      Error e = oauth_route ? Error::OAuth("invalid_token",
+                                           "This token is DPoP-bound: use the DPoP scheme", 401)
+                            : Error::Unauthorized("This token is DPoP-bound: use the DPoP scheme");
       e.headers.emplace_back("WWW-Authenticate", DpopChallenge("invalid_token", ""));
       return e;
     }
@@ -841,7 +840,8 @@ void Api::Token(RequestContext& ctx, Responder done) {
   meta["jti"] = issued.jti;
   meta["scope"] = issued.scope;
   meta["credentialId"] = client->credential_id;
-  meta["authMethod"] = FormValue(ctx.form, "client_assertion") ? "private_key_jwt" : "client_secret";
+  meta["authMethod"] =
+      FormValue(ctx.form, "client_assertion") ? "private_key_jwt" : "client_secret";
   if (!jkt.empty()) meta["dpopJkt"] = jkt;
   meta["expiresAt"] = core::FormatIso8601(issued.expires_at_ms);
   rec.metadata_json = boost::json::serialize(meta);
@@ -1008,7 +1008,8 @@ boost::json::object SecretJson(const domain::AgentService::NewSecret& s) {
 core::Result<domain::AgentService::CredentialKeys> CredentialKeysFrom(
     const boost::json::value* jwks, const boost::json::value* jwks_uri) {
   if ((jwks == nullptr) == (jwks_uri == nullptr))
-    return Error::Validation("A private_key_jwt credential needs exactly one of \"jwks\" and \"jwksUri\"");
+    return Error::Validation(
+        "A private_key_jwt credential needs exactly one of \"jwks\" and \"jwksUri\"");
   domain::AgentService::CredentialKeys keys;
   if (jwks) {
     TRY_ASSIGN(keys.jwks_json, domain::NormalizeClientJwks(*jwks));
@@ -1036,9 +1037,9 @@ void Api::CreateCredential(RequestContext& ctx, Responder done) {
         return Reply(done, Error::Validation("\"expiresAt\" must be an ISO-8601 date-time"));
       expires_at = ms;
     } else if (k == "type") {
-      if (!v.is_string() || (v.as_string() != "client_secret" && v.as_string() != "private_key_jwt"))
-        return Reply(done,
-                     Error::Validation("\"type\" must be client_secret or private_key_jwt"));
+      if (!v.is_string() ||
+          (v.as_string() != "client_secret" && v.as_string() != "private_key_jwt"))
+        return Reply(done, Error::Validation("\"type\" must be client_secret or private_key_jwt"));
       type = std::string(v.as_string());
     } else if (k == "jwks") {
       jwks = &v;
@@ -1246,7 +1247,8 @@ void Api::Delegate(RequestContext& ctx, Responder done) {
   if (!delegatee || !delegatee->is_string())
     return Reply(done, Error::Validation("\"delegateeAgentId\" is required"));
   in.delegatee_agent_id = std::string(delegatee->get_string());
-  if (!scopes) return Reply(done, Error{core::Errc::kValidation, "INVALID_SCOPES", "\"scopes\" is required"});
+  if (!scopes)
+    return Reply(done, Error{core::Errc::kValidation, "INVALID_SCOPES", "\"scopes\" is required"});
   std::string joined;
   if (scopes->is_array()) {
     for (const auto& v : scopes->get_array()) {
@@ -1283,7 +1285,8 @@ void Api::Delegate(RequestContext& ctx, Responder done) {
     in.ttl_s = (ms - s_.clock->NowMs() + 999) / 1000;
   }
   auto caller_token = s_.tokens->Validate(PresentedToken(ctx.req));
-  if (!caller_token.ok()) return Reply(done, Error::Unauthorized("Invalid or expired access token"));
+  if (!caller_token.ok())
+    return Reply(done, Error::Unauthorized("Invalid or expired access token"));
   auto grant = s_.delegations->Delegate(*ctx.principal, *caller_token, in);
   if (!grant.ok()) return Reply(done, std::move(grant).error());
   delegations_created_->Inc();
@@ -1292,8 +1295,8 @@ void Api::Delegate(RequestContext& ctx, Responder done) {
   o["delegationToken"] = grant->token.access_token;
   o["tokenType"] = grant->token.token_type;
   o["chainId"] = d.chain_id;
-  o["parentChainId"] =
-      d.parent_chain_id.empty() ? boost::json::value(nullptr) : boost::json::value(d.parent_chain_id);
+  o["parentChainId"] = d.parent_chain_id.empty() ? boost::json::value(nullptr)
+                                                 : boost::json::value(d.parent_chain_id);
   o["delegatorAgentId"] = d.delegator_agent_id;
   o["delegateeAgentId"] = d.delegatee_agent_id;
   o["scopes"] = ScopeArrayJson(d.scopes);

@@ -56,7 +56,7 @@ struct Config {
   // private_key_jwt and DPoP (docs/security.md).
   int client_assertion_max_lifetime_seconds = 300;
   int dpop_proof_max_age_seconds = 60;
-  bool dpop_nonce = false;          // require server nonces in DPoP proofs (RFC 9449 §8)
+  bool dpop_nonce = false;  // require server nonces in DPoP proofs (RFC 9449 §8)
   int replay_cache_entries = 1'000'000;
   // The guarded outbound client (DESIGN §5): JWKS of clients, partners and issuers.
   int outbound_timeout_ms = 5000;

@@ -12,19 +12,19 @@
 #include "crypto/hash.hpp"
 #include "domain/agents/agent_service.hpp"
 #include "domain/audit/audit_log.hpp"
+#include "domain/cluster.hpp"
 #include "domain/did/did_service.hpp"
 #include "domain/federation/issuer_keys.hpp"
 #include "domain/federation/partners.hpp"
 #include "domain/federation/workload_identity.hpp"
-#include "domain/cluster.hpp"
 #include "domain/keys/keyring.hpp"
 #include "domain/oauth/client_directory.hpp"
 #include "domain/oauth/rate_limiter.hpp"
 #include "domain/oauth/token_service.hpp"
 #include "domain/orgs/org_service.hpp"
 #include "domain/policy/policy.hpp"
-#include "http/outbound_client.hpp"
 #include "http/access_log.hpp"
+#include "http/outbound_client.hpp"
 #include "http/server.hpp"
 #include "store/open_store.hpp"
 
@@ -349,9 +349,10 @@ int Serve(const Config& config) {
   oo.allow_private_addresses = config.outbound_allow_private;
   oo.ca_file = config.outbound_ca_file;
   if (config.outbound_allow_private)
-    spdlog::get("agentidp")->warn(
-        "outbound_allow_private is on: JWKS may be fetched from loopback and private "
-        "addresses (tests only)");
+    spdlog::get("agentidp")
+        ->warn(
+            "outbound_allow_private is on: JWKS may be fetched from loopback and private "
+            "addresses (tests only)");
   http::OutboundClient outbound(oo);
   domain::RemoteKeySets remote_keys(&outbound, core.clock);
   domain::AssertionSettings as;

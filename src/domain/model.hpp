@@ -38,7 +38,7 @@ struct Agent {
 
 struct Credential {
   std::string credential_id;
-  std::string agent_id;  // = clientId
+  std::string agent_id;                // = clientId
   std::string type = "client_secret";  // client_secret|private_key_jwt
   std::string status = "active";       // active|revoked
   // client_secret: HMAC-SHA-256(pepper, secret), hex. Never the secret itself (DESIGN §4).

@@ -84,11 +84,11 @@ bool ForbiddenV6(const asio::ip::address_v6& a6) {
   for (int i = 0; i < 12; ++i) v4_compatible = v4_compatible && b[i] == 0;
   if (a6.is_v4_mapped() || v4_compatible ||
       (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b)) {  // 64:ff9b::/96 NAT64
-    const uint32_t v4 = (uint32_t{b[12]} << 24) | (uint32_t{b[13]} << 16) |
-                        (uint32_t{b[14]} << 8) | uint32_t{b[15]};
+    const uint32_t v4 = (uint32_t{b[12]} << 24) | (uint32_t{b[13]} << 16) | (uint32_t{b[14]} << 8) |
+                        uint32_t{b[15]};
     return ForbiddenV4(v4) || v4_compatible;
   }
-  if ((b[0] & 0xfe) == 0xfc) return true;                 // fc00::/7 unique local
+  if ((b[0] & 0xfe) == 0xfc) return true;                  // fc00::/7 unique local
   if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return true;  // fe80::/10 link-local
   if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) return true;  // fec0::/10 site-local
   if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) return true;  // doc
@@ -210,8 +210,8 @@ core::Result<core::OutboundResponse> OutboundClient::Get(const std::string& url)
     if (!allow_private)
       for (const auto& e : endpoints)
         if (ForbiddenAddress(e.address()))
-          co_return fail(Refused("destination address " + e.address().to_string() +
-                                 " is not public"));
+          co_return fail(
+              Refused("destination address " + e.address().to_string() + " is not public"));
 
     beast::ssl_stream<beast::tcp_stream> stream(ioc, impl_->tls);
     if (!t.host_is_ip && !SSL_set_tlsext_host_name(stream.native_handle(), t.host.c_str()))
@@ -231,7 +231,8 @@ core::Result<core::OutboundResponse> OutboundClient::Get(const std::string& url)
     if (cec) co_return fail(Unreachable("cannot connect to " + t.host + ": " + cec.message()));
     beast::get_lowest_layer(stream).expires_at(deadline);
     auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::client, kNoThrow);
-    if (hec) co_return fail(Unreachable("TLS handshake with " + t.host + " failed: " + hec.message()));
+    if (hec)
+      co_return fail(Unreachable("TLS handshake with " + t.host + " failed: " + hec.message()));
 
     bhttp::request<bhttp::empty_body> req{bhttp::verb::get, t.target, 11};
     req.set(bhttp::field::host, t.port == "443" ? t.host : t.host + ":" + t.port);

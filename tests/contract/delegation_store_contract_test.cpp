@@ -21,8 +21,8 @@ domain::Delegation MakeDelegation(const std::string& chain_id, const std::string
 
 auto Tie(const domain::Delegation& d) {
   return std::tie(d.chain_id, d.parent_chain_id, d.organization_id, d.delegator_agent_id,
-                  d.delegatee_agent_id, d.scopes, d.depth, d.token_jti, d.created_at,
-                  d.expires_at, d.revoked_at);
+                  d.delegatee_agent_id, d.scopes, d.depth, d.token_jti, d.created_at, d.expires_at,
+                  d.revoked_at);
 }
 
 AGENTIDP_CONTRACT_SUITE(DelegationStoreContract);

@@ -502,8 +502,7 @@ core::Result<AgentService::NewSecret> AgentService::RotateCredential(
     c.jwks_json = keys->jwks_json;
     c.jwks_uri = keys->jwks_uri;
   } else {
-    if (keys)
-      return core::Error::Validation("A client_secret credential has no keys to replace");
+    if (keys) return core::Error::Validation("A client_secret credential has no keys to replace");
     out.client_secret = crypto::GenerateClientSecret();
     c.secret_hash = crypto::HashClientSecret(pepper_, out.client_secret);
   }

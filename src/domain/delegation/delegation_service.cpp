@@ -38,8 +38,7 @@ core::Result<DelegationGrant> DelegationService::Delegate(const Principal& calle
   TRY_ASSIGN(auto delegatee, store_.agents().Get(input.delegatee_agent_id));
   if (!delegatee || !caller.CanSee(delegatee->organization_id)) return not_found;
   if (delegatee->organization_id != caller_token.organization_id)
-    return core::Error::Forbidden("cross_organization",
-                                  "Delegation stays inside one organization");
+    return core::Error::Forbidden("cross_organization", "Delegation stays inside one organization");
   if (delegatee->status != "active")
     return core::Error::Conflict("AGENT_NOT_ACTIVE", "The delegatee agent is not active");
 
@@ -63,8 +62,7 @@ core::Result<DelegationGrant> DelegationService::Delegate(const Principal& calle
   if (!issued.ok()) {
     // Depth over the cap is the caller's problem, not a server error.
     if (issued.error().kind == core::Errc::kOAuth)
-      return core::Error{core::Errc::kUnprocessable, "DELEGATION_TOO_DEEP",
-                         issued.error().message};
+      return core::Error{core::Errc::kUnprocessable, "DELEGATION_TOO_DEEP", issued.error().message};
     return std::move(issued).error();
   }
   d.depth = caller_token.act_depth + 1;

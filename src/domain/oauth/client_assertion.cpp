@@ -165,8 +165,7 @@ core::Result<AuthenticatedClient> ClientAssertionVerifier::Authenticate(
   if (auto it = dummy_keys_.find(alg); it != dummy_keys_.end()) dummy = it->second.get();
   auto verified = crypto::VerifyJwt(
       assertion,
-      [&](std::string_view, std::string_view) { return matched_key ? matched_key : dummy; },
-      opts);
+      [&](std::string_view, std::string_view) { return matched_key ? matched_key : dummy; }, opts);
   if (!matched_key || !verified.ok()) {
     // Typing errors are about the assertion itself, not about stored state.
     if (!verified.ok() && (verified.error().message == "Token type not allowed" ||

@@ -24,8 +24,8 @@ inline constexpr std::string_view kJwtBearerAssertionType =
     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 struct AssertionSettings {
-  std::string issuer;       // the only accepted audience
-  int64_t leeway_s = 30;    // the one leeway (docs/security.md)
+  std::string issuer;            // the only accepted audience
+  int64_t leeway_s = 30;         // the one leeway (docs/security.md)
   int64_t max_lifetime_s = 300;  // exp may be at most this far ahead of now (+ leeway)
 };
 

@@ -104,9 +104,9 @@ core::Result<std::shared_ptr<const KeySet>> ParseKeySet(std::string_view json, b
       if (lenient) continue;
       return core::Error::Validation("key set holds an unusable key: " + key.error().message);
     }
-    set->keys.push_back(KeySetEntry{
-        std::string(kid->as_string()),
-        std::make_shared<const crypto::PublicKey>(std::move(key).value())});
+    set->keys.push_back(
+        KeySetEntry{std::string(kid->as_string()),
+                    std::make_shared<const crypto::PublicKey>(std::move(key).value())});
   }
   return std::shared_ptr<const KeySet>(std::move(set));
 }

@@ -48,8 +48,8 @@ core::Result<std::shared_ptr<const KeySet>> ParseKeySet(std::string_view json, b
 // random kids cannot make the server hammer the URL).
 class RemoteKeySets {
  public:
-  RemoteKeySets(core::OutboundFetcher* fetcher, const core::Clock& clock,
-                int64_t ttl_ms = 300'000, int64_t min_refresh_ms = 10'000);
+  RemoteKeySets(core::OutboundFetcher* fetcher, const core::Clock& clock, int64_t ttl_ms = 300'000,
+                int64_t min_refresh_ms = 10'000);
   // `may_fetch` false (I/O thread): a set not in memory (or due a refresh) answers
   // WouldBlock(). Fetch failures are Errc::kUnavailable (or the fetcher's refusal).
   core::Result<std::shared_ptr<const KeySet>> Get(const std::string& uri, bool may_fetch,

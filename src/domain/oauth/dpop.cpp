@@ -39,9 +39,8 @@ std::optional<std::string> NormalizeHtu(std::string_view url) {
     if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos ||
         std::stoi(std::string(port)) > 65535 || u.port_number() == 0)
       return std::nullopt;
-    const bool default_port =
-        (scheme == boost::urls::scheme::https && u.port_number() == 443) ||
-        (scheme == boost::urls::scheme::http && u.port_number() == 80);
+    const bool default_port = (scheme == boost::urls::scheme::https && u.port_number() == 443) ||
+                              (scheme == boost::urls::scheme::http && u.port_number() == 80);
     if (!default_port) out.append(":").append(std::to_string(u.port_number()));
   }
   const std::string_view path = u.encoded_path();
@@ -138,7 +137,7 @@ core::Result<std::string> DpopVerifier::Verify(const DpopCheck& check) {
   // Once only. The key covers everything a proof is bound to; it is remembered for as long
   // as a proof with this iat could still be accepted.
   const auto* iat = c.if_contains("iat");
-  const int64_t iat_s = iat && iat->is_int64() ? iat->get_int64()
+  const int64_t iat_s = iat && iat->is_int64()    ? iat->get_int64()
                         : iat && iat->is_double() ? static_cast<int64_t>(iat->get_double())
                                                   : opts.now_s;
   const int64_t until_ms = (iat_s + settings_.max_age_s + settings_.leeway_s + 1) * 1000;

@@ -18,10 +18,10 @@
 namespace agentidp::domain {
 
 struct DpopSettings {
-  int64_t leeway_s = 30;    // the one leeway (docs/security.md)
-  int64_t max_age_s = 60;   // a proof is accepted while now - iat <= max_age + leeway
+  int64_t leeway_s = 30;   // the one leeway (docs/security.md)
+  int64_t max_age_s = 60;  // a proof is accepted while now - iat <= max_age + leeway
   bool require_nonce = false;
-  std::string nonce_key;    // >= 32 bytes, same on every node (derived from the master key)
+  std::string nonce_key;       // >= 32 bytes, same on every node (derived from the master key)
   int64_t nonce_slot_s = 300;  // a nonce is valid in its slot and the next one
 };
 

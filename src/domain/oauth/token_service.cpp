@@ -267,9 +267,8 @@ core::Result<IssuedToken> TokenService::IssueDerived(const DerivedTokenRequest& 
     act = *prior;
   }
   if (depth > settings_.max_act_depth)
-    return core::Error::OAuth("invalid_request",
-                              "Delegation chain would be deeper than " +
-                                  std::to_string(settings_.max_act_depth));
+    return core::Error::OAuth("invalid_request", "Delegation chain would be deeper than " +
+                                                     std::to_string(settings_.max_act_depth));
   const int64_t ttl = r.ttl_s > 0 ? std::min(r.ttl_s, settings_.ttl_s) : settings_.ttl_s;
   const int64_t exp_s = std::min(clock_.NowSeconds() + ttl, subject.exp_s);
   if (exp_s <= clock_.NowSeconds())
@@ -325,8 +324,8 @@ core::Result<ExchangeResult> TokenService::Exchange(const AuthenticatedClient& c
   // Whose token may this client exchange? Its own; one naming it in may_act; any of its
   // organization's only when the policy grants its role that power.
   bool allowed = subject->client_id == me.agent_id || subject->agent_id == me.agent_id;
-  if (const auto* may_act = subject->claims.if_contains("may_act"); !allowed && may_act &&
-                                                                     may_act->is_object()) {
+  if (const auto* may_act = subject->claims.if_contains("may_act");
+      !allowed && may_act && may_act->is_object()) {
     const auto* s = may_act->as_object().if_contains("sub");
     allowed = s && s->is_string() && s->as_string() == me.agent_id;
   }

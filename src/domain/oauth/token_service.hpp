@@ -95,7 +95,7 @@ struct AccessTokenInfo {
   // Delegation chains the token derives from, root first (claim "delegation_chain"); a
   // revoked chain makes every token carrying it inactive.
   std::vector<std::string> chain_ids;
-  int act_depth = 0;  // nesting depth of the "act" claim (RFC 8693 §4.1), 0 = none
+  int act_depth = 0;                // nesting depth of the "act" claim (RFC 8693 §4.1), 0 = none
   std::set<std::string> audiences;  // "aud" as a set
 };
 
@@ -103,12 +103,12 @@ struct AccessTokenInfo {
 // organization, scopes and audience narrowed, lifetime capped by the subject token's.
 struct DerivedTokenRequest {
   const AccessTokenInfo* subject = nullptr;
-  std::string actor_agent_id;  // holder of the new token (its client_id); sub when narrowing
-  std::set<std::string> scopes;              // must be a subset of subject->scopes
-  std::optional<std::string> audience;       // must be one of subject->audiences; default kept
-  int64_t ttl_s = 0;                         // 0 = the configured token lifetime
-  std::vector<std::string> chain_ids;        // subject's chains plus any new one
-  std::string jkt;                           // DPoP binding of the new token
+  std::string actor_agent_id;    // holder of the new token (its client_id); sub when narrowing
+  std::set<std::string> scopes;  // must be a subset of subject->scopes
+  std::optional<std::string> audience;  // must be one of subject->audiences; default kept
+  int64_t ttl_s = 0;                    // 0 = the configured token lifetime
+  std::vector<std::string> chain_ids;   // subject's chains plus any new one
+  std::string jkt;                      // DPoP binding of the new token
 };
 
 // RFC 8693 token-exchange parameters, already read from the form.

@@ -24,8 +24,8 @@ core::Status DelegationStore::Create(const domain::Delegation& d) {
   return database_.Run([&](Connection& connection) -> core::Status {
     TRY(connection.QueryArgs(kInsert, d.chain_id, d.parent_chain_id, d.organization_id,
                              d.delegator_agent_id, d.delegatee_agent_id, d.scopes,
-                             static_cast<int64_t>(d.depth), d.token_jti, d.created_at,
-                             d.expires_at, d.revoked_at));
+                             static_cast<int64_t>(d.depth), d.token_jti, d.created_at, d.expires_at,
+                             d.revoked_at));
     return core::Ok();
   });
 }

@@ -665,8 +665,8 @@ TEST_F(JwsTest, Ed25519IsASynonymOfEdDsaOnlyWhereListed) {
   auto key = KeyPair::Generate("EdDSA").value();
   bj::object public_members = PublicKey::FromKeyPair(key).value().Jwk();
   JwsSigner signer(std::move(key), "");
-  bj::object claims{{"htm", "POST"}, {"htu", "https://idp.example/token"}, {"iat", kNow},
-                    {"jti", "p-2"}};
+  bj::object claims{
+      {"htm", "POST"}, {"htu", "https://idp.example/token"}, {"iat", kNow}, {"jti", "p-2"}};
   bj::object header{{"alg", "Ed25519"}, {"typ", "dpop+jwt"}, {"jwk", public_members}};
   std::string proof = signer.SignCompact(Json(header), Json(claims));
   JwtVerifyOptions opts;
@@ -686,7 +686,8 @@ TEST_F(JwsTest, Ed25519IsASynonymOfEdDsaOnlyWhereListed) {
   JwsSigner ec_signer(std::move(ec), "");
   header["jwk"] = ec_public;
   opts.allowed_algs = {"ES256", "EdDSA", "Ed25519"};
-  EXPECT_FALSE(VerifyJwt(ec_signer.SignCompact(Json(header), Json(claims)), KeyLookup(), opts).ok());
+  EXPECT_FALSE(
+      VerifyJwt(ec_signer.SignCompact(Json(header), Json(claims)), KeyLookup(), opts).ok());
 }
 
 // ---------------------------------------------------------------------------

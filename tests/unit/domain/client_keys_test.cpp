@@ -18,8 +18,8 @@ boost::json::object PublicJwk(const char* alg, const char* kid) {
 TEST(ClientKeys, NormalizesAValidSetToPublicMembers) {
   boost::json::object es = PublicJwk("ES256", "a");
   es["x5c"] = boost::json::array{"junk"};  // dropped: only public members, kid, alg, use
-  boost::json::value set = {{"keys", boost::json::array{es, PublicJwk("EdDSA", "b"),
-                                                        PublicJwk("RS256", "c")}}};
+  boost::json::value set = {
+      {"keys", boost::json::array{es, PublicJwk("EdDSA", "b"), PublicJwk("RS256", "c")}}};
   auto out = NormalizeClientJwks(set);
   ASSERT_TRUE(out.ok()) << out.error().message;
   auto parsed = boost::json::parse(*out).as_object();
@@ -55,8 +55,8 @@ TEST(ClientKeys, RefusesUnsafeOrIncompleteSets) {
   EXPECT_TRUE(refused({{"keys", A{with("d", "AAAA")}}}));
   EXPECT_TRUE(refused({{"keys", A{jwk, jwk}}}));
   EXPECT_TRUE(refused({{"keys", A{jwk}}, {"extra", 1}}));
-  EXPECT_TRUE(refused({{"keys", A{{{"kty", "oct"}, {"k", "c2VjcmV0"}, {"kid", "o"},
-                                   {"alg", "HS256"}}}}}));
+  EXPECT_TRUE(
+      refused({{"keys", A{{{"kty", "oct"}, {"k", "c2VjcmV0"}, {"kid", "o"}, {"alg", "HS256"}}}}}));
   A many;
   for (int i = 0; i < 11; ++i) many.push_back(PublicJwk("EdDSA", std::to_string(i).c_str()));
   EXPECT_TRUE(refused({{"keys", many}}));

@@ -115,7 +115,9 @@ TEST(Dpop, RefusesEveryMismatch) {
   EXPECT_TRUE(refused(c(), {}, std::string_view("tok")));
   EXPECT_TRUE(refused(with("ath", boost::json::value(Ath("other"))), {}, std::string_view("tok")));
   EXPECT_TRUE(refused(with("ath", boost::json::value(Ath("tok")))));
-  EXPECT_TRUE(v.Verify({f.Proof(with("ath", boost::json::value(Ath("tok")))), "POST", kUrl, std::string_view("tok")}).ok());
+  EXPECT_TRUE(v.Verify({f.Proof(with("ath", boost::json::value(Ath("tok")))), "POST", kUrl,
+                        std::string_view("tok")})
+                  .ok());
   EXPECT_TRUE(v.Verify({f.Proof(with("iat", now - 89)), "POST", kUrl, {}}).ok());
 }
 
