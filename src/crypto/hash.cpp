@@ -70,7 +70,8 @@ class ThreadHmac {
 
   bool Mac(std::string_view key, std::string_view data, unsigned char* out, size_t& out_len) {
     bool init_ok;
-    if (keyed_ && key.size() == key_.size() && CRYPTO_memcmp(key.data(), key_.data(), key.size()) == 0) {
+    if (keyed_ && key.size() == key_.size() &&
+        CRYPTO_memcmp(key.data(), key_.data(), key.size()) == 0) {
       init_ok = EVP_MAC_init(ctx_, nullptr, 0, nullptr) == 1;  // same key: just restart
     } else {
       char digest_name[] = "SHA256";

@@ -44,7 +44,8 @@ void AppendMillis(std::string& out, double ms) {
   AppendInt(out, micros / 1000);
   const auto frac = static_cast<int>(micros % 1000);
   const char digits[] = {'.', static_cast<char>('0' + frac / 100),
-                         static_cast<char>('0' + frac / 10 % 10), static_cast<char>('0' + frac % 10)};
+                         static_cast<char>('0' + frac / 10 % 10),
+                         static_cast<char>('0' + frac % 10)};
   out.append(digits, sizeof digits);
 }
 

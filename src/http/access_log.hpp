@@ -51,9 +51,9 @@ AccessLogSink MakeSpdlogAccessLogSink(std::shared_ptr<spdlog::logger> logger);
 // the interval; a crash (SIGKILL) loses at most that much of the access log. Thread-safe.
 class BufferedLineWriter {
  public:
-  explicit BufferedLineWriter(int fd,
-                              std::chrono::milliseconds flush_interval = std::chrono::milliseconds(20),
-                              size_t flush_bytes = 64 * 1024);
+  explicit BufferedLineWriter(
+      int fd, std::chrono::milliseconds flush_interval = std::chrono::milliseconds(20),
+      size_t flush_bytes = 64 * 1024);
   // Writes everything still buffered.
   ~BufferedLineWriter();
   BufferedLineWriter(const BufferedLineWriter&) = delete;
@@ -72,7 +72,7 @@ class BufferedLineWriter {
   const std::chrono::milliseconds interval_;
   const size_t flush_bytes_;
   std::mutex mu_;
-  std::condition_variable cv_;         // the flusher waits for lines
+  std::condition_variable cv_;          // the flusher waits for lines
   std::condition_variable flushed_cv_;  // Flush() waits for the flusher
   std::string buffer_;
   uint64_t appended_ = 0;  // lines appended so far

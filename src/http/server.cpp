@@ -33,9 +33,9 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <atomic>
 #include <cassert>
+#include <charconv>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
@@ -1066,8 +1066,7 @@ asio::awaitable<void> ServerCore::Shed(tcp::socket socket) {
   stream.socket().close(ignored);
 }
 
-ServerCore::RouteMetrics& ServerCore::MetricsFor(std::string_view route,
-                                                 std::string_view method) {
+ServerCore::RouteMetrics& ServerCore::MetricsFor(std::string_view route, std::string_view method) {
   // Route patterns are short; a longer one (never from the route table) takes the slow path.
   char key_buf[256];
   std::string slow_key;

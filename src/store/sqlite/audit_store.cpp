@@ -23,8 +23,8 @@ SELECT COALESCE((SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1),
 // sqlite_sequence once per statement instead of once per event. Each shape's statement is
 // prepared once and cached on the writer connection (~1 KB per row of the shape).
 constexpr size_t kColumnsPerRow = 11;
-constexpr size_t kSmallBatch = 16;   // statements of exactly 1..16 rows
-constexpr size_t kLargeChunk = 64;   // and of 32 and 64 rows
+constexpr size_t kSmallBatch = 16;  // statements of exactly 1..16 rows
+constexpr size_t kLargeChunk = 64;  // and of 32 and 64 rows
 
 // The cached statement text for `rows` rows (1..kSmallBatch, 32 or 64).
 const std::string& InsertSql(size_t rows) {
