@@ -32,6 +32,11 @@ class ClaimsWriter {
     (void)ec;
     out_.append(buf, end);
   }
+  // A member whose value is already serialized JSON (an object such as "cnf").
+  void Raw(std::string_view name, std::string_view json) {
+    Key(name);
+    out_.append(json);
+  }
   void Close() { out_.push_back('}'); }
 
  private:
