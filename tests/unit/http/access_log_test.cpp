@@ -72,7 +72,9 @@ TEST(AccessLogTest, SpdlogSinkWritesTheLine) {
 TEST(AccessLogTest, DurationHasThreeDecimalsAndEscapesAreJson) {
   AccessLogEntry e = SampleEntry();
   e.duration_ms = 12;
-  e.user_agent = std::string("tab\there \x01 \xC3\xA9", 13);
+  // The entry holds views: the text must outlive it.
+  const std::string agent("tab\there \x01 \xC3\xA9", 13);
+  e.user_agent = agent;
   std::string line = FormatAccessLogLine(e);
   EXPECT_NE(line.find(R"("duration_ms":12.000,)"), std::string::npos) << line;
   auto json = boost::json::parse(line).as_object();
