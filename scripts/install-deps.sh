@@ -15,7 +15,7 @@ PACKAGES=(
   clang-format clang-tidy
   clang libclang-rt-14-dev sslscan
   postgresql-15 redis-server
-  wrk procps
+  wrk procps jq
   python3 python3-authlib python3-jwcrypto python3-jwt python3-cryptography python3-requests
 )
 
