@@ -175,7 +175,7 @@ test('every sh block of docs/delegating-between-agents.md runs and prints what t
     }
   });
   // Placeholders with different names stand for different things (agents, chains).
-  for (const group of [['A', 'B', 'C', 'OPS'], ['CHAIN_1', 'CHAIN_2']]) {
+  for (const group of [['A', 'B', 'C', 'OPS', 'OPS2'], ['CHAIN_1', 'CHAIN_2']]) {
     const values = group.map((n) => bindings.get(n));
     assert.ok(values.every(Boolean), `${group.join(', ')} all bound`);
     assert.equal(new Set(values).size, group.length, `${group.join(', ')} are distinct`);
