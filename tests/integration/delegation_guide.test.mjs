@@ -127,6 +127,25 @@ before(async () => {
 });
 after(async () => { await srv?.close(); });
 
+test('the output matcher itself: placeholders bind, members and lines must match exactly', () => {
+  const b = new Map();
+  matchJson({ a: 'x', n: 3, act: { sub: 'y' } }, { a: '<A>', n: 3, act: { sub: '<B>' } }, b, 'ok');
+  assert.deepEqual([...b], [['A', 'x'], ['B', 'y']]);
+  assert.throws(() => matchJson({ a: 'z' }, { a: '<A>' }, b, 'rebind'), /<A> was x, now z/);
+  assert.throws(() => matchJson({ a: 'x', extra: 1 }, { a: '<A>' }, b, 'extra member'));
+  assert.throws(() => matchJson({ a: 'x' }, { a: '<A>', gone: 1 }, b, 'missing member'));
+  assert.throws(() => matchJson({ a: null }, { a: '<C>' }, b, 'null is no placeholder value'));
+  assert.throws(() => matchJson([1, 2], [1], b, 'length'));
+  matchText('422 SELF_DELEGATION\nx y\n', '422 SELF_DELEGATION\n<A> <B>', b, 'text ok');
+  assert.throws(() => matchText('422 SELF\n', '422 SELF_DELEGATION', b, 'text'));
+  assert.throws(() => matchText('x z\n', '<A> <B>\nmore', b, 'lines'));
+  assert.throws(() => matchText('z y', '<A> <B>', b, 'text rebind'), /<A> was x, now z/);
+  const blocks = steps('x\n```sh\necho 1\n```\n\n```json\n1\n```\n\ntext\n\n```sh\necho 2\n```\nprose\n```json\n{}\n```\n');
+  assert.equal(blocks.length, 2);
+  assert.equal(blocks[0].expected.body, '1\n');
+  assert.equal(blocks[1].expected, undefined, 'a block after prose is not an expected output');
+});
+
 test('the guide has runnable examples with expected output', () => {
   const all = steps(readFileSync(GUIDE, 'utf8'));
   assert.ok(all.length >= 10, `only ${all.length} sh blocks`);
