@@ -189,6 +189,17 @@ describe('A2A delegation', () => {
     }
   });
 
+  test('a chain cannot be handed back to the agent it originates from', async () => {
+    const first = await delegate(await tok(a, 'agents:read'), { delegateeAgentId: b.id, scopes: ['agents:read'], ttlSeconds: 120 });
+    assert.equal(first.status, 201, first.text);
+    const back = await delegate(first.json.delegationToken, { delegateeAgentId: a.id, scopes: ['agents:read'], ttlSeconds: 60 });
+    assert.equal(back.status, 422, back.text);
+    assert.equal(back.json.code, 'SELF_DELEGATION', back.text);
+    // Onward to a third agent is still fine.
+    const onward = await delegate(first.json.delegationToken, { delegateeAgentId: c.id, scopes: ['agents:read'], ttlSeconds: 60 });
+    assert.equal(onward.status, 201, onward.text);
+  });
+
   test('chains nest act, are capped at depth 5, and revocation cuts everything derived', async () => {
     const agents = [a, b, c];
     for (let i = 0; i < 4; i++) agents.push(await srv.agentWithSecret(admin));

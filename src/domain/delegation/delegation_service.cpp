@@ -33,6 +33,12 @@ core::Result<DelegationGrant> DelegationService::Delegate(const Principal& calle
   if (input.delegatee_agent_id == delegator)
     return core::Error{core::Errc::kUnprocessable, "SELF_DELEGATION",
                        "An agent cannot delegate to itself"};
+  // Handing a chain back to the agent whose authority it carries (A -> B -> A) would give A
+  // nothing it does not hold already and would leave a token whose "act" no longer names
+  // its holder; refuse it like a self-delegation.
+  if (!caller_token.agent_id.empty() && input.delegatee_agent_id == caller_token.agent_id)
+    return core::Error{core::Errc::kUnprocessable, "SELF_DELEGATION",
+                       "A delegation cannot be handed back to the agent it originates from"};
   auto not_found = core::Error::NotFound("AGENT_NOT_FOUND", "Agent not found");
   if (!core::IsUuid(input.delegatee_agent_id)) return not_found;
   TRY_ASSIGN(auto delegatee, store_.agents().Get(input.delegatee_agent_id));
