@@ -2,6 +2,7 @@
 
 #include "cache/redis/redis_url.hpp"
 #include "core/json.hpp"
+#include "http/forwarded.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -113,6 +114,15 @@ auto KeyPrefix(std::string Config::*field) {
   };
 }
 
+auto ProxyList(std::string Config::*field) {
+  return [=](Config& c, const std::string& v, const std::string& where) -> core::Status {
+    auto parsed = http::TrustedProxies::Parse(v);
+    if (!parsed.ok()) return Bad(where, parsed.error().message);
+    c.*field = v;
+    return core::Ok();
+  };
+}
+
 const std::vector<Key>& Keys() {
   static const std::vector<Key> kKeys = {
       {"data_dir", Str(&Config::data_dir)},
@@ -151,6 +161,7 @@ const std::vector<Key>& Keys() {
       {"idle_timeout_ms", Int(&Config::idle_timeout_ms, 100, 3'600'000)},
       {"tls_cert", Str(&Config::tls_cert)},
       {"tls_key", Str(&Config::tls_key)},
+      {"trusted_proxies", ProxyList(&Config::trusted_proxies)},
       {"bootstrap_admin_email", Str(&Config::bootstrap_admin_email)},
       {"client_assertion_max_lifetime_seconds",
        Int(&Config::client_assertion_max_lifetime_seconds, 10, 3600)},

@@ -52,6 +52,9 @@ struct Config {
   int idle_timeout_ms = 60000;
   std::string tls_cert;
   std::string tls_key;
+  // Load balancers / reverse proxies whose X-Forwarded-For is believed (comma-separated
+  // addresses and CIDR ranges; docs/operations.md). Empty: the TCP peer is the client.
+  std::string trusted_proxies;
   std::string bootstrap_admin_email = "admin@agentidp.local";
   // private_key_jwt and DPoP (docs/security.md).
   int client_assertion_max_lifetime_seconds = 300;

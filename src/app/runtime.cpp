@@ -307,6 +307,9 @@ int Serve(const Config& config) {
   so.tls_cert_file = config.tls_cert;
   so.tls_key_file = config.tls_key;
   so.access_log = config.access_log;
+  auto proxies = http::TrustedProxies::Parse(config.trusted_proxies);
+  if (!proxies.ok()) return Fail("configuration: trusted_proxies", proxies.error());
+  so.trusted_proxies = std::move(*proxies);
 
   // The issuer depends on the bound port when not configured, so the API is built after
   // the listener binds; requests arriving in between get 503 from this forwarding shim.

@@ -636,6 +636,15 @@ asio::awaitable<void> Connection<Stream>::Serve() {
     record.user_agent = std::string(req.Header("user-agent"));
     req.body = std::move(msg.body());
     req.remote_ip = remote_ip_;
+    if (!Options().trusted_proxies.empty()) {
+      std::vector<std::string_view> forwarded;
+      for (const auto& [name, value] : req.headers)
+        if (name == "x-forwarded-for") forwarded.push_back(value);
+      if (!forwarded.empty()) {
+        req.remote_ip = Options().trusted_proxies.ClientAddress(remote_ip_, forwarded);
+        record.remote_ip = req.remote_ip;
+      }
+    }
     req.tls = tls_;
 
     const unsigned version = msg.version();

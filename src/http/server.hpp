@@ -4,6 +4,7 @@
 // only names standard types.
 
 #include "core/result.hpp"
+#include "http/forwarded.hpp"
 #include "http/message.hpp"
 
 #include <chrono>
@@ -39,6 +40,8 @@ struct ServerOptions {
   std::string tls_cert_file;  // PEM chain, leaf first
   std::string tls_key_file;   // PEM private key
   bool access_log = true;     // also needs a sink passed to the Server
+  // Peers whose X-Forwarded-For names the client address (http/forwarded.hpp); empty: none.
+  TrustedProxies trusted_proxies;
 };
 
 class Server {
