@@ -798,7 +798,17 @@ void Api::Token(RequestContext& ctx, Responder done) {
     if (x.subject_token.empty())
       return done(with_rate(http::ErrorResponse(
           Error::OAuth("invalid_request", "subject_token is required and must not be empty"))));
-    auto result = s_.tokens->Exchange(*client, x, *policy, true);
+    // Our own access tokens, or a federation partner's JWT (RFC 8693 with a trusted external
+    // issuer; docs/decisions.md "Token exchange with external subject tokens").
+    auto result = [&]() -> core::Result<domain::ExchangeResult> {
+      if (s_.tokens->IssuedHere(x.subject_token) || !s_.partners)
+        return s_.tokens->Exchange(*client, x, *policy, true);
+      TRY_ASSIGN(auto external,
+                 s_.partners->VerifySubjectToken(
+                     client->record->agent.organization_id, x.subject_token,
+                     {s_.issuer + "/api/v1/token", s_.issuer + "/api/v1/oauth2/token"}));
+      return s_.tokens->ExchangeExternal(*client, x, external, *policy);
+    }();
     if (!result.ok()) {
       if (result.error().kind != core::Errc::kOAuth)
         return done(with_rate(http::ErrorResponse(OAuthUnavailable("Try again shortly"))));
@@ -810,8 +820,14 @@ void Api::Token(RequestContext& ctx, Responder done) {
     rec.organization_id = result->subject.organization_id;
     meta["grantType"] = std::string(domain::kGrantTokenExchange);
     meta["subjectJti"] = result->subject.jti;
-    meta["subjectAgentId"] = result->subject.agent_id;
-    meta["subjectClientId"] = result->subject.client_id;
+    if (result->partner_id.empty()) {
+      meta["subjectAgentId"] = result->subject.agent_id;
+      meta["subjectClientId"] = result->subject.client_id;
+    } else {
+      meta["subject"] = result->subject.agent_id;
+      meta["subjectIssuer"] = result->subject_issuer;
+      meta["partnerId"] = result->partner_id;
+    }
     meta["actorAgentId"] = result->actor_agent_id;
     // The whole chain: the new token's act (with every earlier actor nested) and the
     // delegation chains it derives from.

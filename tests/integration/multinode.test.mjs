@@ -1,5 +1,6 @@
 // Three `agentidp serve` nodes on one PostgreSQL and one Redis (DESIGN §1): tokens, revocations,
-// suspensions, signing keys, the policy and rate limits are the deployment's, not a node's.
+// suspensions (of agents and of organizations), signing keys, the policy and rate limits are
+// the deployment's, not a node's.
 // The PostgreSQL and Redis servers are private to this file (lib/cluster.mjs).
 
 import { test, before, after } from 'node:test';
@@ -119,6 +120,26 @@ test('an agent suspended on B can no longer get a token from A (nor use its toke
   const back = await C.api('PATCH', `/api/v1/agents/${agent.id}`, { token: adminToken, body: { status: 'active' } });
   assert.equal(back.status, 200, back.text);
   await waitFor('A to issue again', async () => (await A.token(agent.id, agent.secret)).status === 200, 3000);
+});
+
+test('an organization suspended on B stops its agents on A and C; reactivated, they work again', async () => {
+  const org = await B.api('POST', '/api/v1/organizations', { token: adminToken, body: { name: 'Cluster Org', slug: `cluster-${Date.now()}` } });
+  assert.equal(org.status, 201, org.text);
+  const orgId = org.json.organizationId;
+  const agent = await A.agentWithSecret(adminToken);
+  const moved = await A.api('POST', `/api/v1/organizations/${orgId}/members`, { token: adminToken, body: { agentId: agent.id, role: 'member' } });
+  assert.equal(moved.status, 201, moved.text);
+  // A and C have the client (and its organization's status) cached.
+  const token = await A.accessToken(agent.id, agent.secret);
+  assert.equal(await active(C, token), true);
+  const suspended = await B.api('PATCH', `/api/v1/organizations/${orgId}`, { token: adminToken, body: { status: 'suspended' } });
+  assert.equal(suspended.status, 200, suspended.text);
+  await waitFor('A to refuse the suspended organization\'s agent', async () => (await A.token(agent.id, agent.secret)).status === 401, 1000);
+  await waitFor('its token to be inactive on C', async () => !(await active(C, token)), 1000);
+  const back = await C.api('PATCH', `/api/v1/organizations/${orgId}`, { token: adminToken, body: { status: 'active' } });
+  assert.equal(back.status, 200, back.text);
+  await waitFor('A to issue again', async () => (await A.token(agent.id, agent.secret)).status === 200, 1000);
+  await waitFor('its token to be active on B', async () => active(B, token), 1000);
 });
 
 test('a credential rotated on C stops working on A and B at once', async () => {
