@@ -216,6 +216,14 @@ class MemoryAgentKeyStore final : public AgentKeyStore {
       if (k.agent_id == agent_id) out.push_back(k);
     return out;
   }
+  Status Rotate(const AgentKey& key) override {
+    for (const auto& k : keys)
+      if (k.kid == key.kid) return core::Error::Conflict("CONFLICT", "taken");
+    for (auto& k : keys)
+      if (k.agent_id == key.agent_id && k.status == "active") k.status = "retired";
+    keys.push_back(key);
+    return core::Ok();
+  }
   std::vector<AgentKey> keys;
 };
 
