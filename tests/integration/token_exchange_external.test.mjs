@@ -123,7 +123,11 @@ describe('token exchange with a federation partner\'s subject token', () => {
     // An external token that grants nothing the caller may hold, or nothing at all.
     assertOAuthError(await exchange(srv, caller, ext({ scope: 'admin:orgs' })), 400, 'invalid_scope');
     assertOAuthError(await exchange(srv, caller, ext({ scope: undefined })), 400, 'invalid_scope');
-    // Another audience for the new token would widen the external token's.
+    // This API's audience may be named; another audience would widen the external token's.
+    const api = await exchange(srv, caller, ext(), { audience: `${srv.issuer}/api/v1` });
+    assert.equal(api.status, 200, api.text);
+    assert.equal(claimsOf(api.json.access_token).aud, `${srv.issuer}/api/v1`);
+    assertOAuthError(await exchange(srv, caller, ext(), { audience: srv.issuer }), 400, 'invalid_target');
     assertOAuthError(await exchange(srv, caller, ext(), { audience: 'https://rs.example' }), 400, 'invalid_target');
     assertOAuthError(await exchange(srv, caller, ext(), { resource: 'https://rs.example' }), 400, 'invalid_target');
     // No actor_token: the authenticated caller is the actor.

@@ -384,7 +384,7 @@ core::Result<ExchangeResult> TokenService::ExchangeExternal(const AuthenticatedC
   const Agent& me = caller.record->agent;
   // The external token was minted for us, so it can only become a token for our API: never
   // for another resource server (that would widen its audience).
-  if (req.audience && *req.audience != settings_.audience && *req.audience != settings_.issuer)
+  if (req.audience && *req.audience != settings_.audience)
     return core::Error::OAuth("invalid_target",
                               "An external subject_token can only be exchanged for a token for "
                               "this API");
