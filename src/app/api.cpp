@@ -228,6 +228,8 @@ const std::vector<Route>& Api::Routes() {
       {"GET", "/agents/{agentId}/did/resolve", "did.resolve", A::kBearer, E::kWorker,
        H<&Api::ResolveAgentDid>()},
       {"GET", "/agents/{agentId}/did/card", "", A::kNone, E::kWorker, H<&Api::AgentCard>()},
+      {"POST", "/api/v1/agents/{agentId}/did/keys/rotate", "did.keys.rotate", A::kBearer,
+       E::kWorker, H<&Api::RotateAgentDidKey>()},
       {"GET", "/api/v1/compliance/agent-cards", "compliance.agent_cards", A::kBearer, E::kWorker,
        H<&Api::ComplianceAgentCards>()},
   };
@@ -798,7 +800,17 @@ void Api::Token(RequestContext& ctx, Responder done) {
     if (x.subject_token.empty())
       return done(with_rate(http::ErrorResponse(
           Error::OAuth("invalid_request", "subject_token is required and must not be empty"))));
-    auto result = s_.tokens->Exchange(*client, x, *policy, true);
+    // Our own access tokens, or a federation partner's JWT (RFC 8693 with a trusted external
+    // issuer; docs/decisions.md "Token exchange with external subject tokens").
+    auto result = [&]() -> core::Result<domain::ExchangeResult> {
+      if (s_.tokens->IssuedHere(x.subject_token) || !s_.partners)
+        return s_.tokens->Exchange(*client, x, *policy, true);
+      TRY_ASSIGN(auto external,
+                 s_.partners->VerifySubjectToken(
+                     client->record->agent.organization_id, x.subject_token,
+                     {s_.issuer + "/api/v1/token", s_.issuer + "/api/v1/oauth2/token"}));
+      return s_.tokens->ExchangeExternal(*client, x, external, *policy);
+    }();
     if (!result.ok()) {
       if (result.error().kind != core::Errc::kOAuth)
         return done(with_rate(http::ErrorResponse(OAuthUnavailable("Try again shortly"))));
@@ -810,8 +822,14 @@ void Api::Token(RequestContext& ctx, Responder done) {
     rec.organization_id = result->subject.organization_id;
     meta["grantType"] = std::string(domain::kGrantTokenExchange);
     meta["subjectJti"] = result->subject.jti;
-    meta["subjectAgentId"] = result->subject.agent_id;
-    meta["subjectClientId"] = result->subject.client_id;
+    if (result->partner_id.empty()) {
+      meta["subjectAgentId"] = result->subject.agent_id;
+      meta["subjectClientId"] = result->subject.client_id;
+    } else {
+      meta["subject"] = result->subject.agent_id;
+      meta["subjectIssuer"] = result->subject_issuer;
+      meta["partnerId"] = result->partner_id;
+    }
     meta["actorAgentId"] = result->actor_agent_id;
     // The whole chain: the new token's act (with every earlier actor nested) and the
     // delegation chains it derives from.
@@ -1481,6 +1499,43 @@ void Api::ResolveAgentDid(RequestContext& ctx, Responder done) {
   Response r = Json(200, s_.dids->Resolution(*agent, &*key));
   r.content_type = "application/ld+json;profile=\"https://w3id.org/did-resolution\"";
   done(std::move(r));
+}
+
+void Api::RotateAgentDidKey(RequestContext& ctx, Responder done) {
+  // Tenant confinement as for any agent route: a foreign agent is not found.
+  auto agent = s_.agents->Get(*ctx.principal, AgentIdParam(ctx));
+  if (!agent.ok()) return Reply(done, std::move(agent).error());
+  if (agent->status == "decommissioned")
+    return Reply(done, Error::Conflict("AGENT_ALREADY_DECOMMISSIONED",
+                                       "The agent is decommissioned; its DID is deactivated"));
+  auto rotated = s_.dids->RotateKey(*agent);
+  if (!rotated.ok()) return Reply(done, std::move(rotated).error());
+  const std::string did = domain::AgentDid(s_.did_base, agent->agent_id);
+  domain::AuditRecord rec;
+  rec.agent_id = agent->agent_id;
+  rec.organization_id = agent->organization_id;
+  rec.action = "key.rotated";
+  rec.ip_address = ctx.req.remote_ip;
+  rec.user_agent = ctx.principal->user_agent;
+  boost::json::object meta;
+  meta["keyType"] = "agent_did";
+  meta["kid"] = rotated->key.kid;
+  meta["alg"] = rotated->key.alg;
+  if (!rotated->previous_kid.empty()) meta["previousKid"] = rotated->previous_kid;
+  meta["rotatedBy"] = ctx.principal->holder();
+  rec.metadata_json = boost::json::serialize(meta);
+  if (auto st = s_.audit->Write(std::move(rec)); !st.ok())
+    return Reply(done, Error::Unavailable("The key rotation could not be recorded; retry"));
+  boost::json::object o;
+  o["agentId"] = agent->agent_id;
+  o["did"] = did;
+  o["kid"] = rotated->key.kid;
+  o["alg"] = rotated->key.alg;
+  o["verificationMethod"] = did + "#" + rotated->key.kid;
+  o["previousKid"] = rotated->previous_kid.empty() ? boost::json::value(nullptr)
+                                                   : boost::json::value(rotated->previous_kid);
+  o["rotatedAt"] = core::FormatIso8601(rotated->key.created_at);
+  done(NoStore(Json(200, o)));
 }
 
 void Api::AgentCard(RequestContext& ctx, Responder done) {

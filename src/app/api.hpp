@@ -154,6 +154,7 @@ class Api final : public http::Application {
   void InstanceDid(RequestContext&, http::Responder);
   void AgentDidDocument(RequestContext&, http::Responder);
   void ResolveAgentDid(RequestContext&, http::Responder);
+  void RotateAgentDidKey(RequestContext&, http::Responder);
   void AgentCard(RequestContext&, http::Responder);
   void ComplianceAgentCards(RequestContext&, http::Responder);
   // Workload identity federation (SPEC §6) and federation partners.

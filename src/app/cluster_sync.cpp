@@ -27,6 +27,12 @@ void ClusterSync::Start() {
   auto& bus = bus_;
   targets_.clients->SetChangeListener(
       [&bus](const std::string& agent_id) { bus.Publish(topics::kAgent, agent_id); });
+  targets_.clients->SetOrganizationListener([&bus](const std::string& organization_id) {
+    bus.Publish(topics::kOrganization, organization_id);
+  });
+  if (targets_.partners)
+    targets_.partners->SetChangeListener(
+        [&bus](const std::string& partner_id) { bus.Publish(topics::kPartner, partner_id); });
   targets_.revocations->SetListener([&bus](const std::string& jti, int64_t expires_at_ms) {
     bus.PublishRevocation(jti, expires_at_ms);
   });
@@ -40,6 +46,7 @@ void ClusterSync::Start() {
   };
   handlers.resync = [this] {
     targets_.clients->Clear();
+    if (targets_.partners) targets_.partners->ClearCache();
     unsigned work = kRevocations | kKeys;
     {
       std::lock_guard lock(mu_);
@@ -71,6 +78,10 @@ void ClusterSync::PolicyReloaded() {
 void ClusterSync::OnMessage(std::string_view topic, std::string_view payload) {
   if (topic == topics::kAgent) {
     targets_.clients->Forget(std::string(payload));
+  } else if (topic == topics::kPartner) {
+    if (targets_.partners) targets_.partners->Forget(std::string(payload));
+  } else if (topic == topics::kOrganization) {
+    targets_.clients->ForgetOrganization(std::string(payload));
   } else if (topic == topics::kRevoked) {
     const size_t space = payload.find(' ');
     if (space == std::string_view::npos) return;

@@ -19,6 +19,7 @@
 
 #include "core/clock.hpp"
 #include "domain/cluster.hpp"
+#include "domain/federation/partners.hpp"
 #include "domain/keys/keyring.hpp"
 #include "domain/oauth/client_directory.hpp"
 #include "domain/oauth/token_service.hpp"
@@ -38,6 +39,7 @@ class ClusterSync {
     domain::ClientDirectory* clients = nullptr;
     domain::RevocationList* revocations = nullptr;
     domain::Keyring* keyring = nullptr;
+    domain::FederationPartners* partners = nullptr;  // optional
     // Reloads this node's policy file (may block; logs its own outcome).
     std::function<void()> reload_policy;
   };

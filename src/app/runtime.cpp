@@ -449,6 +449,11 @@ int Serve(const Config& config) {
                                     core.random, fs);
   domain::FederationPartners partners(*core.store, remote_keys, core.clock, core.random, issuer,
                                       config.jwt_leeway_seconds);
+  // Tokens exchanged for a partner's subject live while the partner trusts their organization.
+  tokens.SetPartnerTrustCheck([&partners](const std::string& partner_id,
+                                          const std::string& organization_id, bool may_load) {
+    return partners.Trusts(partner_id, organization_id, may_load);
+  });
   services.workload = &workload;
   services.partners = &partners;
   Api api(services);
@@ -469,6 +474,7 @@ int Serve(const Config& config) {
   sync_targets.clients = &clients;
   sync_targets.revocations = &revocations;
   sync_targets.keyring = core.keyring.get();
+  sync_targets.partners = &partners;
   sync_targets.reload_policy = [&reload_policy] { reload_policy("another node reloaded"); };
   ClusterSync cluster_sync(*(*shared)->bus, std::move(sync_targets), core.clock, SharedLog());
   cluster_sync.Start();

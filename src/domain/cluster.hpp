@@ -17,6 +17,9 @@ namespace agentidp::domain {
 
 namespace topics {
 inline constexpr std::string_view kAgent = "agent";  // payload: agent id; its cache entry is stale
+// payload: organization id; its status changed, the cache entries of its agents are stale
+inline constexpr std::string_view kOrganization = "organization";
+inline constexpr std::string_view kPartner = "partner";  // payload: federation partner id
 inline constexpr std::string_view kRevoked = "revoked";  // payload: "<jti> <expires_at_ms>"
 inline constexpr std::string_view kKeys = "keys";        // payload: ""; re-read the key set
 inline constexpr std::string_view kPolicy = "policy";    // payload: ""; reload the policy file

@@ -137,6 +137,10 @@ class AgentKeyStore {
   virtual Result<std::optional<AgentKey>> GetActive(const std::string& agent_id) = 0;
   // Oldest first.
   virtual Result<std::vector<AgentKey>> ListByAgent(const std::string& agent_id) = 0;
+  // Key rotation, in one transaction: the agent's active key (if any) becomes "retired" and
+  // `replacement` (status "active") is inserted. Conflict when a concurrent rotation or
+  // first-key creation won.
+  virtual Status Rotate(const AgentKey& replacement) = 0;
 };
 
 // Small key/value table for instance metadata (bootstrap done, instance id, ...).

@@ -1,7 +1,8 @@
 // DIDs (SPEC §4 "did", "compliance/agent-cards"): the instance DID document and per-agent
 // did:web documents (port encoded as %3A, path :agents:<id>), per-agent keys whose published
 // verification methods verify what they sign, W3C DID resolution results, AGNTCY-style agent
-// cards, 410 for decommissioned agents, 404 for unknown ones, no private key member anywhere.
+// cards, 410 for decommissioned agents, 404 for unknown ones, no private key member anywhere;
+// rotation of an agent's key (POST /api/v1/agents/{id}/did/keys/rotate).
 
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -277,5 +278,87 @@ describe('keys survive a restart', () => {
     } finally {
       await s.close();
     }
+  });
+});
+
+describe('agent DID key rotation', () => {
+  const rotate = (id, token = admin) => srv.api('POST', `/api/v1/agents/${id}/did/keys/rotate`, { token });
+  const vmOf = async (id) => {
+    const doc = (await srv.api('GET', `/agents/${id}/did.json`)).json;
+    assert.equal(doc.verificationMethod.length, 1, 'exactly one (the active) key is published');
+    return { doc, vm: doc.verificationMethod[0] };
+  };
+
+  test('a new key replaces the old one in the document and signs the cards; audited', async () => {
+    const agent = await srv.createAgent(admin);
+    const before = await vmOf(agent.agentId);
+    const oldCard = (await srv.api('GET', `/agents/${agent.agentId}/did/card?format=jwt`)).text;
+    const r = await rotate(agent.agentId);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers.get('cache-control'), 'no-store');
+    assert.equal(r.json.agentId, agent.agentId);
+    assert.equal(r.json.did, before.doc.id);
+    assert.equal(r.json.previousKid, before.vm.id.split('#')[1]);
+    assert.notEqual(r.json.kid, r.json.previousKid);
+    assert.equal(r.json.verificationMethod, `${before.doc.id}#${r.json.kid}`);
+    assert.equal(r.json.alg, 'EdDSA');
+    assertNoPrivateMembers(r.json);
+
+    const after = await vmOf(agent.agentId);
+    assert.equal(after.vm.id, r.json.verificationMethod);
+    assert.deepEqual(after.doc.assertionMethod, [r.json.verificationMethod]);
+    assert.deepEqual(after.doc.authentication, [r.json.verificationMethod]);
+    const card = (await srv.api('GET', `/agents/${agent.agentId}/did/card?format=jwt`)).text;
+    assert.equal(JSON.parse(Buffer.from(card.split('.')[0], 'base64url')).kid, after.vm.id);
+    assert.equal(verifyJws(card, after.vm.publicKeyJwk), true, 'the new key signs');
+    assert.equal(verifyJws(card, before.vm.publicKeyJwk), false, 'the old key does not');
+    assert.equal(verifyJws(oldCard, after.vm.publicKeyJwk), false);
+    const res = await srv.api('GET', `/agents/${agent.agentId}/did/resolve`, { token: admin });
+    assert.equal(res.json.didDocument.verificationMethod[0].id, after.vm.id);
+
+    const audit = await srv.api('GET', `/api/v1/audit?action=key.rotated&agentId=${agent.agentId}`, { token: admin });
+    assert.equal(audit.status, 200, audit.text);
+    assert.equal(audit.json.data.length, 1, audit.text);
+    assert.equal(audit.json.data[0].metadata.keyType, 'agent_did');
+    assert.equal(audit.json.data[0].metadata.kid, r.json.kid);
+    assert.equal(audit.json.data[0].metadata.previousKid, r.json.previousKid);
+
+    // Again: a third key; the second is retired too.
+    const again = await rotate(agent.agentId);
+    assert.equal(again.status, 200, again.text);
+    assert.equal(again.json.previousKid, r.json.kid);
+    assert.equal((await vmOf(agent.agentId)).vm.id, again.json.verificationMethod);
+  });
+
+  test('an agent that never had a key gets its first one', async () => {
+    const agent = await srv.createAgent(admin);
+    // No DID route was read yet, so no key exists.
+    const r = await rotate(agent.agentId);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.previousKid, null);
+    assert.equal((await vmOf(agent.agentId)).vm.id, r.json.verificationMethod);
+  });
+
+  test('needs agents:write, stays in the organization, refuses decommissioned agents', async () => {
+    const agent = await srv.createAgent(admin);
+    assert.equal((await srv.api('POST', `/api/v1/agents/${agent.agentId}/did/keys/rotate`)).status, 401);
+    const member = await srv.agentWithSecret(admin);
+    const memberToken = await srv.accessToken(member.id, member.secret);
+    const forbidden = await rotate(agent.agentId, memberToken);
+    assert.equal(forbidden.status, 403, forbidden.text);
+    assert.equal((await rotate(randomUUID())).status, 404);
+    assert.equal((await rotate('not-a-uuid')).status, 404);
+    // Another organization's admin does not see the agent.
+    const org = await srv.api('POST', '/api/v1/organizations', { token: admin, body: { name: 'Other', slug: `did-${randomUUID().slice(0, 8)}` } });
+    assert.equal(org.status, 201, org.text);
+    const outsider = await srv.agentWithSecret(admin);
+    assert.equal((await srv.api('POST', `/api/v1/organizations/${org.json.organizationId}/members`, { token: admin, body: { agentId: outsider.id, role: 'admin' } })).status, 201);
+    const outsiderToken = await srv.accessToken(outsider.id, outsider.secret);
+    const foreign = await rotate(agent.agentId, outsiderToken);
+    assert.equal(foreign.status, 404, foreign.text);
+    assert.equal((await srv.api('DELETE', `/api/v1/agents/${agent.agentId}`, { token: admin })).status, 204);
+    const gone = await rotate(agent.agentId);
+    assert.equal(gone.status, 409, gone.text);
+    assert.equal(gone.json.code, 'AGENT_ALREADY_DECOMMISSIONED');
   });
 });

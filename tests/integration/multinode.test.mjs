@@ -1,5 +1,6 @@
 // Three `agentidp serve` nodes on one PostgreSQL and one Redis (DESIGN §1): tokens, revocations,
-// suspensions, signing keys, the policy and rate limits are the deployment's, not a node's.
+// suspensions (of agents and of organizations), signing keys, the policy and rate limits are
+// the deployment's, not a node's.
 // The PostgreSQL and Redis servers are private to this file (lib/cluster.mjs).
 
 import { test, before, after } from 'node:test';
@@ -9,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeJwt, makeTempDir, sleep } from './lib/harness.mjs';
 import { startCluster } from './lib/cluster.mjs';
+import { startIssuer } from './lib/oidc_issuer.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const originalPolicy = readFileSync(path.join(here, '..', '..', 'config', 'policy.json'), 'utf8');
@@ -19,9 +21,11 @@ let cluster;
 let A, B, C;
 let adminAuth;
 let adminToken;
+let issuer;  // a federation partner's HTTPS issuer (its own CA)
 
 before(async () => {
   writeFileSync(policyFile, originalPolicy);
+  issuer = await startIssuer(makeTempDir());
   cluster = await startCluster({
     nodes: 3,
     env: {
@@ -33,13 +37,16 @@ before(async () => {
       AGENTIDP_POLICY_FILE: policyFile,
       // The admin introspects a lot below; the token limit (100/min) stays the default.
       AGENTIDP_API_RATE_LIMIT_PER_MINUTE: '100000',
+      // The partner's JWKS is on loopback, served with the test CA.
+      AGENTIDP_OUTBOUND_ALLOW_PRIVATE: 'true',
+      AGENTIDP_OUTBOUND_CA_FILE: issuer.caFile,
     },
   });
   [A, B, C] = cluster.nodes;
   adminAuth = { id: cluster.admin.client_id, secret: cluster.admin.client_secret };
   adminToken = await A.accessToken(adminAuth.id, adminAuth.secret);
 });
-after(async () => { await cluster?.close(); });
+after(async () => { await cluster?.close(); await issuer?.close(); });
 
 async function waitFor(what, fn, timeoutMs = 5000) {
   const deadline = Date.now() + timeoutMs;
@@ -119,6 +126,48 @@ test('an agent suspended on B can no longer get a token from A (nor use its toke
   const back = await C.api('PATCH', `/api/v1/agents/${agent.id}`, { token: adminToken, body: { status: 'active' } });
   assert.equal(back.status, 200, back.text);
   await waitFor('A to issue again', async () => (await A.token(agent.id, agent.secret)).status === 200, 3000);
+});
+
+test('an organization suspended on B stops its agents on A and C; reactivated, they work again', async () => {
+  const org = await B.api('POST', '/api/v1/organizations', { token: adminToken, body: { name: 'Cluster Org', slug: `cluster-${Date.now()}` } });
+  assert.equal(org.status, 201, org.text);
+  const orgId = org.json.organizationId;
+  const agent = await A.agentWithSecret(adminToken);
+  const moved = await A.api('POST', `/api/v1/organizations/${orgId}/members`, { token: adminToken, body: { agentId: agent.id, role: 'member' } });
+  assert.equal(moved.status, 201, moved.text);
+  // A and C have the client (and its organization's status) cached.
+  const token = await A.accessToken(agent.id, agent.secret);
+  assert.equal(await active(C, token), true);
+  const suspended = await B.api('PATCH', `/api/v1/organizations/${orgId}`, { token: adminToken, body: { status: 'suspended' } });
+  assert.equal(suspended.status, 200, suspended.text);
+  await waitFor('A to refuse the suspended organization\'s agent', async () => (await A.token(agent.id, agent.secret)).status === 401, 1000);
+  await waitFor('its token to be inactive on C', async () => !(await active(C, token)), 1000);
+  const back = await C.api('PATCH', `/api/v1/organizations/${orgId}`, { token: adminToken, body: { status: 'active' } });
+  assert.equal(back.status, 200, back.text);
+  await waitFor('A to issue again', async () => (await A.token(agent.id, agent.secret)).status === 200, 1000);
+  await waitFor('its token to be active on B', async () => active(B, token), 1000);
+});
+
+test('a federation partner set inactive on B: tokens exchanged for its subjects are inactive on A and C', async () => {
+  const agent = await A.agentWithSecret(adminToken);
+  const p = await B.api('POST', '/api/v1/federation/trust', { token: adminToken, body: {
+    name: 'Cluster partner', issuer: issuer.url('cluster'), jwksUri: `${issuer.url('cluster')}/jwks`, allowedOrganizations: [cluster.admin.organization_id] } });
+  assert.equal(p.status, 201, p.text);
+  const x = await A.form('/api/v1/token', { grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+    subject_token: issuer.mint('cluster', { sub: 'partner-user', aud: A.issuer, scope: 'agents:read' }),
+    subject_token_type: 'urn:ietf:params:oauth:token-type:jwt' }, { auth: { id: agent.id, secret: agent.secret } });
+  assert.equal(x.status, 200, x.text);
+  const token = x.json.access_token;
+  // A and C have the partner's trust cached.
+  assert.equal(await active(A, token), true);
+  assert.equal(await active(C, token), true);
+  const off = await B.api('PATCH', `/api/v1/federation/partners/${p.json.id}`, { token: adminToken, body: { status: 'inactive' } });
+  assert.equal(off.status, 200, off.text);
+  await waitFor('the token to be inactive on A', async () => !(await active(A, token)), 1000);
+  await waitFor('the token to be inactive on C', async () => !(await active(C, token)), 1000);
+  const on = await C.api('PATCH', `/api/v1/federation/partners/${p.json.id}`, { token: adminToken, body: { status: 'active' } });
+  assert.equal(on.status, 200, on.text);
+  await waitFor('the token to be active again on A', async () => active(A, token), 1000);
 });
 
 test('a credential rotated on C stops working on A and B at once', async () => {

@@ -95,9 +95,7 @@ boost::json::object DidService::InstanceDocument(const KeySnapshot& keys) const 
   return doc;
 }
 
-core::Result<AgentKey> DidService::KeyFor(const Agent& agent) {
-  TRY_ASSIGN(auto existing, keys_.GetActive(agent.agent_id));
-  if (existing) return std::move(*existing);
+core::Result<AgentKey> DidService::NewKey(const Agent& agent) const {
   TRY_ASSIGN(crypto::KeyPair pair, crypto::KeyPair::Generate(settings_.agent_key_alg));
   AgentKey key;
   key.kid = pair.Thumbprint();
@@ -109,6 +107,26 @@ core::Result<AgentKey> DidService::KeyFor(const Agent& agent) {
   key.sealed_private_key = crypto::Base64UrlEncode(sealed);
   key.status = "active";
   key.created_at = clock_.NowMs();
+  return key;
+}
+
+core::Result<DidService::RotatedKey> DidService::RotateKey(const Agent& agent) {
+  TRY_ASSIGN(auto existing, keys_.GetActive(agent.agent_id));
+  TRY_ASSIGN(AgentKey key, NewKey(agent));
+  auto rotated = keys_.Rotate(key);
+  if (!rotated.ok()) {
+    if (rotated.error().kind == core::Errc::kConflict)
+      return core::Error::Conflict("KEY_ROTATION_CONFLICT",
+                                   "The agent's key changed concurrently; retry");
+    return std::move(rotated).error();
+  }
+  return RotatedKey{std::move(key), existing ? existing->kid : std::string()};
+}
+
+core::Result<AgentKey> DidService::KeyFor(const Agent& agent) {
+  TRY_ASSIGN(auto existing, keys_.GetActive(agent.agent_id));
+  if (existing) return std::move(*existing);
+  TRY_ASSIGN(AgentKey key, NewKey(agent));
   auto inserted = keys_.Insert(key);
   if (inserted.ok()) return key;
   if (inserted.error().kind != core::Errc::kConflict) return std::move(inserted).error();

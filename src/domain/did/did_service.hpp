@@ -49,6 +49,14 @@ class DidService {
   // The agent's active signing key, created (and stored sealed) on first need. Concurrent
   // first calls on several nodes agree on one key (the store's one-active-key rule).
   core::Result<AgentKey> KeyFor(const Agent& agent);
+  // Replaces the agent's signing key with a new one (its first, if it had none): the old key
+  // is retired and leaves the DID document at once; cards are signed with the new key from
+  // now on. Returns the new key and the retired key's kid ("" when there was none).
+  struct RotatedKey {
+    AgentKey key;
+    std::string previous_kid;
+  };
+  core::Result<RotatedKey> RotateKey(const Agent& agent);
 
   boost::json::object AgentDocument(const Agent& agent, const AgentKey& key) const;
   // A W3C DID Resolution result. `key` is null for a decommissioned agent: its document is
@@ -64,6 +72,7 @@ class DidService {
   boost::json::object VerificationMethod(const std::string& controller, const std::string& kid,
                                          const std::string& public_jwk_json) const;
   std::string Aad(const std::string& agent_id, const std::string& kid) const;
+  core::Result<AgentKey> NewKey(const Agent& agent) const;
 
   AgentKeyStore& keys_;
   const core::Clock& clock_;

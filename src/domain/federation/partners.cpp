@@ -2,6 +2,7 @@
 
 #include "crypto/jws.hpp"
 #include "domain/federation/issuer_keys.hpp"
+#include "domain/would_block.hpp"
 
 #include <boost/json/array.hpp>
 
@@ -155,6 +156,7 @@ core::Result<FederationPartner> FederationPartners::Update(const std::string& pa
     if (st.error().kind == core::Errc::kNotFound) return PartnerNotFound();
     return std::move(st).error();
   }
+  Changed(p.partner_id);
   return p;
 }
 
@@ -162,17 +164,19 @@ core::Status FederationPartners::Delete(const std::string& partner_id) {
   if (!core::IsUuid(partner_id)) return PartnerNotFound();
   TRY_ASSIGN(bool deleted, store_.federation().DeletePartner(partner_id));
   if (!deleted) return PartnerNotFound();
+  Changed(partner_id);
   return core::Ok();
 }
 
-core::Result<PartnerVerification> FederationPartners::Verify(
-    const Principal& caller, std::string_view token, const std::optional<std::string>& audience) {
-  PartnerVerification out;
+core::Result<FederationPartners::Checked> FederationPartners::Resolve(
+    const std::string& organization_id, std::string_view token,
+    std::shared_ptr<const KeySet>& set_holder) {
+  Checked out;
+  PartnerVerification& v = out.verdict;
   auto invalid = [&](std::string reason) {
-    out.valid = false;
-    out.claims = {};
-    out.reason = std::move(reason);
-    return out;
+    v.valid = false;
+    v.reason = std::move(reason);
+    return std::move(out);
   };
   auto decoded = crypto::DecodeJwtUnverified(token, 16384);
   if (!decoded.ok()) return invalid("The token is not a well-formed signed JWT");
@@ -180,14 +184,14 @@ core::Result<PartnerVerification> FederationPartners::Verify(
   if (!iss_v || !iss_v->is_string() || iss_v->get_string().empty())
     return invalid("The token has no issuer");
   const std::string iss(iss_v->get_string());
-  TRY_ASSIGN(auto partner, store_.federation().GetPartnerByIssuer(iss));
-  if (!partner) return invalid("The token's issuer is not a federation partner");
-  out.issuer = iss;
-  const std::string status = PartnerStatus(*partner, clock_.NowMs());
+  TRY_ASSIGN(out.partner, store_.federation().GetPartnerByIssuer(iss));
+  if (!out.partner) return invalid("The token's issuer is not a federation partner");
+  const FederationPartner& partner = *out.partner;
+  v.issuer = iss;
+  const std::string status = PartnerStatus(partner, clock_.NowMs());
   if (status != "active") return invalid("The partner is " + status);
   bool allowed = false;
-  for (const auto& org : partner->allowed_organizations)
-    allowed = allowed || org == caller.organization_id;
+  for (const auto& org : partner.allowed_organizations) allowed = allowed || org == organization_id;
   if (!allowed) return invalid("The partner is not trusted for the caller's organization");
 
   const auto* kid_v = decoded->header.if_contains("kid");
@@ -197,7 +201,7 @@ core::Result<PartnerVerification> FederationPartners::Verify(
   // nullptr: the outbound guard refuses the partner's JWKS URL (a configuration problem of
   // the partner record: the token is not valid here, and no connection was made).
   auto fetch = [&](bool refresh) -> core::Result<std::shared_ptr<const KeySet>> {
-    auto set = keys_.Get(partner->jwks_uri, true, refresh);
+    auto set = keys_.Get(partner.jwks_uri, true, refresh);
     if (!set.ok() && set.error().kind != core::Errc::kUnavailable)
       return std::shared_ptr<const KeySet>();
     if (!set.ok())
@@ -215,28 +219,155 @@ core::Result<PartnerVerification> FederationPartners::Verify(
       }
     return n == 1 ? only : nullptr;
   };
-  TRY_ASSIGN(auto set, fetch(false));
-  if (set && !find_key(*set)) {
-    TRY_ASSIGN(set, fetch(true));
+  TRY_ASSIGN(set_holder, fetch(false));
+  if (set_holder && !find_key(*set_holder)) {
+    TRY_ASSIGN(set_holder, fetch(true));
   }
-  if (!set) return invalid("The partner's JWKS URL is refused by the outbound guard");
-  const crypto::PublicKey* key = find_key(*set);
-  if (!key) return invalid("The token is signed with a key the partner does not publish");
+  if (!set_holder) return invalid("The partner's JWKS URL is refused by the outbound guard");
+  out.key = find_key(*set_holder);
+  if (!out.key) return invalid("The token is signed with a key the partner does not publish");
+  v.valid = true;
+  return out;
+}
+
+core::Result<PartnerVerification> FederationPartners::Verify(
+    const Principal& caller, std::string_view token, const std::optional<std::string>& audience) {
+  std::shared_ptr<const KeySet> set;
+  TRY_ASSIGN(Checked checked, Resolve(caller.organization_id, token, set));
+  PartnerVerification out = std::move(checked.verdict);
+  if (!out.valid) return out;
   crypto::JwtVerifyOptions opts;
   opts.allowed_algs = {"RS256", "ES256", "EdDSA"};
   opts.allowed_typs = {"", "JWT", "at+jwt"};
-  opts.issuer = iss;
+  opts.issuer = out.issuer;
   opts.audience = audience.value_or(our_issuer_);
   opts.now_s = clock_.NowSeconds();
   opts.leeway_s = leeway_s_;
   opts.require_exp = true;
+  const crypto::PublicKey* key = checked.key;
   auto verified = crypto::VerifyJwt(
       token, [&](std::string_view, std::string_view) { return key; }, opts);
-  if (!verified.ok()) return invalid(verified.error().message);
-  out.valid = true;
+  if (!verified.ok()) {
+    out.valid = false;
+    out.reason = verified.error().message;
+    return out;
+  }
   out.claims = std::move(verified->claims);
-  out.reason.clear();
   return out;
+}
+
+core::Result<ExternalSubject> FederationPartners::VerifySubjectToken(
+    const std::string& organization_id, std::string_view token,
+    const std::vector<std::string>& token_endpoints) {
+  auto refuse = [](const std::string& reason) {
+    return Error::OAuth("invalid_request", "subject_token refused: " + reason);
+  };
+  std::shared_ptr<const KeySet> set;
+  TRY_ASSIGN(Checked checked, Resolve(organization_id, token, set));
+  if (!checked.verdict.valid) return refuse(checked.verdict.reason);
+  crypto::JwtVerifyOptions opts;
+  opts.allowed_algs = {"RS256", "ES256", "EdDSA"};
+  opts.allowed_typs = {"", "JWT", "at+jwt"};
+  opts.issuer = checked.verdict.issuer;
+  opts.now_s = clock_.NowSeconds();
+  opts.leeway_s = leeway_s_;
+  opts.require_exp = true;
+  const crypto::PublicKey* key = checked.key;
+  auto verified = crypto::VerifyJwt(
+      token, [&](std::string_view, std::string_view) { return key; }, opts);
+  if (!verified.ok()) return refuse(verified.error().message);
+  const boost::json::object& claims = verified->claims;
+  // RFC 7519 §4.1.3 / RFC 8693 §2.1: the token must be meant for us — our issuer identifier
+  // or our token endpoint (either spelling) — not merely for some resource server.
+  bool for_us = false;
+  auto names_us = [&](const boost::json::value& a) {
+    if (!a.is_string()) return false;
+    if (a.get_string() == our_issuer_) return true;
+    for (const auto& e : token_endpoints)
+      if (a.get_string() == e) return true;
+    return false;
+  };
+  if (const auto* aud = claims.if_contains("aud")) {
+    if (aud->is_string()) for_us = names_us(*aud);
+    if (aud->is_array())
+      for (const auto& a : aud->get_array()) for_us = for_us || names_us(a);
+  }
+  if (!for_us) return refuse("its audience does not name this authorization server");
+  ExternalSubject out;
+  out.partner_id = checked.partner->partner_id;
+  out.issuer = checked.verdict.issuer;
+  const auto* sub = claims.if_contains("sub");
+  if (!sub || !sub->is_string() || !SafeText(sub->get_string(), 255))
+    return refuse("it needs a \"sub\" of 1-255 printable characters");
+  out.subject = std::string(sub->get_string());
+  if (const auto* jti = claims.if_contains("jti"); jti && jti->is_string())
+    out.jti = std::string(std::string_view(jti->get_string()).substr(0, 256));
+  const auto* exp = claims.if_contains("exp");
+  if (!exp || !exp->is_int64()) return refuse("\"exp\" must be an integer");
+  out.exp_s = exp->get_int64();
+  // Scopes the external principal granted: "scope" (RFC 8693 §4.2, space-separated) or the
+  // "scp" array some issuers use. Neither: it granted none.
+  if (const auto* scope = claims.if_contains("scope")) {
+    if (!scope->is_string()) return refuse("\"scope\" must be a string");
+    auto parsed = ParseScopeString(std::string(scope->get_string()));
+    if (!parsed.ok()) return refuse("its \"scope\" is malformed");
+    out.scopes = std::move(parsed).value();
+  } else if (const auto* scp = claims.if_contains("scp")) {
+    if (!scp->is_array()) return refuse("\"scp\" must be an array of strings");
+    for (const auto& s : scp->get_array()) {
+      if (!s.is_string()) return refuse("\"scp\" must be an array of strings");
+      auto parsed = ParseScopeString(std::string(s.get_string()));
+      if (!parsed.ok() || parsed->size() != 1) return refuse("its \"scp\" is malformed");
+      out.scopes.insert(*parsed->begin());
+    }
+  }
+  return out;
+}
+
+core::Result<bool> FederationPartners::Trusts(const std::string& partner_id,
+                                              const std::string& organization_id, bool may_load) {
+  const int64_t now = clock_.NowMs();
+  auto judge = [&](const std::optional<FederationPartner>& p) {
+    if (!p || PartnerStatus(*p, now) != "active") return false;
+    for (const auto& org : p->allowed_organizations)
+      if (org == organization_id) return true;
+    return false;
+  };
+  uint64_t generation = 0;
+  {
+    std::lock_guard lock(mu_);
+    auto it = cache_.find(partner_id);
+    if (it != cache_.end() && now - it->second.loaded_at_ms < kCacheTtlMs)
+      return judge(it->second.partner);
+    generation = generation_;
+  }
+  if (!core::IsUuid(partner_id)) return false;
+  if (!may_load) return WouldBlock();
+  TRY_ASSIGN(auto partner, store_.federation().GetPartner(partner_id));
+  const bool trusted = judge(partner);
+  std::lock_guard lock(mu_);
+  if (generation == generation_) {
+    if (cache_.size() >= 10'000) cache_.clear();  // partners are few; a crude bound suffices
+    cache_[partner_id] = CacheEntry{std::move(partner), now};
+  }
+  return trusted;
+}
+
+void FederationPartners::Forget(const std::string& partner_id) {
+  std::lock_guard lock(mu_);
+  ++generation_;
+  cache_.erase(partner_id);
+}
+
+void FederationPartners::ClearCache() {
+  std::lock_guard lock(mu_);
+  ++generation_;
+  cache_.clear();
+}
+
+void FederationPartners::Changed(const std::string& partner_id) {
+  Forget(partner_id);
+  if (listener_) listener_(partner_id);
 }
 
 }  // namespace agentidp::domain

@@ -10,13 +10,17 @@
 #include "core/result.hpp"
 #include "domain/model.hpp"
 #include "domain/oauth/client_keys.hpp"
+#include "domain/oauth/token_service.hpp"
 #include "domain/principal.hpp"
 #include "domain/store.hpp"
 
 #include <boost/json/object.hpp>
 
+#include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace agentidp::domain {
@@ -51,9 +55,42 @@ class FederationPartners {
   core::Result<PartnerVerification> Verify(const Principal& caller, std::string_view token,
                                            const std::optional<std::string>& audience);
 
+  // A subject token of RFC 8693 token exchange from a partner trusted for
+  // `organization_id`: pinned algorithms, the partner's JWKS, iss exact, aud naming us (our
+  // issuer or one of `token_endpoints`), exp required, nbf/iat with the leeway, typ absent,
+  // JWT or at+jwt, a sub. Every refusal is invalid_request (RFC 8693 §2.2.2); errors of
+  // another kind when the store or the partner's JWKS cannot be read.
+  core::Result<ExternalSubject> VerifySubjectToken(const std::string& organization_id,
+                                                   std::string_view token,
+                                                   const std::vector<std::string>& token_endpoints);
+
+  // Whether partner `partner_id` trusts `organization_id` now (the token hot path: a cached
+  // record, loaded once per partner and TTL). See PartnerTrustCheck.
+  core::Result<bool> Trusts(const std::string& partner_id, const std::string& organization_id,
+                            bool may_load);
+  // A partner changed on another node: drop it from the cache. Clear: after a gap in the
+  // cluster messages.
+  void Forget(const std::string& partner_id);
+  void ClearCache();
+  // Called after a partner is updated or deleted here (e.g. to tell the other nodes). Set
+  // before serving.
+  void SetChangeListener(std::function<void(const std::string& partner_id)> listener) {
+    listener_ = std::move(listener);
+  }
+
   int64_t NowMs() const { return clock_.NowMs(); }
 
  private:
+  struct Checked {
+    std::optional<FederationPartner> partner;
+    PartnerVerification verdict;
+    const crypto::PublicKey* key = nullptr;
+  };
+  // The partner of the token's issuer, its trust for `organization_id`, and the key that
+  // signed it (shared by Verify and VerifySubjectToken).
+  core::Result<Checked> Resolve(const std::string& organization_id, std::string_view token,
+                                std::shared_ptr<const KeySet>& set_holder);
+  void Changed(const std::string& partner_id);
   core::Status Apply(FederationPartner& p, const boost::json::object& body, bool create);
 
   Store& store_;
@@ -62,6 +99,16 @@ class FederationPartners {
   core::Random& random_;
   std::string our_issuer_;
   int64_t leeway_s_;
+  std::function<void(const std::string&)> listener_;
+
+  struct CacheEntry {
+    std::optional<FederationPartner> partner;  // nullopt: no such partner
+    int64_t loaded_at_ms = 0;
+  };
+  static constexpr int64_t kCacheTtlMs = 30'000;
+  std::mutex mu_;
+  std::unordered_map<std::string, CacheEntry> cache_;
+  uint64_t generation_ = 0;  // under mu_; a load that raced with a change is not cached
 };
 
 }  // namespace agentidp::domain

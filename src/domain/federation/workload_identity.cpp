@@ -394,10 +394,9 @@ core::Result<FederatedToken> WorkloadIdentity::Exchange(
   // 5. The subject and its scopes.
   const bool bootstrap = chosen.agent_id.empty();
   TRY_ASSIGN(auto record, clients_.Find(bootstrap ? chosen.created_by : chosen.agent_id, true));
-  if (!record || record->agent.status != "active" ||
-      record->agent.organization_id != chosen.organization_id)
+  if (!record || !record->Usable() || record->agent.organization_id != chosen.organization_id)
     return InvalidGrant(bootstrap ? "The agent that created this bootstrap policy is not active"
-                                  : "The trust policy's agent is not active");
+                                  : "The trust policy's agent (or its organization) is not active");
   std::set<std::string> allowed;
   if (bootstrap) {
     // The policy's creator vouches for the workload, and only while it may write agents

@@ -85,7 +85,7 @@ core::Result<AuthenticatedClient> ClientAssertionVerifier::Authenticate(
     std::string uri;
   };
   std::vector<Candidate> candidates;
-  if (record && record->agent.status == "active") {
+  if (record && record->Usable()) {
     for (const auto& c : record->active_credentials) {
       if (c.type != "private_key_jwt") continue;
       if (c.expires_at && *c.expires_at <= now_ms) continue;

@@ -25,7 +25,9 @@ core::Result<std::shared_ptr<const ClientRecord>> ClientDirectory::Find(const st
   TRY_ASSIGN(auto agent, store_.agents().Get(agent_id));
   if (!agent) return std::shared_ptr<const ClientRecord>{};
   TRY_ASSIGN(auto creds, store_.credentials().ListActiveByAgent(agent_id, now));
+  TRY_ASSIGN(auto org, store_.orgs().Get(agent->organization_id));
   auto rec = std::make_shared<ClientRecord>();
+  rec->organization_active = org && org->status == "active";
   rec->agent = std::move(*agent);
   rec->active_credentials = std::move(creds);
   rec->loaded_at_ms = now;
@@ -46,6 +48,25 @@ void ClientDirectory::Forget(const std::string& agent_id) {
   std::unique_lock lock(mu_);
   ++generation_;
   entries_.erase(agent_id);
+}
+
+void ClientDirectory::InvalidateOrganization(const std::string& organization_id) {
+  ForgetOrganization(organization_id);
+  if (org_listener_) org_listener_(organization_id);
+}
+
+void ClientDirectory::ForgetOrganization(const std::string& organization_id) {
+  // Organization changes are rare: a scan of the cache is cheaper than an index kept on
+  // every load.
+  std::unique_lock lock(mu_);
+  ++generation_;
+  std::erase_if(entries_, [&](const auto& kv) {
+    return kv.second->agent.organization_id == organization_id;
+  });
+}
+
+void ClientDirectory::SetOrganizationListener(std::function<void(const std::string&)> listener) {
+  org_listener_ = std::move(listener);
 }
 
 void ClientDirectory::Clear() {

@@ -23,7 +23,13 @@ namespace agentidp::domain {
 struct ClientRecord {
   Agent agent;
   std::vector<Credential> active_credentials;
+  // The agent's organization is active (not suspended or deleted), read with the agent so
+  // that the hot path checks it without another store round trip.
+  bool organization_active = false;
   int64_t loaded_at_ms = 0;
+  // May authenticate, obtain tokens and have its tokens honoured: the agent and its
+  // organization are active (SPEC §3).
+  bool Usable() const { return organization_active && agent.status == "active"; }
 };
 
 class ClientDirectory {
@@ -38,7 +44,14 @@ class ClientDirectory {
   void Invalidate(const std::string& agent_id);
   // The agent changed on another node: drop it (the listener is not told).
   void Forget(const std::string& agent_id);
+  // An organization's status changed here: drop its agents and tell the organization listener.
+  void InvalidateOrganization(const std::string& organization_id);
+  // An organization changed on another node: drop its agents (the listener is not told).
+  void ForgetOrganization(const std::string& organization_id);
   void Clear();
+  // Called by InvalidateOrganization (after the store change). Same rules as the change
+  // listener.
+  void SetOrganizationListener(std::function<void(const std::string& organization_id)> listener);
   // Called by Invalidate (after the store change), e.g. to tell the other nodes. Set before
   // serving; not thread-safe against concurrent calls.
   void SetChangeListener(std::function<void(const std::string& agent_id)> listener);
@@ -54,6 +67,7 @@ class ClientDirectory {
   // the state from before the change).
   std::atomic<uint64_t> generation_{0};
   std::function<void(const std::string&)> listener_;
+  std::function<void(const std::string&)> org_listener_;
 };
 
 }  // namespace agentidp::domain

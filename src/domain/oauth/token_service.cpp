@@ -2,6 +2,7 @@
 
 #include "core/json.hpp"
 #include "crypto/hash.hpp"
+#include "crypto/jws.hpp"
 #include "crypto/secret.hpp"
 
 #include <boost/json/serialize.hpp>
@@ -133,7 +134,7 @@ core::Result<AuthenticatedClient> TokenService::AuthenticateSecret(const std::st
     // Same work as a known client with one credential.
     (void)crypto::VerifyClientSecret(settings_.secret_pepper, client_secret, dummy_hash_);
   }
-  if (!matched || record->agent.status != "active") return InvalidClient();
+  if (!matched || !record->Usable()) return InvalidClient();
   return AuthenticatedClient{std::move(record), std::move(credential_id)};
 }
 
@@ -234,6 +235,12 @@ IssuedToken TokenService::Mint(MintRequest& m) {
 
 core::Result<IssuedToken> TokenService::IssueDerived(const DerivedTokenRequest& r) {
   const AccessTokenInfo& subject = *r.subject;
+  // Its subject is no agent of ours; deriving would drop the partner's binding (the tokens
+  // it would make could never be valid). One exchange per external token.
+  if (!subject.partner_id.empty())
+    return core::Error::OAuth("invalid_request",
+                              "A token acting for an external subject cannot be exchanged or "
+                              "delegated again");
   for (const auto& sc : r.scopes)
     if (!subject.scopes.count(sc))
       return core::Error::OAuth("invalid_scope",
@@ -348,7 +355,100 @@ core::Result<ExchangeResult> TokenService::Exchange(const AuthenticatedClient& c
   d.chain_ids = subject->chain_ids;
   d.jkt = req.jkt;
   TRY_ASSIGN(IssuedToken issued, IssueDerived(d));
-  return ExchangeResult{std::move(issued), std::move(subject).value(), me.agent_id};
+  return ExchangeResult{std::move(issued), std::move(subject).value(), me.agent_id, "", ""};
+}
+
+bool TokenService::IssuedHere(std::string_view token) const {
+  auto decoded = crypto::DecodeJwtUnverified(token);
+  if (!decoded.ok()) return false;
+  const auto* iss = decoded->claims.if_contains("iss");
+  return iss && iss->is_string() && iss->get_string() == settings_.issuer;
+}
+
+core::Result<ExchangeResult> TokenService::ExchangeExternal(const AuthenticatedClient& caller,
+                                                            const ExchangeRequest& req,
+                                                            const ExternalSubject& subject,
+                                                            const Policy& policy) {
+  auto bad = [](std::string m) { return core::Error::OAuth("invalid_request", std::move(m)); };
+  auto is_token_type = [](std::string_view t) {
+    return t == kTokenTypeAccessToken || t == kTokenTypeJwt;
+  };
+  if (!is_token_type(req.subject_token_type))
+    return bad("subject_token_type must be " + std::string(kTokenTypeAccessToken) + " or " +
+               std::string(kTokenTypeJwt));
+  if (req.requested_token_type && !is_token_type(*req.requested_token_type))
+    return bad("requested_token_type is not supported; access tokens only");
+  // The caller is the actor (it authenticated); a separate actor_token adds nothing here.
+  if (req.actor_token || req.actor_token_type)
+    return bad("actor_token is not accepted with an external subject_token");
+  const Agent& me = caller.record->agent;
+  // The external token was minted for us, so it can only become a token for our API: never
+  // for another resource server (that would widen its audience).
+  if (req.audience && *req.audience != settings_.audience)
+    return core::Error::OAuth("invalid_target",
+                              "An external subject_token can only be exchanged for a token for "
+                              "this API");
+  // Narrowing twice: the external principal's grant and the caller's own authority.
+  auto grantable = GrantableScopes(me, policy);
+  grantable.erase("openid");
+  std::set<std::string> scopes;
+  if (req.scope) {
+    if (req.scope->empty()) return core::Error::OAuth("invalid_scope", "scope must not be empty");
+    TRY_ASSIGN(scopes, ParseScopeString(*req.scope));
+    for (const auto& s : scopes) {
+      if (!subject.scopes.count(s))
+        return core::Error::OAuth("invalid_scope",
+                                  "Scope \"" + s + "\" is not granted by the subject token");
+      if (!grantable.count(s))
+        return core::Error::OAuth("invalid_scope", "Scope not allowed for this client: " + s);
+    }
+  } else {
+    for (const auto& s : subject.scopes)
+      if (grantable.count(s)) scopes.insert(s);
+  }
+  if (scopes.empty())
+    return core::Error::OAuth("invalid_scope",
+                              "The subject token grants no scope this client may hold");
+  const int64_t now_s = clock_.NowSeconds();
+  const int64_t exp_s = std::min(now_s + settings_.ttl_s, subject.exp_s);
+  if (exp_s <= now_s) return bad("subject_token refused: it has expired");
+
+  IssuedToken out;
+  out.jti = random_.UuidV4();
+  out.expires_in = exp_s - now_s;
+  out.expires_at_ms = exp_s * 1000;
+  out.scope = JoinScopes(scopes);
+  if (!req.jkt.empty()) out.token_type = "DPoP";
+  boost::json::object claims;
+  claims["iss"] = settings_.issuer;
+  claims["sub"] = subject.subject;
+  claims["aud"] = settings_.audience;
+  claims["client_id"] = me.agent_id;
+  claims["scope"] = out.scope;
+  claims["jti"] = out.jti;
+  claims["iat"] = now_s;
+  claims["exp"] = exp_s;
+  claims["organization_id"] = me.organization_id;
+  // RFC 8693 §4.1: the caller acts for the external subject. The external token's own act
+  // (if any) names principals of another issuer and is not carried over.
+  claims["act"] = boost::json::object{{"sub", me.agent_id}};
+  claims["subject_issuer"] = subject.issuer;
+  claims["federation_partner"] = subject.partner_id;
+  if (!req.jkt.empty()) claims["cnf"] = boost::json::object{{"jkt", req.jkt}};
+  auto keys = keyring_.Snapshot();
+  out.access_token = keys->current->signer->SignJwt("at+jwt", boost::json::serialize(claims));
+
+  ExchangeResult result;
+  result.token = std::move(out);
+  result.subject.agent_id = subject.subject;
+  result.subject.jti = subject.jti;
+  result.subject.organization_id = me.organization_id;
+  result.subject.scopes = subject.scopes;
+  result.subject.exp_s = subject.exp_s;
+  result.actor_agent_id = me.agent_id;
+  result.subject_issuer = subject.issuer;
+  result.partner_id = subject.partner_id;
+  return result;
 }
 
 core::Result<AccessTokenInfo> TokenService::Verify(std::string_view token, bool check_expiry) {
@@ -388,6 +488,8 @@ core::Result<AccessTokenInfo> TokenService::Verify(std::string_view token, bool 
       for (const auto& a : aud->as_array())
         if (a.is_string()) info.audiences.emplace(a.as_string());
   }
+  info.subject_issuer = str("subject_issuer");
+  info.partner_id = str("federation_partner");
   if (auto* cnf = jwt.claims.if_contains("cnf"); cnf && cnf->is_object())
     if (auto* jkt = cnf->as_object().if_contains("jkt"); jkt && jkt->is_string())
       info.jkt = std::string(jkt->as_string());
@@ -435,14 +537,29 @@ core::Result<AccessTokenInfo> TokenService::Validate(std::string_view token, boo
   for (const auto& chain : info.chain_ids)
     if (revocations_.IsRevoked(ChainRevocationKey(chain)))
       return core::Error::OAuth("invalid_token", "Its delegation chain has been revoked");
+  if (!info.partner_id.empty() || !info.subject_issuer.empty()) {
+    // The subject is a partner's, not an agent: the token lives while its holder (and the
+    // holder's organization) is active and the partner still trusts that organization.
+    if (info.partner_id.empty() || info.client_id.empty() || !partner_trust_)
+      return core::Error::OAuth("invalid_token", "Token lacks required claims");
+    TRY_ASSIGN(bool trusted, partner_trust_(info.partner_id, info.organization_id, may_load));
+    if (!trusted)
+      return core::Error::OAuth("invalid_token", "The subject's issuer is no longer trusted");
+    TRY_ASSIGN(auto holder, clients_.Find(info.client_id, may_load));
+    if (!holder || !holder->Usable())
+      return core::Error::OAuth("invalid_token", "Agent or its organization is not active");
+    if (holder->agent.organization_id != info.organization_id)
+      return core::Error::OAuth("invalid_token", "Agent has changed organization");
+    return info;
+  }
   TRY_ASSIGN(auto record, clients_.Find(info.agent_id, may_load));
-  if (!record || record->agent.status != "active")
-    return core::Error::OAuth("invalid_token", "Agent is not active");
+  if (!record || !record->Usable())
+    return core::Error::OAuth("invalid_token", "Agent or its organization is not active");
   // A delegated or exchanged token is held by another agent: it must be active too.
   if (!info.client_id.empty() && info.client_id != info.agent_id) {
     TRY_ASSIGN(auto holder, clients_.Find(info.client_id, may_load));
-    if (!holder || holder->agent.status != "active")
-      return core::Error::OAuth("invalid_token", "Agent is not active");
+    if (!holder || !holder->Usable())
+      return core::Error::OAuth("invalid_token", "Agent or its organization is not active");
   }
   // An agent moved to another organization (POST /organizations/{id}/members) keeps no
   // authority in the one it left.
@@ -463,7 +580,9 @@ core::Result<Principal> TokenService::AuthenticateBearer(std::string_view token,
   }
   if (!audience_ok) return core::Error::OAuth("invalid_token", "Token audience is not this API");
   Principal p;
-  p.agent_id = info.agent_id;
+  // A token acting for an external subject authenticates its holder on this API: the
+  // external subject is no agent here (and its scopes are within the holder's own).
+  p.agent_id = info.partner_id.empty() ? info.agent_id : info.client_id;
   p.organization_id = info.organization_id;
   p.scopes = std::move(info.scopes);
   p.cross_tenant = policy.IsCrossTenant(p.scopes);

@@ -97,6 +97,21 @@ struct AccessTokenInfo {
   std::vector<std::string> chain_ids;
   int act_depth = 0;                // nesting depth of the "act" claim (RFC 8693 §4.1), 0 = none
   std::set<std::string> audiences;  // "aud" as a set
+  // Tokens exchanged for a subject of a trusted external issuer (claims "subject_issuer" and
+  // "federation_partner"): agent_id (sub) is then the external subject, not an agent, and
+  // the token is honoured only while the partner still trusts the organization.
+  std::string subject_issuer;
+  std::string partner_id;
+};
+
+// A verified subject token of a federation partner (RFC 8693 with an external issuer).
+struct ExternalSubject {
+  std::string partner_id;
+  std::string issuer;            // the partner's issuer, = the token's iss
+  std::string subject;           // its sub
+  std::string jti;               // its jti, "" when it has none
+  std::set<std::string> scopes;  // its "scope" (space-separated) or "scp" (array)
+  int64_t exp_s = 0;
 };
 
 // A token derived from a validated one (RFC 8693 exchange, A2A delegation): same subject and
@@ -125,9 +140,17 @@ struct ExchangeRequest {
 
 struct ExchangeResult {
   IssuedToken token;
-  AccessTokenInfo subject;
+  AccessTokenInfo subject;  // for an external subject: agent_id = its sub, jti = its jti
   std::string actor_agent_id;
+  std::string subject_issuer;  // external subjects only
+  std::string partner_id;      // external subjects only
 };
+
+// Whether federation partner `partner_id` (still) trusts `organization_id`: exists, is
+// active, is not expired and lists the organization. WouldBlock() when `may_load` is false and
+// the answer is not in memory.
+using PartnerTrustCheck = std::function<core::Result<bool>(
+    const std::string& partner_id, const std::string& organization_id, bool may_load)>;
 
 inline constexpr std::string_view kTokenTypeAccessToken =
     "urn:ietf:params:oauth:token-type:access_token";
@@ -164,6 +187,19 @@ class TokenService {
   core::Result<ExchangeResult> Exchange(const AuthenticatedClient& caller,
                                         const ExchangeRequest& request, const Policy& policy,
                                         bool may_load = true);
+  // Token exchange whose subject token was issued by a federation partner and verified by
+  // FederationPartners::VerifySubjectToken. The new token's sub is the external subject
+  // (with "subject_issuer" and "federation_partner"), its act the caller; scopes are a subset
+  // of the external token's and of the caller's own; it lives at most as long as the external
+  // token and the configured lifetime.
+  core::Result<ExchangeResult> ExchangeExternal(const AuthenticatedClient& caller,
+                                                const ExchangeRequest& request,
+                                                const ExternalSubject& subject,
+                                                const Policy& policy);
+  // The token names this server as its issuer (unverified: decides which verification applies).
+  bool IssuedHere(std::string_view token) const;
+  // Set before serving. Without it, tokens with an external subject are never valid.
+  void SetPartnerTrustCheck(PartnerTrustCheck check) { partner_trust_ = std::move(check); }
 
   // For introspection: any of our access tokens, whatever its audience.
   core::Result<AccessTokenInfo> Validate(std::string_view token, bool may_load = true);
@@ -220,6 +256,7 @@ class TokenService {
   const core::Clock& clock_;
   core::Random& random_;
   TokenSettings settings_;
+  PartnerTrustCheck partner_trust_;
   std::string dummy_hash_;  // compared against when the client is unknown
   VerifiedCache verified_;
 };

@@ -263,6 +263,10 @@ core::Result<Organization> OrgService::Update(const Principal& caller,
     if (updated.error().kind == core::Errc::kNotFound) return OrgNotFound();
     return std::move(updated).error();
   }
+  // Suspension stops the organization's agents at once (their cached records carry the
+  // organization's status); reactivation restores them. Other nodes learn it through the
+  // organization listener (cluster bus).
+  if (previous_status != org.status) clients_.InvalidateOrganization(org.organization_id);
   boost::json::object meta;
   meta["changed"] = changed;
   if (previous_status != org.status) meta["previousStatus"] = previous_status;
@@ -292,6 +296,7 @@ core::Status OrgService::Delete(const Principal& caller, const std::string& orga
     e.details["activeAgents"] = live;
     return e;
   }
+  clients_.InvalidateOrganization(org.organization_id);
   boost::json::object meta;
   meta["slug"] = org.slug;
   return Audit(caller, "org.deleted", org.organization_id, caller.agent_id, std::move(meta));

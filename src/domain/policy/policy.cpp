@@ -40,6 +40,7 @@ constexpr std::string_view kDefaultPolicy = R"POLICY({
     "orgs.delete": ["admin:orgs"],
     "orgs.members.add": ["admin:orgs"],
     "did.resolve": ["agents:read"],
+    "did.keys.rotate": ["agents:write"],
     "compliance.agent_cards": [],
     "oidc.trust_policies.create": ["agents:write"],
     "oidc.trust_policies.list": ["agents:write"],

@@ -16,6 +16,9 @@ constexpr std::string_view kSelectByAgent = R"sql(
 SELECT kid, agent_id, alg, public_jwk, sealed_private_key, status, created_at
 FROM agent_keys WHERE agent_id = $1 ORDER BY created_at ASC, kid ASC)sql";
 
+constexpr std::string_view kRetireActive = R"sql(
+UPDATE agent_keys SET status = 'retired' WHERE agent_id = $1 AND status = 'active')sql";
+
 domain::AgentKey ReadKey(const Row& row) {
   domain::AgentKey key;
   key.kid = row.Text(0);
@@ -56,6 +59,17 @@ core::Result<std::vector<domain::AgentKey>> AgentKeyStore::ListByAgent(
     keys.reserve(static_cast<size_t>(rows.size()));
     for (int i = 0; i < rows.size(); ++i) keys.push_back(ReadKey(Row(rows, i)));
     return keys;
+  });
+}
+
+core::Status AgentKeyStore::Rotate(const domain::AgentKey& key) {
+  // READ COMMITTED: a concurrent rotation blocks on the active row, then finds it retired and
+  // its own insert conflicts with the winner's key (one active key per agent).
+  return database_.Transaction([&](Connection& connection) -> core::Status {
+    TRY(connection.QueryArgs(kRetireActive, key.agent_id));
+    TRY(connection.QueryArgs(kInsert, key.kid, key.agent_id, key.alg, key.public_jwk_json,
+                             key.sealed_private_key, key.status, key.created_at));
+    return core::Ok();
   });
 }
 

@@ -16,6 +16,9 @@ constexpr std::string_view kSelectByAgent = R"sql(
 SELECT kid, agent_id, alg, public_jwk, sealed_private_key, status, created_at
 FROM agent_keys WHERE agent_id = ?1 ORDER BY created_at ASC, kid ASC)sql";
 
+constexpr std::string_view kRetireActive = R"sql(
+UPDATE agent_keys SET status = 'retired' WHERE agent_id = ?1 AND status = 'active')sql";
+
 domain::AgentKey ReadKey(const Statement& row) {
   domain::AgentKey key;
   key.kid = row.Text(0);
@@ -62,6 +65,18 @@ core::Result<std::vector<domain::AgentKey>> AgentKeyStore::ListByAgent(
       if (!has_row) return keys;
       keys.push_back(ReadKey(select));
     }
+  });
+}
+
+core::Status AgentKeyStore::Rotate(const domain::AgentKey& key) {
+  return database_.WriteTransaction([&](Connection& connection) -> core::Status {
+    TRY_ASSIGN(auto retire, connection.Prepare(kRetireActive));
+    retire.BindAll(key.agent_id);
+    TRY(retire.Run());
+    TRY_ASSIGN(auto insert, connection.Prepare(kInsert));
+    insert.BindAll(key.kid, key.agent_id, key.alg, key.public_jwk_json, key.sealed_private_key,
+                   key.status, key.created_at);
+    return insert.Run();
   });
 }
 

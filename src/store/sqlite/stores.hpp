@@ -124,6 +124,7 @@ class AgentKeyStore final : public domain::AgentKeyStore {
   core::Status Insert(const domain::AgentKey& key) override;
   core::Result<std::optional<domain::AgentKey>> GetActive(const std::string& agent_id) override;
   core::Result<std::vector<domain::AgentKey>> ListByAgent(const std::string& agent_id) override;
+  core::Status Rotate(const domain::AgentKey& replacement) override;
 
  private:
   Database& database_;

@@ -106,6 +106,7 @@ class RacingKeyStore final : public AgentKeyStore {
   core::Result<std::vector<AgentKey>> ListByAgent(const std::string& agent_id) override {
     return inner_.ListByAgent(agent_id);
   }
+  core::Status Rotate(const AgentKey& key) override { return inner_.Rotate(key); }
 
  private:
   MemoryAgentKeyStore& inner_;
@@ -126,6 +127,39 @@ TEST(DidService, ALostRaceUsesTheWinnersKey) {
   ASSERT_TRUE(loser.ok()) << loser.error().message;
   EXPECT_EQ(loser->kid, winner->kid);
   EXPECT_EQ(keys.keys.size(), 1u);
+}
+
+TEST(DidService, RotationRetiresTheKeyAndTheDocumentAndCardsFollow) {
+  core::ManualClock clock;
+  MemoryAgentKeyStore keys;
+  auto dids = MakeService(keys, clock);
+  const Agent agent = MakeAgent();
+  // Without a key yet: the rotation creates the first one.
+  auto first = dids.RotateKey(agent);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_EQ(first->previous_kid, "");
+  clock.Advance(1000);
+  auto second = dids.RotateKey(agent);
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_EQ(second->previous_kid, first->key.kid);
+  EXPECT_NE(second->key.kid, first->key.kid);
+  auto active = dids.KeyFor(agent);
+  ASSERT_TRUE(active.ok());
+  EXPECT_EQ(active->kid, second->key.kid);
+  ASSERT_EQ(keys.keys.size(), 2u);
+  EXPECT_EQ(keys.keys[0].status, "retired");
+  EXPECT_EQ(keys.keys[1].status, "active");
+  auto doc = dids.AgentDocument(agent, *active);
+  const auto& methods = doc.at("verificationMethod").as_array();
+  ASSERT_EQ(methods.size(), 1u);
+  EXPECT_EQ(crypto::JwkThumbprint(methods[0].as_object().at("publicKeyJwk").as_object()),
+            second->key.kid);
+  auto card = dids.SignedCard(agent, *active);
+  ASSERT_TRUE(card.ok()) << card.error().message;
+  auto header = crypto::DecodeJwtUnverified(*card);
+  ASSERT_TRUE(header.ok());
+  const std::string kid(header->header.at("kid").as_string());
+  EXPECT_EQ(kid.substr(kid.find('#') + 1), second->key.kid);
 }
 
 TEST(DidService, SignedCardVerifiesWithThePublishedKey) {

@@ -216,6 +216,14 @@ class MemoryAgentKeyStore final : public AgentKeyStore {
       if (k.agent_id == agent_id) out.push_back(k);
     return out;
   }
+  Status Rotate(const AgentKey& key) override {
+    for (const auto& k : keys)
+      if (k.kid == key.kid) return core::Error::Conflict("CONFLICT", "taken");
+    for (auto& k : keys)
+      if (k.agent_id == key.agent_id && k.status == "active") k.status = "retired";
+    keys.push_back(key);
+    return core::Ok();
+  }
   std::vector<AgentKey> keys;
 };
 
@@ -239,7 +247,8 @@ class MemoryDelegationStore final : public DelegationStore {
   std::map<std::string, Delegation> rows;
 };
 
-// Federation is not exercised by these tests: an empty store that refuses writes.
+// Trust policies are not exercised by these tests (no rows; writes refused); federation
+// partners are kept in memory.
 class NoFederationStore final : public FederationStore {
  public:
   Status CreateTrustPolicy(const TrustPolicy&) override { return Unsupported(); }
@@ -254,21 +263,48 @@ class NoFederationStore final : public FederationStore {
     return std::vector<TrustPolicy>{};
   }
   Result<bool> DeleteTrustPolicy(const std::string&) override { return false; }
-  Status CreatePartner(const FederationPartner&) override { return Unsupported(); }
-  Result<std::optional<FederationPartner>> GetPartner(const std::string&) override {
-    return std::optional<FederationPartner>();
+  Status CreatePartner(const FederationPartner& p) override {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, q] : partners)
+      if (q.issuer == p.issuer) return core::Error::Conflict("PARTNER_EXISTS", "issuer");
+    partners[p.partner_id] = p;
+    return core::Ok();
   }
-  Result<std::optional<FederationPartner>> GetPartnerByIssuer(const std::string&) override {
+  Result<std::optional<FederationPartner>> GetPartner(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    auto it = partners.find(id);
+    if (it == partners.end()) return std::optional<FederationPartner>();
+    return std::optional<FederationPartner>(it->second);
+  }
+  Result<std::optional<FederationPartner>> GetPartnerByIssuer(const std::string& issuer) override {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, p] : partners)
+      if (p.issuer == issuer) return std::optional<FederationPartner>(p);
     return std::optional<FederationPartner>();
   }
   Result<std::vector<FederationPartner>> ListPartners() override {
-    return std::vector<FederationPartner>{};
+    std::lock_guard lock(mu_);
+    std::vector<FederationPartner> out;
+    for (const auto& [id, p] : partners) out.push_back(p);
+    return out;
   }
-  Status UpdatePartner(const FederationPartner&) override { return Unsupported(); }
-  Result<bool> DeletePartner(const std::string&) override { return false; }
+  Status UpdatePartner(const FederationPartner& p) override {
+    std::lock_guard lock(mu_);
+    auto it = partners.find(p.partner_id);
+    if (it == partners.end()) return core::Error::NotFound("PARTNER_NOT_FOUND", "partner");
+    it->second = p;
+    return core::Ok();
+  }
+  Result<bool> DeletePartner(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    return partners.erase(id) > 0;
+  }
+
+  std::map<std::string, FederationPartner> partners;
 
  private:
   static core::Error Unsupported() { return core::Error::Internal("not in this test store"); }
+  std::mutex mu_;
 };
 
 class MemoryStore final : public Store {

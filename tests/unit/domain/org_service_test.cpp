@@ -240,6 +240,57 @@ TEST_F(OrgServiceTest, SystemOrganizationCannotBeSuspendedOrDeleted) {
   EXPECT_EQ(d.error().kind, core::Errc::kForbidden);
 }
 
+TEST_F(OrgServiceTest, SuspensionStopsTheCachedAgentsAndReactivationRestoresThem) {
+  AddAgent(1, kOrgA);
+  AddAgent(2, kOrgB);
+  std::vector<std::string> published;
+  clients_.SetOrganizationListener([&](const std::string& org) { published.push_back(org); });
+  // Both cached while their organizations are active.
+  ASSERT_TRUE((*clients_.Find(Uuid(1)))->Usable());
+  ASSERT_TRUE((*clients_.Find(Uuid(2)))->Usable());
+
+  ASSERT_TRUE(
+      service_.Update(SystemAdmin(), kOrgA, *ParseOrgInput(Obj(R"({"status":"suspended"})"), true))
+          .ok());
+  EXPECT_EQ(published, std::vector<std::string>{kOrgA});
+  // The cache answers without the store (may_load false): org A's agent was dropped, so its
+  // state must be reloaded; org B's is still cached and usable.
+  EXPECT_FALSE(clients_.Find(Uuid(1), false).ok());
+  ASSERT_TRUE(clients_.Find(Uuid(2), false).ok());
+  EXPECT_TRUE((*clients_.Find(Uuid(2), false))->Usable());
+  auto suspended = *clients_.Find(Uuid(1));
+  EXPECT_EQ(suspended->agent.status, "active");
+  EXPECT_FALSE(suspended->organization_active);
+  EXPECT_FALSE(suspended->Usable());
+
+  // A name change publishes nothing (the status did not change).
+  ASSERT_TRUE(
+      service_.Update(SystemAdmin(), kOrgA, *ParseOrgInput(Obj(R"({"name":"Renamed"})"), true))
+          .ok());
+  EXPECT_EQ(published.size(), 1u);
+
+  ASSERT_TRUE(
+      service_.Update(SystemAdmin(), kOrgA, *ParseOrgInput(Obj(R"({"status":"active"})"), true))
+          .ok());
+  EXPECT_EQ(published.size(), 2u);
+  EXPECT_TRUE((*clients_.Find(Uuid(1)))->Usable());
+
+  // Another node's message drops the entries the same way, without publishing.
+  store_.orgs_.orgs[kOrgB].status = "suspended";
+  EXPECT_TRUE((*clients_.Find(Uuid(2)))->Usable()) << "still the cached record";
+  clients_.ForgetOrganization(kOrgB);
+  EXPECT_FALSE((*clients_.Find(Uuid(2)))->Usable());
+  EXPECT_EQ(published.size(), 2u);
+}
+
+TEST_F(OrgServiceTest, AgentsOfADeletedOrganizationAreNotUsable) {
+  AddAgent(3, kOrgB, "decommissioned");
+  ASSERT_FALSE((*clients_.Find(Uuid(3)))->Usable());
+  ASSERT_TRUE(service_.Delete(SystemAdmin(), kOrgB).ok());
+  auto record = *clients_.Find(Uuid(3));
+  EXPECT_FALSE(record->organization_active);
+}
+
 TEST_F(OrgServiceTest, DeleteIsRefusedWhileAgentsAreLiveThenSoft) {
   AddAgent(1, kOrgA);
   AddAgent(2, kOrgA, "suspended");

@@ -4,6 +4,8 @@
 #include "domain/federation/workload_identity.hpp"
 #include "domain/federation/issuer_keys.hpp"
 #include "domain/federation/partners.hpp"
+#include "domain/would_block.hpp"
+#include "memory_store.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/json/parse.hpp>
@@ -224,6 +226,64 @@ TEST(FederationPartner, StatusIsExpiredPastExpiresAt) {
   p.status = "inactive";
   EXPECT_EQ(PartnerStatus(p, 10), "inactive");
   EXPECT_EQ(PartnerStatus(p, 2000), "expired");
+}
+
+// Tokens exchanged for a partner's subject are checked against the partner on every use:
+// from a cache (no store read on the hot path), dropped on every change, expiry judged
+// each time.
+TEST(FederationPartners, TrustIsCachedDroppedOnChangeAndExpiryJudgedOnEveryUse) {
+  core::ManualClock clock;
+  core::SecureRandom random;
+  MapFetcher fetcher;
+  RemoteKeySets sets(&fetcher, clock);
+  testing::MemoryStore store;
+  FederationPartners partners(store, sets, clock, random, "https://idp.example", 30);
+  std::vector<std::string> changed;
+  partners.SetChangeListener([&](const std::string& id) { changed.push_back(id); });
+  auto created = partners.Create(Obj(R"({"name":"P","issuer":"https://p.example",
+      "jwksUri":"https://p.example/jwks","allowedOrganizations":["org-a"]})"));
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  const std::string id = created->partner_id;
+
+  auto trusts = [&](const std::string& org, bool may_load) {
+    return partners.Trusts(id, org, may_load);
+  };
+  auto not_cached = trusts("org-a", false);
+  ASSERT_FALSE(not_cached.ok());
+  EXPECT_TRUE(IsWouldBlock(not_cached.error()));
+  EXPECT_TRUE(*trusts("org-a", true));
+  EXPECT_FALSE(*trusts("org-b", false)) << "cached now; org-b is not allowed";
+  EXPECT_FALSE(*partners.Trusts("not-a-uuid", "org-a", true));
+
+  // A change made elsewhere is seen once the entry is dropped (another node's message) or
+  // has lived its TTL.
+  store.federation_.partners[id].status = "inactive";
+  EXPECT_TRUE(*trusts("org-a", false)) << "still cached";
+  partners.Forget(id);
+  EXPECT_FALSE(*trusts("org-a", true));
+  store.federation_.partners[id].status = "active";
+  EXPECT_FALSE(*trusts("org-a", false));
+  clock.Advance(30'000);
+  EXPECT_TRUE(*trusts("org-a", true)) << "reloaded after the TTL";
+
+  // Changes made here drop the entry and are announced.
+  ASSERT_TRUE(partners.Update(id, Obj(R"({"allowedOrganizations":["org-b"]})")).ok());
+  EXPECT_EQ(changed, std::vector<std::string>{id});
+  EXPECT_FALSE(*trusts("org-a", true));
+  EXPECT_TRUE(*trusts("org-b", false));
+
+  // Expiry needs no message: judged on every use.
+  const std::string soon = core::FormatIso8601(clock.NowMs() + 1'000);
+  ASSERT_TRUE(partners.Update(id, Obj(R"({"expiresAt":")" + soon + R"("})")).ok());
+  EXPECT_TRUE(*trusts("org-b", true));
+  clock.Advance(1'000);
+  EXPECT_FALSE(*trusts("org-b", false));
+
+  ASSERT_TRUE(partners.Delete(id).ok());
+  EXPECT_EQ(changed.size(), 3u);
+  EXPECT_FALSE(*trusts("org-b", true)) << "deleted";
+  partners.ClearCache();
+  EXPECT_FALSE(trusts("org-b", false).ok()) << "cleared: must load again";
 }
 
 }  // namespace
