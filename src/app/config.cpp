@@ -2,6 +2,7 @@
 
 #include "cache/redis/redis_url.hpp"
 #include "core/json.hpp"
+#include "domain/tiers/tiers.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -113,6 +114,16 @@ auto KeyPrefix(std::string Config::*field) {
   };
 }
 
+// Overrides of the tiers' daily limits, checked at load (domain::TierTable::Parse).
+auto TierLimitOverrides(std::string Config::*field) {
+  return [=](Config& c, const std::string& v, const std::string& where) -> core::Status {
+    if (auto parsed = domain::TierTable::Parse(v); !parsed.ok())
+      return Bad(where, parsed.error().message);
+    c.*field = v;
+    return core::Ok();
+  };
+}
+
 const std::vector<Key>& Keys() {
   static const std::vector<Key> kKeys = {
       {"data_dir", Str(&Config::data_dir)},
@@ -137,6 +148,7 @@ const std::vector<Key>& Keys() {
       {"jwt_leeway_seconds", Int(&Config::jwt_leeway_seconds, 0, 300)},
       {"rate_limit_per_minute", Int(&Config::rate_limit_per_minute, 1, 2'000'000'000)},
       {"api_rate_limit_per_minute", Int(&Config::api_rate_limit_per_minute, 1, 2'000'000'000)},
+      {"tier_limits", TierLimitOverrides(&Config::tier_limits)},
       {"auth_failures_before_slowdown", Int(&Config::auth_failures_before_slowdown, 1, 1000)},
       {"audit_retention_days", Int(&Config::audit_retention_days, 1, 36500)},
       {"policy_file", Str(&Config::policy_file)},
