@@ -284,6 +284,11 @@ Api::Api(Services services) : s_(std::move(services)) {
   chain_valid_->Set(1);
   shed_ = &m.GetCounter("agentidp_requests_shed_total",
                         "Requests refused with 503 because the worker queue was full", {});
+  const char* refusals_help = "Requests refused with 429 over an organization's daily limit";
+  token_quota_refusals_ =
+      &m.GetCounter("agentidp_daily_limit_refusals_total", refusals_help, {{"counter", "tokens"}});
+  api_quota_refusals_ =
+      &m.GetCounter("agentidp_daily_limit_refusals_total", refusals_help, {{"counter", "api"}});
 
   // Discovery documents are fixed for the process lifetime: build them once.
   const std::string& iss = s_.issuer;
@@ -620,6 +625,7 @@ core::Status Api::Authenticate(const Route& route, RequestContext& ctx) {
              s_.api_limiter->Hit(ctx.principal->agent_id, &quota, ctx.may_block));
   AddRateHeaders(ctx, decision);
   if (!decision.allowed) {
+    if (decision.quota_exceeded) api_quota_refusals_->Inc();
     if (route.auth == AuthKind::kClient) {
       if (!decision.quota_exceeded) return OAuthRateLimited(decision.retry_after_s);
       Error e = Error::OAuth("rate_limit_exceeded", QuotaMessage(decision, "API calls"), 429);
@@ -800,6 +806,7 @@ void Api::Token(RequestContext& ctx, Responder done) {
     for (const auto& [k, v] : rate_headers) r.SetHeader(k, v);
     return r;
   };
+  if (decision.quota_exceeded) token_quota_refusals_->Inc();
   if (!decision.allowed)
     return done(with_rate(http::ErrorResponse(decision.quota_exceeded
                                                   ? OAuthQuotaExceeded(decision)
@@ -1745,7 +1752,10 @@ void Api::FinishFederatedToken(RequestContext& ctx, Responder done,
   auto hit = quota.ok() ? s_.token_limiter->Hit("", &*quota, true)
                         : core::Result<domain::RateDecision>(quota.error());
   if (!hit.ok()) return Reply(done, OAuthUnavailable("Try again shortly"));
-  if (!hit->allowed) return Reply(done, OAuthQuotaExceeded(*hit));
+  if (!hit->allowed) {
+    token_quota_refusals_->Inc();
+    return Reply(done, OAuthQuotaExceeded(*hit));
+  }
   Response response = NoStore(Json(200, TokenBody(t.token)));
   if (!jkt.empty() && s_.dpop->nonces_required())
     response.SetHeader("DPoP-Nonce", s_.dpop->CurrentNonce());

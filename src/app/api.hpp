@@ -220,6 +220,8 @@ class Api final : public http::Application {
   core::Counter* delegations_revoked_ = nullptr;
   core::Gauge* chain_valid_ = nullptr;
   core::Counter* shed_ = nullptr;
+  core::Counter* token_quota_refusals_ = nullptr;  // over an organization's daily limit
+  core::Counter* api_quota_refusals_ = nullptr;
 };
 
 }  // namespace agentidp::app

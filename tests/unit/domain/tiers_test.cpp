@@ -12,6 +12,9 @@
 namespace agentidp::domain {
 namespace {
 
+using testing::MemoryMetaStore;
+using testing::MemoryStore;
+
 // 2026-11-28T00:00:00Z
 constexpr int64_t kMidnightS = 1'795'824'000;
 constexpr int64_t kDay = kMidnightS / 86'400;
@@ -47,7 +50,9 @@ TEST(TierTable, OverridesFromConfiguration) {
                           ",free.tokensPerDay=3"}) {
     auto r = TierTable::Parse(bad);
     EXPECT_FALSE(r.ok()) << bad;
-    if (!r.ok()) EXPECT_NE(r.error().message.find("tier_limits"), std::string::npos);
+    if (!r.ok()) {
+      EXPECT_NE(r.error().message.find("tier_limits"), std::string::npos);
+    }
   }
 }
 
