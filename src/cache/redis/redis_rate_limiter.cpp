@@ -81,20 +81,23 @@ core::Result<Reply> RedisRateLimiter::RunScript(const std::vector<std::string>& 
     script_loaded_ = true;
     return std::move(replies.at(1));
   }
-  auto reply = redis_.Command(evalsha);
-  // Redis lost its script cache (a restart, SCRIPT FLUSH): load it with the next call. The
-  // client counts the error reply as a failure of the link, so this node counts locally for
-  // the reconnect back-off.
-  if (!reply.ok() && reply.error().message.find("NOSCRIPT") != std::string::npos)
-    script_loaded_ = false;
-  return reply;
+  // Any failure (Hit falls back to local counts) also forgets that the script is loaded, so
+  // a Redis that restarted meanwhile gets it with the first call after the back-off. One
+  // that lost its script cache without the link failing (a restart between two calls on a
+  // reconnected connection, SCRIPT FLUSH) answers NOSCRIPT once: the client counts that
+  // error reply as a failure of the link, so this node counts locally for the back-off.
+  return redis_.Command(evalsha);
 }
 
 core::Result<domain::RateDecision> RedisRateLimiter::Hit(const std::string& key,
                                                          const domain::DailyQuota* quota,
                                                          bool may_block) {
   if (daily_name_.empty()) quota = nullptr;
-  if (!redis_.Available()) return local_.Hit(key, quota, may_block);
+  if (!redis_.Available()) {
+    // Redis may come back restarted, without the script: load it with the next call.
+    script_loaded_ = false;
+    return local_.Hit(key, quota, may_block);
+  }
   if (!may_block) return domain::WouldBlock();
   const int64_t now_s = clock_.NowSeconds();
   const int64_t start = now_s - now_s % window_s_;
@@ -113,8 +116,10 @@ core::Result<domain::RateDecision> RedisRateLimiter::Hit(const std::string& key,
   if (!reply.ok() || reply->kind != Reply::Kind::kArray || reply->elements.size() != 3 ||
       reply->elements[0].kind != Reply::Kind::kInteger ||
       reply->elements[1].kind != Reply::Kind::kInteger ||
-      reply->elements[2].kind != Reply::Kind::kInteger)
+      reply->elements[2].kind != Reply::Kind::kInteger) {
+    script_loaded_ = false;
     return local_.Hit(key, quota, true);
+  }
   const int64_t count = reply->elements[0].integer;
   const int64_t day_count = reply->elements[1].integer;
   const int64_t verdict = reply->elements[2].integer;

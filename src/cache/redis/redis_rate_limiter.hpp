@@ -40,7 +40,7 @@ class RedisRateLimiter final : public domain::RateLimiter {
 
  private:
   // EVALSHA of the decision script; loads the script first (same round trip) when this
-  // limiter has not loaded it yet or Redis forgot it (NOSCRIPT after a restart).
+  // limiter has not loaded it yet or since its last failed call.
   core::Result<Reply> RunScript(const std::vector<std::string>& keys_and_args);
 
   Client& redis_;
