@@ -13,13 +13,25 @@ namespace {
 // key name leaves that counter out. Nothing is incremented unless both have room, so a
 // request refused by one limit does not consume the other; each counter gets its expiry on
 // its first increment (no key without a TTL). Two nodes running it at once are serialized by
-// Redis, so neither can see the other's count stale.
-//   ARGV: window limit, window TTL (ms), day limit (-1 = unlimited), day expiry (unix s)
+// Redis, so neither can see the other's count stale. The calling node's last known count of
+// the day is a lower bound of the true one: a day counter Redis lost (restarted without
+// persistence) is restored to it instead of starting over from zero. A counter an operator
+// lowered (SET) is taken as it is.
+//   ARGV: window limit, window TTL (ms), day limit (-1 = unlimited), day expiry (unix s),
+//         the node's last known day count
 //   returns {window count, day count, 0 = allowed | 1 = window full | 2 = day full}
 constexpr const char* kDecideScript = R"lua(
 local w, d = 0, 0
 if KEYS[1] ~= '' then w = tonumber(redis.call('GET', KEYS[1]) or '0') end
-if KEYS[2] ~= '' then d = tonumber(redis.call('GET', KEYS[2]) or '0') end
+if KEYS[2] ~= '' then
+  local stored = redis.call('GET', KEYS[2])
+  if stored then
+    d = tonumber(stored)
+  else
+    d = tonumber(ARGV[5])
+    if d > 0 then redis.call('SET', KEYS[2], d, 'EXAT', ARGV[4]) end
+  end
+end
 if KEYS[1] ~= '' and w >= tonumber(ARGV[1]) then return {w, d, 1} end
 local day_limit = tonumber(ARGV[3])
 if KEYS[2] ~= '' and day_limit >= 0 and d >= day_limit then return {w, d, 2} end
@@ -109,10 +121,13 @@ core::Result<domain::RateDecision> RedisRateLimiter::Hit(const std::string& key,
       key.empty() ? std::string()
                   : redis_.Key("rl:" + name_ + ":" + std::to_string(start) + ":" + key);
   const std::string day_key = quota ? DailyKey(quota->organization_id, day) : std::string();
-  auto reply = RunScript({window_key, day_key, std::to_string(limit_),
-                          std::to_string((window_s_ + 5) * 1000),
-                          std::to_string(quota ? quota->limit : domain::kUnlimited),
-                          std::to_string(domain::NextUtcMidnight(now_s) + kDayGraceS)});
+  // This node's last known count of the day (what Redis answered, plus what it counted alone
+  // while Redis was unreachable).
+  const int64_t known = quota ? local_daily_.Peek(quota->organization_id) : 0;
+  auto reply = RunScript(
+      {window_key, day_key, std::to_string(limit_), std::to_string((window_s_ + 5) * 1000),
+       std::to_string(quota ? quota->limit : domain::kUnlimited),
+       std::to_string(domain::NextUtcMidnight(now_s) + kDayGraceS), std::to_string(known)});
   if (!reply.ok() || reply->kind != Reply::Kind::kArray || reply->elements.size() != 3 ||
       reply->elements[0].kind != Reply::Kind::kInteger ||
       reply->elements[1].kind != Reply::Kind::kInteger ||

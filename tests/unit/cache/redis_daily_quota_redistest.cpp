@@ -133,6 +133,29 @@ TEST_P(RedisQuotaTest, WhileRedisIsDownTheDayCountContinuesFromTheLastSharedValu
   EXPECT_EQ(*limiter.UsageToday("org-a"), 5);
 }
 
+// Redis restarted without persistence: the day's counter is gone. The next node to count
+// restores it to the last count it knew (a lower bound) instead of starting the day over.
+TEST_P(RedisQuotaTest, ADayCounterRedisLostIsRestoredFromTheNodesLastKnownCount) {
+  core::ManualClock clock(kMidnightS * 1000 + 7'200'000);
+  Client node_a(Options()), node_b(Options());
+  RedisRateLimiter a(node_a, clock, "token", 100, 60, "tokens");
+  RedisRateLimiter b(node_b, clock, "token", 100, 60, "tokens");
+  const domain::DailyQuota quota{"org-a", 10};
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE((i < 4 ? a : b).Hit("c", &quota, true)->allowed);
+  const std::string key = a.DailyKey("org-a", kMidnightS / 86'400);
+  ASSERT_EQ(Raw({"DEL", key}).integer, 1);  // lost
+  auto restored = a.Hit("c", &quota, true);
+  ASSERT_TRUE(restored.ok());
+  EXPECT_EQ(restored->quota_used, 5) << "node A knew 4; this is the 5th it knows of";
+  EXPECT_EQ(Raw({"EXPIRETIME", key}).integer, kMidnightS + 86'400 + 300);
+  EXPECT_EQ(b.Hit("c", &quota, true)->quota_used, 6)
+      << "the counter exists again: B's own last count (6) is not used";
+
+  // An operator who lowers a counter (SET, keeping the TTL) is obeyed.
+  Raw({"SET", key, "1", "KEEPTTL"});
+  EXPECT_EQ(a.Hit("c", &quota, true)->quota_used, 2);
+}
+
 INSTANTIATE_TEST_SUITE_P(Redis, RedisQuotaTest, ::testing::ValuesIn(RedisUrls()));
 
 }  // namespace
