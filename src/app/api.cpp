@@ -125,6 +125,25 @@ Error OAuthRateLimited(int64_t retry_after) {
   return e;
 }
 
+// Over an organization's daily limit (SPEC §8): 429 until the next 00:00 UTC.
+std::string QuotaMessage(const domain::RateDecision& d, const char* what) {
+  return "The organization's daily limit of " + std::to_string(d.quota_limit) + " " + what +
+         " is reached; it resets at 00:00 UTC";
+}
+
+Error OAuthQuotaExceeded(const domain::RateDecision& d) {
+  Error e = Error::OAuth("rate_limit_exceeded", QuotaMessage(d, "token issuances"), 429);
+  e.retry_after = static_cast<int>(d.retry_after_s);
+  return e;
+}
+
+Error ApiQuotaExceeded(const domain::RateDecision& d) {
+  Error e = Error::RateLimited(static_cast<int>(d.retry_after_s), QuotaMessage(d, "API calls"));
+  e.details["limit"] = d.quota_limit;
+  e.details["period"] = "day";
+  return e;
+}
+
 void RetryOnWorker(Responder& done) {
   Response r;
   r.status = 0;  // kRetryOnWorker
@@ -232,6 +251,9 @@ const std::vector<Route>& Api::Routes() {
        E::kWorker, H<&Api::RotateAgentDidKey>()},
       {"GET", "/api/v1/compliance/agent-cards", "compliance.agent_cards", A::kBearer, E::kWorker,
        H<&Api::ComplianceAgentCards>()},
+      // Usage tiers (SPEC §8).
+      {"GET", "/api/v1/tiers/status", "tiers.status", A::kBearer, E::kWorker,
+       H<&Api::TierStatus>()},
   };
   return kRoutes;
 }
@@ -264,6 +286,11 @@ Api::Api(Services services) : s_(std::move(services)) {
   chain_valid_->Set(1);
   shed_ = &m.GetCounter("agentidp_requests_shed_total",
                         "Requests refused with 503 because the worker queue was full", {});
+  const char* refusals_help = "Requests refused with 429 over an organization's daily limit";
+  token_quota_refusals_ =
+      &m.GetCounter("agentidp_daily_limit_refusals_total", refusals_help, {{"counter", "tokens"}});
+  api_quota_refusals_ =
+      &m.GetCounter("agentidp_daily_limit_refusals_total", refusals_help, {{"counter", "api"}});
 
   // Discovery documents are fixed for the process lifetime: build them once.
   const std::string& iss = s_.issuer;
@@ -592,12 +619,22 @@ core::Status Api::Authenticate(const Route& route, RequestContext& ctx) {
   }
   ctx.principal->ip_address = req.remote_ip;
   ctx.principal->user_agent = std::string(req.Header("user-agent").substr(0, 256));
-  // A shared (Redis) limiter answers WouldBlock on an I/O thread: Run moves us to a worker.
+  // The agent's per-minute limit and its organization's daily API calls, one decision. A
+  // shared (Redis) limiter, or a tier or daily count not in memory yet, answers WouldBlock on
+  // an I/O thread: Run moves us to a worker.
+  TRY_ASSIGN(domain::DailyQuota quota, ApiQuota(ctx.principal->organization_id, ctx.may_block));
   TRY_ASSIGN(domain::RateDecision decision,
-             s_.api_limiter->Hit(ctx.principal->agent_id, ctx.may_block));
+             s_.api_limiter->Hit(ctx.principal->agent_id, &quota, ctx.may_block));
   AddRateHeaders(ctx, decision);
   if (!decision.allowed) {
-    if (route.auth == AuthKind::kClient) return OAuthRateLimited(decision.retry_after_s);
+    if (decision.quota_exceeded) api_quota_refusals_->Inc();
+    if (route.auth == AuthKind::kClient) {
+      if (!decision.quota_exceeded) return OAuthRateLimited(decision.retry_after_s);
+      Error e = Error::OAuth("rate_limit_exceeded", QuotaMessage(decision, "API calls"), 429);
+      e.retry_after = static_cast<int>(decision.retry_after_s);
+      return e;
+    }
+    if (decision.quota_exceeded) return ApiQuotaExceeded(decision);
     return Error::RateLimited(static_cast<int>(decision.retry_after_s));
   }
   if (!policy->Allows(route.id, ctx.principal->scopes)) {
@@ -752,9 +789,16 @@ void Api::Token(RequestContext& ctx, Responder done) {
   // An exchange validates the subject token, which may need the store: run it on a worker
   // from the start, so the rate limit below counts it once.
   if (exchange && !ctx.may_block) return RetryOnWorker(done);
-  auto hit = s_.token_limiter->Hit(client->record->agent.agent_id, ctx.may_block);
-  if (!hit.ok()) {  // WouldBlock: a shared (Redis) limiter on the I/O thread
-    if (!ctx.may_block) return RetryOnWorker(done);
+  // The client's per-minute limit and its organization's daily token issuances (SPEC §8),
+  // one decision: a request refused by one consumes neither.
+  auto quota = TokenQuota(client->record->agent.organization_id, ctx.may_block);
+  auto hit = quota.ok()
+                 ? s_.token_limiter->Hit(client->record->agent.agent_id, &*quota, ctx.may_block)
+                 : core::Result<domain::RateDecision>(quota.error());
+  if (!hit.ok()) {
+    // WouldBlock: a shared (Redis) limiter, or a tier or day's count not in memory yet, on
+    // the I/O thread; otherwise the store could not be read.
+    if (!ctx.may_block && domain::IsWouldBlock(hit.error())) return RetryOnWorker(done);
     return Reply(done, OAuthUnavailable("Try again shortly"));
   }
   const domain::RateDecision decision = *hit;
@@ -764,8 +808,11 @@ void Api::Token(RequestContext& ctx, Responder done) {
     for (const auto& [k, v] : rate_headers) r.SetHeader(k, v);
     return r;
   };
+  if (decision.quota_exceeded) token_quota_refusals_->Inc();
   if (!decision.allowed)
-    return done(with_rate(http::ErrorResponse(OAuthRateLimited(decision.retry_after_s))));
+    return done(with_rate(http::ErrorResponse(decision.quota_exceeded
+                                                  ? OAuthQuotaExceeded(decision)
+                                                  : OAuthRateLimited(decision.retry_after_s))));
   auto policy = this->policy();
   auto opt = [&](const char* name) -> std::optional<std::string> {
     if (const std::string* v = FormValue(ctx.form, name)) return *v;
@@ -1424,6 +1471,9 @@ void Api::UpdateOrg(RequestContext& ctx, Responder done) {
   if (!input.ok()) return Reply(done, std::move(input).error());
   auto org = s_.orgs->Update(*ctx.principal, OrgIdParam(ctx), *input);
   if (!org.ok()) return Reply(done, std::move(org).error());
+  // A new plan tier applies to the daily limits at once on this node (others: within the
+  // tier cache's TTL).
+  s_.org_tiers->Invalidate(org->organization_id);
   done(Json(200, domain::OrgToJson(*org)));
 }
 
@@ -1751,6 +1801,16 @@ void Api::FinishFederatedToken(RequestContext& ctx, Responder done,
   }
   s_.auth_throttle->RecordSuccess(throttle_key);
   const domain::FederatedToken& t = *issued;
+  // The organization's daily token issuances (SPEC §8); the organization is known once the
+  // external token matched a trust policy. A refused token is never handed out.
+  auto quota = TokenQuota(t.organization_id, true);
+  auto hit = quota.ok() ? s_.token_limiter->Hit("", &*quota, true)
+                        : core::Result<domain::RateDecision>(quota.error());
+  if (!hit.ok()) return Reply(done, OAuthUnavailable("Try again shortly"));
+  if (!hit->allowed) {
+    token_quota_refusals_->Inc();
+    return Reply(done, OAuthQuotaExceeded(*hit));
+  }
   Response response = NoStore(Json(200, TokenBody(t.token)));
   if (!jkt.empty() && s_.dpop->nonces_required())
     response.SetHeader("DPoP-Nonce", s_.dpop->CurrentNonce());
@@ -1899,6 +1959,63 @@ void Api::VerifyFederated(RequestContext& ctx, Responder done) {
     o["claims"] = result->claims;
   else
     o["reason"] = result->reason;
+  done(NoStore(Json(200, o)));
+}
+
+// ---------------------------------------------------------------------------------------
+// Usage tiers (SPEC §8)
+
+core::Result<domain::DailyQuota> Api::TokenQuota(const std::string& organization_id,
+                                                 bool may_block) {
+  TRY_ASSIGN(std::string tier, s_.org_tiers->TierOf(organization_id, may_block));
+  return domain::DailyQuota{organization_id, s_.tier_table->For(tier).tokens_per_day};
+}
+
+core::Result<domain::DailyQuota> Api::ApiQuota(const std::string& organization_id, bool may_block) {
+  TRY_ASSIGN(std::string tier, s_.org_tiers->TierOf(organization_id, may_block));
+  return domain::DailyQuota{organization_id, s_.tier_table->For(tier).api_calls_per_day};
+}
+
+void Api::TierStatus(RequestContext& ctx, Responder done) {
+  auto q = http::ParseQuery(ctx.req.query);
+  if (!q.ok()) return Reply(done, std::move(q).error());
+  std::string org_id = ctx.principal->organization_id;
+  for (const auto& [k, v] : *q) {
+    if (k == "organizationId") {
+      org_id = v;  // another organization only for cross-tenant administrators (404 otherwise)
+    } else {
+      return Reply(done, Error::Validation("Unknown query parameter \"" + k + "\""));
+    }
+  }
+  auto org = s_.orgs->Get(*ctx.principal, org_id);
+  if (!org.ok()) return Reply(done, std::move(org).error());
+  auto tier = s_.org_tiers->TierOf(org->organization_id, true);
+  if (!tier.ok()) return Reply(done, std::move(tier).error());
+  const domain::TierLimits& limits = s_.tier_table->For(*tier);
+  auto agents = s_.store->agents().CountLive(org->organization_id);
+  if (!agents.ok()) return Reply(done, std::move(agents).error());
+  auto api_calls = s_.api_limiter->UsageToday(org->organization_id);
+  if (!api_calls.ok()) return Reply(done, std::move(api_calls).error());
+  auto tokens = s_.token_limiter->UsageToday(org->organization_id);
+  if (!tokens.ok()) return Reply(done, std::move(tokens).error());
+  auto limit_json = [](int64_t n) {
+    return n == domain::kUnlimited ? boost::json::value(nullptr) : boost::json::value(n);
+  };
+  // The agent limit is the organization's own maxAgents (set from its tier, adjustable).
+  boost::json::object l;
+  l["agents"] = limit_json(org->max_agents < 0 ? domain::kUnlimited : org->max_agents);
+  l["apiCallsPerDay"] = limit_json(limits.api_calls_per_day);
+  l["tokensPerDay"] = limit_json(limits.tokens_per_day);
+  boost::json::object u;
+  u["agents"] = *agents;
+  u["apiCallsToday"] = *api_calls;
+  u["tokensToday"] = *tokens;
+  boost::json::object o;
+  o["organizationId"] = org->organization_id;
+  o["tier"] = *tier;
+  o["limits"] = std::move(l);
+  o["usage"] = std::move(u);
+  o["resetsAt"] = core::FormatIso8601(domain::NextUtcMidnight(s_.clock->NowSeconds()) * 1000);
   done(NoStore(Json(200, o)));
 }
 

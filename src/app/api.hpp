@@ -20,6 +20,7 @@
 #include "domain/orgs/org_service.hpp"
 #include "domain/policy/policy.hpp"
 #include "domain/replay_cache.hpp"
+#include "domain/tiers/tiers.hpp"
 #include "http/message.hpp"
 #include "http/router.hpp"
 
@@ -95,6 +96,9 @@ struct Services {
   // Workload identity federation and federation partners.
   domain::WorkloadIdentity* workload = nullptr;
   domain::FederationPartners* partners = nullptr;
+  // Usage tiers (SPEC §8): daily limits per tier, each organization's tier.
+  const domain::TierTable* tier_table = nullptr;
+  domain::OrgTiers* org_tiers = nullptr;
   // Shared state (app/shared_state.hpp): in process, or Redis with REDIS_URL.
   domain::ReplayCache* replay_cache = nullptr;
   // The "redis" entry of /health/detailed; empty when the shared state is in process.
@@ -168,6 +172,8 @@ class Api final : public http::Application {
   void UpdatePartner(RequestContext&, http::Responder);
   void DeletePartner(RequestContext&, http::Responder);
   void VerifyFederated(RequestContext&, http::Responder);
+  // Usage tiers (SPEC §8).
+  void TierStatus(RequestContext&, http::Responder);
 
  private:
   void Run(const Route& route, std::shared_ptr<http::Request> req, http::Responder done,
@@ -189,6 +195,10 @@ class Api final : public http::Application {
                             core::Result<domain::FederatedToken> issued,
                             const std::string& grant_type, const std::string& jkt);
   std::string DpopChallenge(std::string_view error, std::string_view description) const;
+  // The organization's daily quota of token issuances or API calls (per its plan tier).
+  // WouldBlock() on an I/O thread when its tier is not in memory.
+  core::Result<domain::DailyQuota> TokenQuota(const std::string& organization_id, bool may_block);
+  core::Result<domain::DailyQuota> ApiQuota(const std::string& organization_id, bool may_block);
   // `Authorization: DPoP <token>` at a protected route: one valid proof for this request
   // and token, made with the key the token is bound to.
   // The agent behind a public DID route: 404 unknown, 410 decommissioned.
@@ -211,6 +221,8 @@ class Api final : public http::Application {
   core::Counter* delegations_revoked_ = nullptr;
   core::Gauge* chain_valid_ = nullptr;
   core::Counter* shed_ = nullptr;
+  core::Counter* token_quota_refusals_ = nullptr;  // over an organization's daily limit
+  core::Counter* api_quota_refusals_ = nullptr;
 };
 
 }  // namespace agentidp::app

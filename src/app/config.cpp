@@ -2,6 +2,7 @@
 
 #include "cache/redis/redis_url.hpp"
 #include "core/json.hpp"
+#include "domain/tiers/tiers.hpp"
 #include "http/forwarded.hpp"
 
 #include <algorithm>
@@ -114,10 +115,11 @@ auto KeyPrefix(std::string Config::*field) {
   };
 }
 
-auto ProxyList(std::string Config::*field) {
+// A setting whose value `parse` (returning a core::Result) must accept; kept as text.
+template <class Parse>
+auto Parsed(std::string Config::*field, Parse parse) {
   return [=](Config& c, const std::string& v, const std::string& where) -> core::Status {
-    auto parsed = http::TrustedProxies::Parse(v);
-    if (!parsed.ok()) return Bad(where, parsed.error().message);
+    if (auto parsed = parse(v); !parsed.ok()) return Bad(where, parsed.error().message);
     c.*field = v;
     return core::Ok();
   };
@@ -147,6 +149,7 @@ const std::vector<Key>& Keys() {
       {"jwt_leeway_seconds", Int(&Config::jwt_leeway_seconds, 0, 300)},
       {"rate_limit_per_minute", Int(&Config::rate_limit_per_minute, 1, 2'000'000'000)},
       {"api_rate_limit_per_minute", Int(&Config::api_rate_limit_per_minute, 1, 2'000'000'000)},
+      {"tier_limits", Parsed(&Config::tier_limits, &domain::TierTable::Parse)},
       {"auth_failures_before_slowdown", Int(&Config::auth_failures_before_slowdown, 1, 1000)},
       {"audit_retention_days", Int(&Config::audit_retention_days, 1, 36500)},
       {"policy_file", Str(&Config::policy_file)},
@@ -161,7 +164,7 @@ const std::vector<Key>& Keys() {
       {"idle_timeout_ms", Int(&Config::idle_timeout_ms, 100, 3'600'000)},
       {"tls_cert", Str(&Config::tls_cert)},
       {"tls_key", Str(&Config::tls_key)},
-      {"trusted_proxies", ProxyList(&Config::trusted_proxies)},
+      {"trusted_proxies", Parsed(&Config::trusted_proxies, &http::TrustedProxies::Parse)},
       {"bootstrap_admin_email", Str(&Config::bootstrap_admin_email)},
       {"client_assertion_max_lifetime_seconds",
        Int(&Config::client_assertion_max_lifetime_seconds, 10, 3600)},

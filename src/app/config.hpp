@@ -37,6 +37,8 @@ struct Config {
   int jwt_leeway_seconds = 30;
   int rate_limit_per_minute = 100;      // token endpoint, per client
   int api_rate_limit_per_minute = 600;  // other authenticated routes, per agent
+  // Overrides of the tiers' daily limits (SPEC §8), "free.tokensPerDay=3,..." (tests, trials).
+  std::string tier_limits;
   int auth_failures_before_slowdown = 5;
   int audit_retention_days = 90;
   std::string policy_file;  // empty = built-in default policy (config/policy.json)

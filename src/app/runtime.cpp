@@ -23,6 +23,8 @@
 #include "domain/oauth/token_service.hpp"
 #include "domain/orgs/org_service.hpp"
 #include "domain/policy/policy.hpp"
+#include "domain/tiers/daily_counters.hpp"
+#include "domain/tiers/tiers.hpp"
 #include "http/access_log.hpp"
 #include "http/outbound_client.hpp"
 #include "http/server.hpp"
@@ -292,8 +294,17 @@ int Serve(const Config& config) {
   core::Metrics metrics;
   core::ThreadPool workers(worker_count, static_cast<size_t>(config.max_queue), "agentidp-work");
   // Rate limits, replay cache and the cluster bus: in process, or in Redis (REDIS_URL).
-  auto shared =
-      OpenSharedState(config, core.clock, core.random.UuidV4(), worker_count + 2, SharedLog());
+  // In process, the organizations' daily counts (SPEC §8) are seeded from the store the first
+  // time an organization is counted on a day, so a restart does not reset them.
+  UsageSeeds seeds;
+  seeds.tokens = [&core](const std::string& org, int64_t day) {
+    return domain::CountTokenEventsOfDay(core.store->audit(), org, day);
+  };
+  seeds.api_calls = [&core](const std::string& org, int64_t day) {
+    return domain::LoadDailyCount(core.store->meta(), "api", org, day);
+  };
+  auto shared = OpenSharedState(config, core.clock, core.random.UuidV4(), worker_count + 2,
+                                SharedLog(), std::move(seeds));
   if (!shared.ok()) return Fail("start-up", shared.error());
 
   http::ServerOptions so;
@@ -456,6 +467,12 @@ int Serve(const Config& config) {
   });
   services.workload = &workload;
   services.partners = &partners;
+  // Usage tiers (SPEC §8): daily limits per plan tier, the organizations' tiers in memory.
+  auto tier_table = domain::TierTable::Parse(config.tier_limits);
+  if (!tier_table.ok()) return Fail("start-up", tier_table.error());
+  domain::OrgTiers org_tiers(core.store->orgs(), core.clock, core.system_org_id);
+  services.tier_table = &*tier_table;
+  services.org_tiers = &org_tiers;
   Api api(services);
   api.SetPolicy(*policy);
   auto reload_policy = [&config, &api, &log](const char* why) {
@@ -485,6 +502,15 @@ int Serve(const Config& config) {
   std::mutex upkeep_mu;
   std::condition_variable upkeep_cv;
   bool stopping = false;
+  // In process, API-call counts are persisted in batches (token issuances need not be: the
+  // audit log has them); at most one upkeep period of counts is lost by a crash.
+  auto save_api_counts = [&] {
+    if (!(*shared)->api_counts) return;
+    auto changed = (*shared)->api_counts->DrainChanged();
+    if (changed.empty()) return;
+    if (auto st = domain::SaveDailyCounts(core.store->meta(), "api", changed); !st.ok())
+      log->warn(Q("saving the daily API-call counts failed: " + st.error().message));
+  };
   std::thread upkeep([&] {
     int64_t last_sweep = 0, last_retention = 0;
     std::unique_lock lock(upkeep_mu);
@@ -494,6 +520,7 @@ int Serve(const Config& config) {
       lock.unlock();
       if (auto st = core.keyring->Refresh(); !st.ok())
         log->warn(Q("key refresh failed: " + st.error().message));
+      save_api_counts();
       const int64_t now = core.clock.NowMs();
       if (now - last_sweep > 60'000) {
         revocations.Sweep();
@@ -552,6 +579,7 @@ int Serve(const Config& config) {
   }
   upkeep_cv.notify_all();
   upkeep.join();
+  save_api_counts();
   core.audit->Shutdown();
   std::error_code ec;
   fs::remove(fs::path(config.data_dir) / "listening.json", ec);

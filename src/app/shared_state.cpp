@@ -23,15 +23,18 @@ core::Result<cache::redis::RedisOptions> RedisOptionsFrom(const Config& config,
 core::Result<std::unique_ptr<SharedState>> OpenSharedState(const Config& config,
                                                            const core::Clock& clock,
                                                            const std::string& node_id,
-                                                           size_t pool_size, SharedStateLog log) {
+                                                           size_t pool_size, SharedStateLog log,
+                                                           UsageSeeds seeds) {
   auto state = std::make_unique<SharedState>();
   if (config.redis_url.empty()) {
     state->backend = "memory";
     state->bus = std::make_unique<cache::LocalClusterBus>();
-    state->token_limiter =
-        std::make_unique<cache::MemoryRateLimiter>(clock, config.rate_limit_per_minute);
-    state->api_limiter =
-        std::make_unique<cache::MemoryRateLimiter>(clock, config.api_rate_limit_per_minute);
+    state->token_counts = std::make_unique<domain::DailyCounters>(clock, std::move(seeds.tokens));
+    state->api_counts = std::make_unique<domain::DailyCounters>(clock, std::move(seeds.api_calls));
+    state->token_limiter = std::make_unique<cache::MemoryRateLimiter>(
+        clock, config.rate_limit_per_minute, 60, state->token_counts.get());
+    state->api_limiter = std::make_unique<cache::MemoryRateLimiter>(
+        clock, config.api_rate_limit_per_minute, 60, state->api_counts.get());
     state->verify_limiter = std::make_unique<cache::MemoryRateLimiter>(clock, 30);
     state->replay_cache = std::make_unique<cache::MemoryReplayCache>(
         clock, static_cast<size_t>(config.replay_cache_entries));
@@ -46,9 +49,9 @@ core::Result<std::unique_ptr<SharedState>> OpenSharedState(const Config& config,
   auto* bus_ptr = bus.get();
   state->bus = std::move(bus);
   state->token_limiter = std::make_unique<cache::redis::RedisRateLimiter>(
-      redis, clock, "token", config.rate_limit_per_minute);
+      redis, clock, "token", config.rate_limit_per_minute, 60, "tokens");
   state->api_limiter = std::make_unique<cache::redis::RedisRateLimiter>(
-      redis, clock, "api", config.api_rate_limit_per_minute);
+      redis, clock, "api", config.api_rate_limit_per_minute, 60, "api");
   state->verify_limiter =
       std::make_unique<cache::redis::RedisRateLimiter>(redis, clock, "verify", 30);
   state->replay_cache = std::make_unique<cache::redis::RedisReplayCache>(redis, clock);

@@ -1,6 +1,6 @@
 // Three `agentidp serve` nodes on one PostgreSQL and one Redis (DESIGN §1): tokens, revocations,
-// suspensions (of agents and of organizations), signing keys, the policy and rate limits are
-// the deployment's, not a node's.
+// suspensions (of agents and of organizations), signing keys, the policy, rate limits and the
+// organizations' daily counts are the deployment's, not a node's.
 // The PostgreSQL and Redis servers are private to this file (lib/cluster.mjs).
 
 import { test, before, after } from 'node:test';
@@ -40,6 +40,9 @@ before(async () => {
       // The partner's JWKS is on loopback, served with the test CA.
       AGENTIDP_OUTBOUND_ALLOW_PRIVATE: 'true',
       AGENTIDP_OUTBOUND_CA_FILE: issuer.caFile,
+      // Free organizations' daily limits, small enough to reach (the tests above use the
+      // system organization, which is never throttled).
+      AGENTIDP_TIER_LIMITS: 'free.tokensPerDay=7,free.apiCallsPerDay=1000',
     },
   });
   [A, B, C] = cluster.nodes;
@@ -206,6 +209,38 @@ test('rate limits are shared: the 101st token request in a minute, across nodes,
     assert.equal(r.json.error, 'rate_limit_exceeded');
     assert.ok(Number(r.headers.get('retry-after')) >= 1);
     assert.equal(r.headers.get('x-ratelimit-remaining'), '0');
+  }
+});
+
+test("an organization's daily token count is shared: its 8th token of the day, on any node, gets 429", async () => {
+  const org = await A.api('POST', '/api/v1/organizations', {
+    token: adminToken, body: { name: 'Daily Limit', slug: `daily-${Date.now().toString(36)}` },
+  });
+  assert.equal(org.status, 201, org.text);
+  const orgId = org.json.organizationId;
+  // Two clients of the organization, so the per-client window is not what refuses.
+  const one = await B.agentWithSecret(adminToken, { organizationId: orgId });
+  const two = await C.agentWithSecret(adminToken, { organizationId: orgId });
+  const nodes = cluster.nodes;
+  const tokens = [];
+  for (let i = 0; i < 7; i++) {
+    const client = i % 2 === 0 ? one : two;
+    const r = await nodes[i % 3].token(client.id, client.secret);
+    assert.equal(r.status, 200, `token ${i + 1} on node ${i % 3}: ${r.text}`);
+    tokens.push(r.json.access_token);
+  }
+  for (const [n, client] of [[A, two], [B, one], [C, two]]) {
+    const r = await n.token(client.id, client.secret);
+    assert.equal(r.status, 429, r.text);
+    assert.equal(r.json.error, 'rate_limit_exceeded');
+    const retry = Number(r.headers.get('retry-after'));
+    assert.ok(retry >= 1 && retry <= 86400, `Retry-After ${retry}`);
+  }
+  for (const n of nodes) {
+    const s = await n.api('GET', '/api/v1/tiers/status', { token: tokens[0] });
+    assert.equal(s.status, 200, s.text);
+    assert.equal(s.json.usage.tokensToday, 7, 'one count for the deployment');
+    assert.equal(s.json.limits.tokensPerDay, 7);
   }
 });
 

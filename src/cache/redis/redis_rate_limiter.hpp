@@ -1,38 +1,57 @@
 #pragma once
 
-// RateLimiter shared by every node: one Redis counter per key and window, incremented and
-// given its expiry atomically by a Lua script (one round trip). Windows are aligned to the
-// clock like the in-process limiter's, so X-RateLimit-* mean the same on every node (with
-// clocks in sync: run NTP).
+// RateLimiter shared by every node: one Redis counter per key and window, and (optionally)
+// one per organization and UTC day, checked and incremented together by one Lua script
+// (one EVALSHA round trip per request). Windows are aligned to the clock like the
+// in-process limiter's, so X-RateLimit-* mean the same on every node (with clocks in sync:
+// run NTP).
 //
 // While Redis is down (or too slow) the node counts on its own (MemoryRateLimiter): with N
-// nodes a client then gets up to N x the limit until Redis is back. On an I/O thread
+// nodes a client then gets up to N x the limit until Redis is back; an organization's daily
+// count continues locally from the last value this node read from Redis. On an I/O thread
 // (`may_block` false) it answers WouldBlock() unless it is in that local mode.
 
 #include "cache/memory/memory_rate_limiter.hpp"
 #include "cache/redis/redis_client.hpp"
 #include "core/clock.hpp"
 #include "domain/oauth/rate_limiter.hpp"
+#include "domain/tiers/daily_counters.hpp"
 
+#include <atomic>
 #include <string>
 
 namespace agentidp::cache::redis {
 
 class RedisRateLimiter final : public domain::RateLimiter {
  public:
-  // `name` separates the limiters of one deployment ("token", "api", ...).
+  // `name` separates the limiters of one deployment ("token", "api", ...); `daily_name` the
+  // organizations' daily counters it decides with its windows ("tokens", "api"; empty =
+  // none).
   RedisRateLimiter(Client& redis, const core::Clock& clock, std::string name, int64_t limit,
-                   int64_t window_s = 60);
-  core::Result<domain::RateDecision> Hit(const std::string& key, bool may_block) override;
+                   int64_t window_s = 60, std::string daily_name = "");
+  using domain::RateLimiter::Hit;
+  core::Result<domain::RateDecision> Hit(const std::string& key, const domain::DailyQuota* quota,
+                                         bool may_block) override;
+  core::Result<int64_t> UsageToday(const std::string& organization_id) override;
   int64_t limit() const override { return limit_; }
 
+  // The Redis key of an organization's counter for a UTC day (docs/operations.md).
+  std::string DailyKey(const std::string& organization_id, int64_t day) const;
+
  private:
+  // EVALSHA of the decision script; loads the script first (same round trip) when this
+  // limiter has not loaded it yet or since its last failed call.
+  core::Result<Reply> RunScript(const std::vector<std::string>& keys_and_args);
+
   Client& redis_;
   const core::Clock& clock_;
   const std::string name_;
   const int64_t limit_;
   const int64_t window_s_;
+  const std::string daily_name_;
+  domain::DailyCounters local_daily_;
   MemoryRateLimiter local_;
+  std::atomic<bool> script_loaded_{false};
 };
 
 }  // namespace agentidp::cache::redis

@@ -6,6 +6,7 @@
 
 #include "core/clock.hpp"
 #include "core/result.hpp"
+#include "domain/tiers/tiers.hpp"
 
 #include <mutex>
 #include <string>
@@ -19,6 +20,12 @@ struct RateDecision {
   int64_t remaining = 0;
   int64_t reset_epoch_s = 0;  // when the window resets
   int64_t retry_after_s = 0;  // when refused
+  // The organization's daily quota (SPEC §8), when the hit carried one. A request refused by
+  // the quota has allowed false and quota_exceeded true; retry_after_s is then the time to
+  // the next 00:00 UTC. limit/remaining/reset stay those of the window (X-RateLimit-*).
+  bool quota_exceeded = false;
+  int64_t quota_limit = kUnlimited;
+  int64_t quota_used = 0;  // today's count, this request included when it was allowed
 };
 
 class RateLimiter {
@@ -28,7 +35,18 @@ class RateLimiter {
   // `may_block` false (an I/O thread) an implementation that needs a network round trip
   // answers WouldBlock() without counting; any other failure is handled inside (a shared
   // limiter falls back to this node's own counts), so the only error is WouldBlock().
-  virtual core::Result<RateDecision> Hit(const std::string& key, bool may_block) = 0;
+  core::Result<RateDecision> Hit(const std::string& key, bool may_block) {
+    return Hit(key, nullptr, may_block);
+  }
+  // The same, and one unit of the organization's daily quota, as ONE decision: a request
+  // refused by either limit consumes neither (with Redis: one script call). `key` empty:
+  // only the quota is counted. A limiter built without daily counters ignores `quota`.
+  // Errors: WouldBlock(), or Unavailable when the day's count could not be seeded from the
+  // store (the in-process counters after a restart).
+  virtual core::Result<RateDecision> Hit(const std::string& key, const DailyQuota* quota,
+                                         bool may_block) = 0;
+  // Today's count of the organization's daily counter (0 without daily counters). May block.
+  virtual core::Result<int64_t> UsageToday(const std::string& organization_id) = 0;
   virtual int64_t limit() const = 0;
 };
 

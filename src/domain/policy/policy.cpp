@@ -50,7 +50,8 @@ constexpr std::string_view kDefaultPolicy = R"POLICY({
     "federation.partners.get": ["admin:orgs"],
     "federation.partners.update": ["admin:orgs"],
     "federation.partners.delete": ["admin:orgs"],
-    "federation.verify": []
+    "federation.verify": [],
+    "tiers.status": []
   }
 }
 )POLICY";

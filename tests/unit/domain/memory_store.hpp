@@ -188,11 +188,19 @@ class MemoryRevocationStore final : public RevocationStore {
 
 class MemoryMetaStore final : public MetaStore {
  public:
-  Result<std::optional<std::string>> Get(const std::string&) override {
-    return std::optional<std::string>();
+  Result<std::optional<std::string>> Get(const std::string& key) override {
+    auto it = values.find(key);
+    if (it == values.end()) return std::optional<std::string>();
+    return std::optional<std::string>(it->second);
   }
-  Status Put(const std::string&, const std::string&) override { return core::Ok(); }
-  Result<bool> PutIfAbsent(const std::string&, const std::string&) override { return true; }
+  Status Put(const std::string& key, const std::string& value) override {
+    values[key] = value;
+    return core::Ok();
+  }
+  Result<bool> PutIfAbsent(const std::string& key, const std::string& value) override {
+    return values.emplace(key, value).second;
+  }
+  std::map<std::string, std::string> values;
 };
 
 class MemoryAgentKeyStore final : public AgentKeyStore {
