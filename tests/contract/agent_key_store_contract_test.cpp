@@ -25,48 +25,50 @@ auto TieKey(const domain::AgentKey& k) {
 }
 
 TEST_P(AgentKeyStoreContract, InsertThenGetActiveFromAnotherHandle) {
-  ASSERT_OK(store().orgs().Create(MakeOrg("org-1", "acme")));
-  ASSERT_OK(store().agents().Create(MakeAgent("agent-1", "org-1", kT0)));
+  ASSERT_OK(store().orgs().Create(TestScope(), MakeOrg("org-1", "acme")));
+  ASSERT_OK(store().agents().Create(TestScope(), MakeAgent("agent-1", "org-1", kT0)));
   const auto key = MakeKey("kid-1", "agent-1", kT0);
-  ASSERT_OK(store().agent_keys().Insert(key));
+  ASSERT_OK(store().agent_keys().Insert(TestScope(), key));
   auto other = ConnectAnother();
   ASSERT_NE(other, nullptr);
-  ASSERT_OK_AND_ASSIGN(auto got, other->agent_keys().GetActive("agent-1"));
+  ASSERT_OK_AND_ASSIGN(auto got, other->agent_keys().GetActive(TestScope(), "agent-1"));
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(TieKey(*got), TieKey(key));
-  ASSERT_OK_AND_ASSIGN(auto none, other->agent_keys().GetActive("agent-2"));
+  ASSERT_OK_AND_ASSIGN(auto none, other->agent_keys().GetActive(TestScope(), "agent-2"));
   EXPECT_FALSE(none.has_value());
 }
 
 TEST_P(AgentKeyStoreContract, OneActiveKeyPerAgent) {
-  ASSERT_OK(store().orgs().Create(MakeOrg("org-1", "acme")));
-  ASSERT_OK(store().agents().Create(MakeAgent("agent-1", "org-1", kT0)));
-  ASSERT_OK(store().agents().Create(MakeAgent("agent-2", "org-1", kT0)));
-  ASSERT_OK(store().agent_keys().Insert(MakeKey("kid-1", "agent-1", kT0)));
+  ASSERT_OK(store().orgs().Create(TestScope(), MakeOrg("org-1", "acme")));
+  ASSERT_OK(store().agents().Create(TestScope(), MakeAgent("agent-1", "org-1", kT0)));
+  ASSERT_OK(store().agents().Create(TestScope(), MakeAgent("agent-2", "org-1", kT0)));
+  ASSERT_OK(store().agent_keys().Insert(TestScope(), MakeKey("kid-1", "agent-1", kT0)));
   // A second node creating the same agent's first key at once loses with Conflict.
   auto other = ConnectAnother();
   ASSERT_NE(other, nullptr);
-  auto second = other->agent_keys().Insert(MakeKey("kid-2", "agent-1", kT0 + 1));
+  auto second = other->agent_keys().Insert(TestScope(), MakeKey("kid-2", "agent-1", kT0 + 1));
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.error().kind, core::Errc::kConflict);
-  ASSERT_OK_AND_ASSIGN(auto active, store().agent_keys().GetActive("agent-1"));
+  ASSERT_OK_AND_ASSIGN(auto active, store().agent_keys().GetActive(TestScope(), "agent-1"));
   EXPECT_EQ(active->kid, "kid-1");
   // Retired keys do not count; another agent is independent; a kid is unique.
-  ASSERT_OK(store().agent_keys().Insert(MakeKey("kid-0", "agent-1", kT0 - 5, "retired")));
-  ASSERT_OK(store().agent_keys().Insert(MakeKey("kid-3", "agent-2", kT0)));
-  auto same_kid = store().agent_keys().Insert(MakeKey("kid-3", "agent-1", kT0, "retired"));
+  ASSERT_OK(
+      store().agent_keys().Insert(TestScope(), MakeKey("kid-0", "agent-1", kT0 - 5, "retired")));
+  ASSERT_OK(store().agent_keys().Insert(TestScope(), MakeKey("kid-3", "agent-2", kT0)));
+  auto same_kid =
+      store().agent_keys().Insert(TestScope(), MakeKey("kid-3", "agent-1", kT0, "retired"));
   ASSERT_FALSE(same_kid.ok());
   EXPECT_EQ(same_kid.error().kind, core::Errc::kConflict);
-  ASSERT_OK_AND_ASSIGN(auto listed, store().agent_keys().ListByAgent("agent-1"));
+  ASSERT_OK_AND_ASSIGN(auto listed, store().agent_keys().ListByAgent(TestScope(), "agent-1"));
   ASSERT_EQ(listed.size(), 2u);
   EXPECT_EQ(listed[0].kid, "kid-0") << "oldest first";
   EXPECT_EQ(listed[1].kid, "kid-1");
 }
 
 TEST_P(AgentKeyStoreContract, KeyOfAnUnknownAgentIsRefused) {
-  auto orphan = store().agent_keys().Insert(MakeKey("kid-1", "no-such-agent", kT0));
+  auto orphan = store().agent_keys().Insert(TestScope(), MakeKey("kid-1", "no-such-agent", kT0));
   EXPECT_FALSE(orphan.ok());
-  ASSERT_OK_AND_ASSIGN(auto listed, store().agent_keys().ListByAgent("no-such-agent"));
+  ASSERT_OK_AND_ASSIGN(auto listed, store().agent_keys().ListByAgent(TestScope(), "no-such-agent"));
   EXPECT_TRUE(listed.empty());
 }
 

@@ -96,7 +96,8 @@ boost::json::object DidService::InstanceDocument(const KeySnapshot& keys) const 
 }
 
 core::Result<AgentKey> DidService::KeyFor(const Agent& agent) {
-  TRY_ASSIGN(auto existing, keys_.GetActive(agent.agent_id));
+  const TenantScope scope = TenantScope::Org(agent.organization_id);
+  TRY_ASSIGN(auto existing, keys_.GetActive(scope, agent.agent_id));
   if (existing) return std::move(*existing);
   TRY_ASSIGN(crypto::KeyPair pair, crypto::KeyPair::Generate(settings_.agent_key_alg));
   AgentKey key;
@@ -109,11 +110,11 @@ core::Result<AgentKey> DidService::KeyFor(const Agent& agent) {
   key.sealed_private_key = crypto::Base64UrlEncode(sealed);
   key.status = "active";
   key.created_at = clock_.NowMs();
-  auto inserted = keys_.Insert(key);
+  auto inserted = keys_.Insert(scope, key);
   if (inserted.ok()) return key;
   if (inserted.error().kind != core::Errc::kConflict) return std::move(inserted).error();
   // Another request (or node) created the agent's key first: use that one.
-  TRY_ASSIGN(auto winner, keys_.GetActive(agent.agent_id));
+  TRY_ASSIGN(auto winner, keys_.GetActive(scope, agent.agent_id));
   if (!winner) return core::Error::Internal("Agent key vanished");
   return std::move(*winner);
 }
