@@ -371,7 +371,9 @@ TEST_P(RowLevelSecurityTest, TheStoreConfinesEveryCallToItsScope) {
 
 TEST_P(RowLevelSecurityTest, APooledConnectionCarriesNoScopeIntoTheNextCall) {
   // One connection for everything: each call must run under its own scope only.
-  auto store = Open(PostgresOptions{.pool_size = 1});
+  PostgresOptions one_connection;
+  one_connection.pool_size = 1;
+  auto store = Open(one_connection);
   ASSERT_NE(store, nullptr);
   for (int round = 0; round < 3; ++round) {
     auto a = store->agents().Get(TenantScope::Org(kOrgA), "agent-a");

@@ -3,6 +3,9 @@
 // An in-memory Store for domain unit tests: the services' rules are tested here, the real
 // backends pass the contract tests (tests/contract/). Uniqueness rules that the services rely
 // on (organization slug, one active key per agent) are kept, so refusals can be provoked.
+// Organizations and agents also obey the tenant scope as PostgreSQL's row-level security does
+// (migration 6): a service that passes the wrong scope fails its unit tests here, not only on
+// PostgreSQL.
 
 #include "domain/store.hpp"
 
@@ -11,6 +14,19 @@
 #include <mutex>
 
 namespace agentidp::domain::testing {
+
+// The row-level security rules: a scope writes the rows of its organizations; it reads them,
+// or every row in the system scope.
+inline bool Writes(const TenantScope& scope, const std::string& organization_id) {
+  const auto& ids = scope.organizations();
+  return std::find(ids.begin(), ids.end(), organization_id) != ids.end();
+}
+inline bool Reads(const TenantScope& scope, const std::string& organization_id) {
+  return scope.system() || Writes(scope, organization_id);
+}
+inline core::Error RefusedByPolicy() {
+  return core::Error::Forbidden("cross_tenant", "Not permitted for this organization");
+}
 
 template <typename T>
 PageOf<T> PageFrom(std::vector<T> all, const Page& page) {
@@ -25,37 +41,41 @@ PageOf<T> PageFrom(std::vector<T> all, const Page& page) {
 class MemoryOrgStore final : public OrgStore {
  public:
   explicit MemoryOrgStore(std::map<std::string, Agent>& agents) : agents_(agents) {}
-  Status Create(const TenantScope&, const Organization& org) override {
+  Status Create(const TenantScope& scope, const Organization& org) override {
+    if (!Writes(scope, org.organization_id)) return RefusedByPolicy();
     for (const auto& [id, o] : orgs)
       if (id == org.organization_id || o.slug == org.slug)
         return core::Error::Conflict("CONFLICT", "taken");
     orgs[org.organization_id] = org;
     return core::Ok();
   }
-  Result<std::optional<Organization>> Get(const TenantScope&, const std::string& id) override {
+  Result<std::optional<Organization>> Get(const TenantScope& scope,
+                                          const std::string& id) override {
     auto it = orgs.find(id);
-    if (it == orgs.end()) return std::optional<Organization>();
+    if (it == orgs.end() || !Reads(scope, id)) return std::optional<Organization>();
     return std::optional<Organization>(it->second);
   }
-  Result<std::optional<Organization>> GetBySlug(const TenantScope&,
+  Result<std::optional<Organization>> GetBySlug(const TenantScope& scope,
                                                 const std::string& slug) override {
     for (const auto& [id, o] : orgs)
-      if (o.slug == slug) return std::optional<Organization>(o);
+      if (o.slug == slug && Reads(scope, id)) return std::optional<Organization>(o);
     return std::optional<Organization>();
   }
-  Status Update(const TenantScope&, const Organization& org) override {
+  Status Update(const TenantScope& scope, const Organization& org) override {
     auto it = orgs.find(org.organization_id);
-    if (it == orgs.end()) return core::Error::NotFound("NOT_FOUND", "none");
+    if (it == orgs.end() || !Writes(scope, org.organization_id))
+      return core::Error::NotFound("NOT_FOUND", "none");
     for (const auto& [id, o] : orgs)
       if (id != org.organization_id && o.slug == org.slug)
         return core::Error::Conflict("CONFLICT", "taken");
     it->second = org;
     return core::Ok();
   }
-  Result<PageOf<Organization>> List(const TenantScope&, const OrgFilter& f,
+  Result<PageOf<Organization>> List(const TenantScope& scope, const OrgFilter& f,
                                     const Page& page) override {
     std::vector<Organization> all;
     for (const auto& [id, o] : orgs) {
+      if (!Reads(scope, id)) continue;
       if (f.organization_id && id != *f.organization_id) continue;
       if (f.status ? o.status != *f.status : o.status == "deleted") continue;
       all.push_back(o);
@@ -64,10 +84,10 @@ class MemoryOrgStore final : public OrgStore {
               [](const auto& a, const auto& b) { return a.created_at > b.created_at; });
     return PageFrom(std::move(all), page);
   }
-  Result<bool> MarkDeletedIfEmpty(const TenantScope&, const std::string& id,
+  Result<bool> MarkDeletedIfEmpty(const TenantScope& scope, const std::string& id,
                                   int64_t now_ms) override {
     auto it = orgs.find(id);
-    if (it == orgs.end()) return core::Error::NotFound("NOT_FOUND", "none");
+    if (it == orgs.end() || !Writes(scope, id)) return core::Error::NotFound("NOT_FOUND", "none");
     for (const auto& [aid, a] : agents_)
       if (a.organization_id == id && a.status != "decommissioned") return false;
     it->second.status = "deleted";
@@ -83,34 +103,44 @@ class MemoryOrgStore final : public OrgStore {
 class MemoryAgentStore final : public AgentStore {
  public:
   explicit MemoryAgentStore(std::map<std::string, Agent>& agents) : agents(agents) {}
-  Status Create(const TenantScope&, const Agent& a) override {
+  Status Create(const TenantScope& scope, const Agent& a) override {
+    if (!Writes(scope, a.organization_id)) return RefusedByPolicy();
     for (const auto& [id, x] : agents)
       if (id == a.agent_id || x.email == a.email) return core::Error::Conflict("CONFLICT", "taken");
     agents[a.agent_id] = a;
     return core::Ok();
   }
-  Result<std::optional<Agent>> Get(const TenantScope&, const std::string& id) override {
+  Result<std::optional<Agent>> Get(const TenantScope& scope, const std::string& id) override {
     auto it = agents.find(id);
-    if (it == agents.end()) return std::optional<Agent>();
+    if (it == agents.end() || !Reads(scope, it->second.organization_id))
+      return std::optional<Agent>();
     return std::optional<Agent>(it->second);
   }
-  Status Update(const TenantScope&, const Agent& a) override {
+  Status Update(const TenantScope& scope, const Agent& a) override {
+    // USING (the row as it is) and WITH CHECK (the row as it will be).
+    auto it = agents.find(a.agent_id);
+    if (it != agents.end() && !Writes(scope, it->second.organization_id))
+      return core::Error::NotFound("NOT_FOUND", "none");
+    if (!Writes(scope, a.organization_id)) return RefusedByPolicy();
     agents[a.agent_id] = a;
     return core::Ok();
   }
-  Result<PageOf<Agent>> List(const TenantScope&, const AgentFilter& f, const Page& page) override {
+  Result<PageOf<Agent>> List(const TenantScope& scope, const AgentFilter& f,
+                             const Page& page) override {
     std::vector<Agent> all;
     for (const auto& [id, a] : agents) {
+      if (!Reads(scope, a.organization_id)) continue;
       if (f.organization_id && a.organization_id != *f.organization_id) continue;
       if (f.status && a.status != *f.status) continue;
       all.push_back(a);
     }
     return PageFrom(std::move(all), page);
   }
-  Result<int64_t> CountLive(const TenantScope&, const std::string& org) override {
+  Result<int64_t> CountLive(const TenantScope& scope, const std::string& org) override {
     int64_t n = 0;
     for (const auto& [id, a] : agents)
-      n += a.organization_id == org && a.status != "decommissioned";
+      n += a.organization_id == org && a.status != "decommissioned" &&
+           Reads(scope, a.organization_id);
     return n;
   }
   std::map<std::string, Agent>& agents;
