@@ -268,7 +268,7 @@ core::Status Connection::Begin(const char* begin_sql) {
   if (!scope_bound_) return Exec(begin_sql);
   TRY(Pipelined(
       [&] { return PQsendQueryParams(conn_, begin_sql, 0, nullptr, nullptr, nullptr, nullptr, 0); },
-      "begin"));
+      "begin", Order::kStatementFirst));
   if (PQtransactionStatus(conn_) != PQTRANS_INTRANS) {
     log_.Record("postgres: begin: no transaction is open after BEGIN");
     discard_ = true;
@@ -277,8 +277,8 @@ core::Status Connection::Begin(const char* begin_sql) {
   return core::Ok();
 }
 
-core::Result<Rows> Connection::Pipelined(const std::function<int()>& send,
-                                         std::string_view context) {
+core::Result<Rows> Connection::Pipelined(const std::function<int()>& send, std::string_view context,
+                                         Order order) {
   // Transaction-local (is_local => true): the implicit transaction of the pipeline, or the
   // explicit one a pipelined BEGIN opened, ends it. Both settings are always written, so a
   // statement never inherits anything.
@@ -296,7 +296,7 @@ core::Result<Rows> Connection::Pipelined(const std::function<int()>& send,
   }
   // set_config, the statement, Sync. A BEGIN goes first instead, so that the setting is
   // made inside the explicit transaction it opens and lasts until its end.
-  const bool is_begin = context == "begin";
+  const bool is_begin = order == Order::kStatementFirst;
   int sent = 1;
   if (is_begin) sent = send();
   if (sent == 1) {
@@ -313,8 +313,7 @@ core::Result<Rows> Connection::Pipelined(const std::function<int()>& send,
   }
 
   // Two statements, each: its result(s), then NULL; then the Sync's PGRES_PIPELINE_SYNC.
-  // The statement whose result is returned is the second (the first for BEGIN, whose
-  // set_config result must also succeed).
+  // Both must succeed; the statement's own result is returned.
   PGresult* results[2] = {nullptr, nullptr};
   bool broken = false;
   for (int statement = 0; statement < 2 && !broken; ++statement) {

@@ -184,9 +184,11 @@ class Connection {
   core::Status CheckParams(std::span<const Param> params);
   // The prepared name of `sql` on this connection, preparing it on first use.
   core::Result<std::string> Prepared(std::string_view sql, int param_count);
-  // Sends the scope's set_config and then `send` (which queues one statement) in one
-  // pipeline, and returns the statement's result.
-  core::Result<Rows> Pipelined(const std::function<int()>& send, std::string_view context);
+  // Sends the scope's set_config and the statement that `send` queues in one pipeline (one
+  // Sync, one round trip) and returns the statement's result. kStatementFirst is for BEGIN.
+  enum class Order { kScopeFirst, kStatementFirst };
+  core::Result<Rows> Pipelined(const std::function<int()>& send, std::string_view context,
+                               Order order = Order::kScopeFirst);
   bool scoped() const { return scope_bound_ && PQtransactionStatus(conn_) == PQTRANS_IDLE; }
 
   PGconn* conn_;
