@@ -1213,7 +1213,7 @@ void Api::ListAudit(RequestContext& ctx, Responder done) {
   auto f = AuditFilterFrom(*q, true);
   if (!f.ok()) return Reply(done, std::move(f).error());
   if (!ctx.principal->cross_tenant) f->organization_id = ctx.principal->organization_id;
-  auto list = s_.store->audit().List(*f, *page);
+  auto list = s_.store->audit().List(domain::TenantScope::ReadFor(*ctx.principal), *f, *page);
   if (!list.ok()) return Reply(done, std::move(list).error());
   boost::json::array data;
   for (const auto& e : list->data) data.push_back(domain::AuditEventToJson(e));
@@ -1224,7 +1224,7 @@ void Api::GetAudit(RequestContext& ctx, Responder done) {
   std::string id(ctx.req.PathParam("eventId"));
   auto not_found = Error::NotFound("AUDIT_EVENT_NOT_FOUND", "Audit event not found");
   if (!core::IsUuid(id)) return Reply(done, not_found);
-  auto ev = s_.store->audit().Get(id);
+  auto ev = s_.store->audit().Get(domain::TenantScope::ReadFor(*ctx.principal), id);
   if (!ev.ok()) return Reply(done, std::move(ev).error());
   if (!*ev || !ctx.principal->CanSee((*ev)->organization_id)) return Reply(done, not_found);
   done(Json(200, domain::AuditEventToJson(**ev)));
@@ -1510,7 +1510,9 @@ core::Result<domain::Agent> Api::PublicDidAgent(const RequestContext& ctx) {
   auto not_found = Error::NotFound("AGENT_NOT_FOUND", "Agent not found");
   const std::string id = AgentIdParam(ctx);
   if (!core::IsUuid(id)) return not_found;
-  TRY_ASSIGN(auto agent, s_.store->agents().Get(id));
+  // DID documents and cards are public (SPEC §4): any agent's, whoever asks. A system-scope
+  // read; the agent's key is then read (or created) in its own organization's scope.
+  TRY_ASSIGN(auto agent, s_.store->agents().Get(domain::TenantScope::System(), id));
   if (!agent) return not_found;
   if (agent->status == "decommissioned")
     return Error{core::Errc::kGone, "AGENT_DECOMMISSIONED",
@@ -1992,7 +1994,8 @@ void Api::TierStatus(RequestContext& ctx, Responder done) {
   auto tier = s_.org_tiers->TierOf(org->organization_id, true);
   if (!tier.ok()) return Reply(done, std::move(tier).error());
   const domain::TierLimits& limits = s_.tier_table->For(*tier);
-  auto agents = s_.store->agents().CountLive(org->organization_id);
+  auto agents = s_.store->agents().CountLive(domain::TenantScope::Org(org->organization_id),
+                                             org->organization_id);
   if (!agents.ok()) return Reply(done, std::move(agents).error());
   auto api_calls = s_.api_limiter->UsageToday(org->organization_id);
   if (!api_calls.ok()) return Reply(done, std::move(api_calls).error());

@@ -12,8 +12,8 @@ class AgentStoreContract : public StoreContract {
   void SetUp() override {
     StoreContract::SetUp();
     if (HasFatalFailure()) return;
-    ASSERT_OK(store().orgs().Create(MakeOrg("org-1", "one")));
-    ASSERT_OK(store().orgs().Create(MakeOrg("org-2", "two")));
+    ASSERT_OK(store().orgs().Create(TestScope(), MakeOrg("org-1", "one")));
+    ASSERT_OK(store().orgs().Create(TestScope(), MakeOrg("org-2", "two")));
   }
 
   std::vector<std::string> Ids(const domain::PageOf<domain::Agent>& page) {
@@ -31,8 +31,8 @@ TEST_P(AgentStoreContract, CreateGetRoundTripsEveryField) {
   agent.role = "admin";
   agent.is_public = true;
   agent.updated_at = kT0 + 5;
-  ASSERT_OK(store().agents().Create(agent));
-  ASSERT_OK_AND_ASSIGN(auto got, store().agents().Get("a-1"));
+  ASSERT_OK(store().agents().Create(TestScope(), agent));
+  ASSERT_OK_AND_ASSIGN(auto got, store().agents().Get(TestScope(), "a-1"));
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(Tie(*got), Tie(agent));
 }
@@ -40,42 +40,42 @@ TEST_P(AgentStoreContract, CreateGetRoundTripsEveryField) {
 TEST_P(AgentStoreContract, EmptyCapabilitiesRoundTrip) {
   auto agent = MakeAgent("a-1", "org-1", kT0);
   agent.capabilities.clear();
-  ASSERT_OK(store().agents().Create(agent));
-  ASSERT_OK_AND_ASSIGN(auto got, store().agents().Get("a-1"));
+  ASSERT_OK(store().agents().Create(TestScope(), agent));
+  ASSERT_OK_AND_ASSIGN(auto got, store().agents().Get(TestScope(), "a-1"));
   ASSERT_TRUE(got.has_value());
   EXPECT_TRUE(got->capabilities.empty());
 }
 
 TEST_P(AgentStoreContract, MissingIsNullopt) {
-  ASSERT_OK_AND_ASSIGN(auto got, store().agents().Get("nope"));
+  ASSERT_OK_AND_ASSIGN(auto got, store().agents().Get(TestScope(), "nope"));
   EXPECT_FALSE(got.has_value());
 }
 
 TEST_P(AgentStoreContract, DuplicateEmailIsConflictCaseInsensitively) {
   auto first = MakeAgent("a-1", "org-1", kT0);
   first.email = "Bot@Example.com";
-  ASSERT_OK(store().agents().Create(first));
+  ASSERT_OK(store().agents().Create(TestScope(), first));
   auto second = MakeAgent("a-2", "org-2", kT0);
   second.email = "bot@EXAMPLE.COM";
-  auto created = store().agents().Create(second);
+  auto created = store().agents().Create(TestScope(), second);
   ASSERT_FALSE(created.ok());
   EXPECT_EQ(created.error().kind, core::Errc::kConflict);
   EXPECT_EQ(created.error().code, "CONFLICT");
-  ASSERT_OK_AND_ASSIGN(auto got, store().agents().Get("a-2"));
+  ASSERT_OK_AND_ASSIGN(auto got, store().agents().Get(TestScope(), "a-2"));
   EXPECT_FALSE(got.has_value());
 }
 
 TEST_P(AgentStoreContract, DuplicateIdIsConflict) {
-  ASSERT_OK(store().agents().Create(MakeAgent("a-1", "org-1", kT0)));
+  ASSERT_OK(store().agents().Create(TestScope(), MakeAgent("a-1", "org-1", kT0)));
   auto again = MakeAgent("a-1", "org-1", kT0);
   again.email = "other@example.com";
-  auto created = store().agents().Create(again);
+  auto created = store().agents().Create(TestScope(), again);
   ASSERT_FALSE(created.ok());
   EXPECT_EQ(created.error().kind, core::Errc::kConflict);
 }
 
 TEST_P(AgentStoreContract, UpdateReplacesMutableFields) {
-  ASSERT_OK(store().agents().Create(MakeAgent("a-1", "org-1", kT0)));
+  ASSERT_OK(store().agents().Create(TestScope(), MakeAgent("a-1", "org-1", kT0)));
   auto changed = MakeAgent("a-1", "org-2", kT0);
   changed.email = "renamed@example.com";
   changed.agent_type = "router";
@@ -87,54 +87,54 @@ TEST_P(AgentStoreContract, UpdateReplacesMutableFields) {
   changed.role = "admin";
   changed.is_public = true;
   changed.updated_at = kT0 + 1000;
-  ASSERT_OK(store().agents().Update(changed));
-  ASSERT_OK_AND_ASSIGN(auto got, store().agents().Get("a-1"));
+  ASSERT_OK(store().agents().Update(TestScope(), changed));
+  ASSERT_OK_AND_ASSIGN(auto got, store().agents().Get(TestScope(), "a-1"));
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(Tie(*got), Tie(changed));
 }
 
 TEST_P(AgentStoreContract, UpdateKeepsCreatedAt) {
-  ASSERT_OK(store().agents().Create(MakeAgent("a-1", "org-1", kT0)));
+  ASSERT_OK(store().agents().Create(TestScope(), MakeAgent("a-1", "org-1", kT0)));
   auto changed = MakeAgent("a-1", "org-1", kT0 + 999);
-  ASSERT_OK(store().agents().Update(changed));
-  ASSERT_OK_AND_ASSIGN(auto got, store().agents().Get("a-1"));
+  ASSERT_OK(store().agents().Update(TestScope(), changed));
+  ASSERT_OK_AND_ASSIGN(auto got, store().agents().Get(TestScope(), "a-1"));
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(got->created_at, kT0);
   EXPECT_EQ(got->updated_at, kT0 + 999);
 }
 
 TEST_P(AgentStoreContract, UpdateToTakenEmailIsConflict) {
-  ASSERT_OK(store().agents().Create(MakeAgent("a-1", "org-1", kT0)));
-  ASSERT_OK(store().agents().Create(MakeAgent("a-2", "org-1", kT0)));
+  ASSERT_OK(store().agents().Create(TestScope(), MakeAgent("a-1", "org-1", kT0)));
+  ASSERT_OK(store().agents().Create(TestScope(), MakeAgent("a-2", "org-1", kT0)));
   auto changed = MakeAgent("a-2", "org-1", kT0);
   changed.email = "A-1@AGENTS.example.com";
-  auto updated = store().agents().Update(changed);
+  auto updated = store().agents().Update(TestScope(), changed);
   ASSERT_FALSE(updated.ok());
   EXPECT_EQ(updated.error().kind, core::Errc::kConflict);
-  ASSERT_OK_AND_ASSIGN(auto got, store().agents().Get("a-2"));
+  ASSERT_OK_AND_ASSIGN(auto got, store().agents().Get(TestScope(), "a-2"));
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(got->email, "a-2@agents.example.com");
 }
 
 TEST_P(AgentStoreContract, UpdateOfOwnEmailInOtherCaseIsAllowed) {
-  ASSERT_OK(store().agents().Create(MakeAgent("a-1", "org-1", kT0)));
+  ASSERT_OK(store().agents().Create(TestScope(), MakeAgent("a-1", "org-1", kT0)));
   auto changed = MakeAgent("a-1", "org-1", kT0);
   changed.email = "A-1@agents.example.com";
-  ASSERT_OK(store().agents().Update(changed));
+  ASSERT_OK(store().agents().Update(TestScope(), changed));
 }
 
 TEST_P(AgentStoreContract, UpdateOfMissingAgentIsNotFound) {
-  auto updated = store().agents().Update(MakeAgent("ghost", "org-1", kT0));
+  auto updated = store().agents().Update(TestScope(), MakeAgent("ghost", "org-1", kT0));
   ASSERT_FALSE(updated.ok());
   EXPECT_EQ(updated.error().kind, core::Errc::kNotFound);
 }
 
 TEST_P(AgentStoreContract, ListIsNewestFirstWithIdTieBreak) {
-  ASSERT_OK(store().agents().Create(MakeAgent("a-old", "org-1", kT0)));
-  ASSERT_OK(store().agents().Create(MakeAgent("a-new", "org-1", kT0 + 2000)));
-  ASSERT_OK(store().agents().Create(MakeAgent("a-mid-1", "org-1", kT0 + 1000)));
-  ASSERT_OK(store().agents().Create(MakeAgent("a-mid-2", "org-1", kT0 + 1000)));
-  ASSERT_OK_AND_ASSIGN(auto page, store().agents().List({}, {1, 20}));
+  ASSERT_OK(store().agents().Create(TestScope(), MakeAgent("a-old", "org-1", kT0)));
+  ASSERT_OK(store().agents().Create(TestScope(), MakeAgent("a-new", "org-1", kT0 + 2000)));
+  ASSERT_OK(store().agents().Create(TestScope(), MakeAgent("a-mid-1", "org-1", kT0 + 1000)));
+  ASSERT_OK(store().agents().Create(TestScope(), MakeAgent("a-mid-2", "org-1", kT0 + 1000)));
+  ASSERT_OK_AND_ASSIGN(auto page, store().agents().List(TestScope(), {}, {1, 20}));
   EXPECT_EQ(page.total, 4);
   EXPECT_EQ(Ids(page), (std::vector<std::string>{"a-new", "a-mid-2", "a-mid-1", "a-old"}));
 }
@@ -150,12 +150,12 @@ TEST_P(AgentStoreContract, ListFiltersByEachField) {
   auto a4 = MakeAgent("a-4", "org-2", kT0 + 4);
   a4.status = "decommissioned";
   a4.owner = "team-b";
-  for (const auto& agent : {a1, a2, a3, a4}) ASSERT_OK(store().agents().Create(agent));
+  for (const auto& agent : {a1, a2, a3, a4}) ASSERT_OK(store().agents().Create(TestScope(), agent));
 
   auto list = [&](const std::function<void(domain::AgentFilter&)>& set_filter) {
     domain::AgentFilter filter;
     set_filter(filter);
-    auto page = store().agents().List(filter, {1, 20});
+    auto page = store().agents().List(TestScope(), filter, {1, 20});
     EXPECT_TRUE(page.ok());
     return page.ok() ? std::make_pair(Ids(*page), page->total)
                      : std::make_pair(std::vector<std::string>{}, int64_t{-1});
@@ -183,11 +183,12 @@ TEST_P(AgentStoreContract, ListPaginatesWithTotals) {
   for (int i = 0; i < 25; ++i) {
     char id[16];
     std::snprintf(id, sizeof id, "a-%02d", i);
-    ASSERT_OK(store().agents().Create(MakeAgent(id, i % 5 == 0 ? "org-2" : "org-1", kT0 + i)));
+    ASSERT_OK(store().agents().Create(TestScope(),
+                                      MakeAgent(id, i % 5 == 0 ? "org-2" : "org-1", kT0 + i)));
   }
   std::vector<std::string> seen;
   for (int page_number = 1; page_number <= 3; ++page_number) {
-    ASSERT_OK_AND_ASSIGN(auto page, store().agents().List({}, {page_number, 10}));
+    ASSERT_OK_AND_ASSIGN(auto page, store().agents().List(TestScope(), {}, {page_number, 10}));
     EXPECT_EQ(page.total, 25);
     EXPECT_EQ(page.data.size(), page_number < 3 ? 10u : 5u);
     for (const auto& agent : page.data) seen.push_back(agent.agent_id);
@@ -197,13 +198,13 @@ TEST_P(AgentStoreContract, ListPaginatesWithTotals) {
   EXPECT_EQ(seen.back(), "a-00");
   EXPECT_TRUE(std::is_sorted(seen.rbegin(), seen.rend()));
 
-  ASSERT_OK_AND_ASSIGN(auto beyond, store().agents().List({}, {4, 10}));
+  ASSERT_OK_AND_ASSIGN(auto beyond, store().agents().List(TestScope(), {}, {4, 10}));
   EXPECT_TRUE(beyond.data.empty());
   EXPECT_EQ(beyond.total, 25);
 
   domain::AgentFilter org_1;
   org_1.organization_id = "org-1";
-  ASSERT_OK_AND_ASSIGN(auto filtered, store().agents().List(org_1, {2, 15}));
+  ASSERT_OK_AND_ASSIGN(auto filtered, store().agents().List(TestScope(), org_1, {2, 15}));
   EXPECT_EQ(filtered.total, 20);
   EXPECT_EQ(filtered.data.size(), 5u);
 }
@@ -216,17 +217,17 @@ TEST_P(AgentStoreContract, CountLiveIgnoresDecommissionedAndOtherOrganizations) 
   gone.status = "decommissioned";
   auto elsewhere = MakeAgent("a-4", "org-2", kT0);
   for (const auto& agent : {active, suspended, gone, elsewhere}) {
-    ASSERT_OK(store().agents().Create(agent));
+    ASSERT_OK(store().agents().Create(TestScope(), agent));
   }
-  ASSERT_OK_AND_ASSIGN(int64_t live, store().agents().CountLive("org-1"));
+  ASSERT_OK_AND_ASSIGN(int64_t live, store().agents().CountLive(TestScope(), "org-1"));
   EXPECT_EQ(live, 2);
-  ASSERT_OK_AND_ASSIGN(int64_t none, store().agents().CountLive("org-3"));
+  ASSERT_OK_AND_ASSIGN(int64_t none, store().agents().CountLive(TestScope(), "org-3"));
   EXPECT_EQ(none, 0);
 
   auto decommission = active;
   decommission.status = "decommissioned";
-  ASSERT_OK(store().agents().Update(decommission));
-  ASSERT_OK_AND_ASSIGN(live, store().agents().CountLive("org-1"));
+  ASSERT_OK(store().agents().Update(TestScope(), decommission));
+  ASSERT_OK_AND_ASSIGN(live, store().agents().CountLive(TestScope(), "org-1"));
   EXPECT_EQ(live, 1);
 }
 

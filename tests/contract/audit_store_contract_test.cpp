@@ -115,10 +115,10 @@ TEST_P(AuditStoreContract, GetRoundTripsEveryField) {
   events[1].ip_address = "2001:db8::1";
   events[1].user_agent = "curl/8.0 \"quoted\"";
   ASSERT_OK(store().audit().AppendBatch(events, kTestHasher));
-  ASSERT_OK_AND_ASSIGN(auto got, store().audit().Get("e-1"));
+  ASSERT_OK_AND_ASSIGN(auto got, store().audit().Get(TestScope(), "e-1"));
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(Tie(*got), Tie(events[1]));
-  ASSERT_OK_AND_ASSIGN(auto missing, store().audit().Get("nope"));
+  ASSERT_OK_AND_ASSIGN(auto missing, store().audit().Get(TestScope(), "nope"));
   EXPECT_FALSE(missing.has_value());
 }
 
@@ -136,7 +136,7 @@ TEST_P(AuditStoreContract, ListFiltersNewestFirstWithTotals) {
                   domain::Page page = {1, 20}) {
     domain::AuditFilter filter;
     set_filter(filter);
-    auto result = store().audit().List(filter, page);
+    auto result = store().audit().List(TestScope(), filter, page);
     EXPECT_TRUE(result.ok());
     return result.ok() ? std::make_pair(EventIds(result->data), result->total)
                        : std::make_pair(std::vector<std::string>{}, int64_t{-1});
@@ -225,7 +225,7 @@ TEST_P(AuditStoreContract, PurgeBeforeDeletesOldEventsAndAnchorsTheRest) {
   auto survivors = ScanAll(store().audit());
   EXPECT_EQ(EventIds(survivors), (std::vector<std::string>{"e-3", "e-4", "e-5"}));
   ExpectUnbrokenChain(survivors, anchor);
-  ASSERT_OK_AND_ASSIGN(auto gone, store().audit().Get("e-0"));
+  ASSERT_OK_AND_ASSIGN(auto gone, store().audit().Get(TestScope(), "e-0"));
   EXPECT_FALSE(gone.has_value());
 
   // Nothing older left: a second purge is a no-op and keeps the anchor.

@@ -30,31 +30,31 @@ AGENTIDP_CONTRACT_SUITE(DelegationStoreContract);
 TEST_P(DelegationStoreContract, CreateGetRoundTrips) {
   auto root = MakeDelegation("c-1");
   auto child = MakeDelegation("c-2", "c-1");
-  ASSERT_OK(store().delegations().Create(root));
-  ASSERT_OK(store().delegations().Create(child));
-  ASSERT_OK_AND_ASSIGN(auto got, store().delegations().Get("c-2"));
+  ASSERT_OK(store().delegations().Create(TestScope(), root));
+  ASSERT_OK(store().delegations().Create(TestScope(), child));
+  ASSERT_OK_AND_ASSIGN(auto got, store().delegations().Get(TestScope(), "c-2"));
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(Tie(*got), Tie(child));
-  ASSERT_OK_AND_ASSIGN(auto missing, store().delegations().Get("nope"));
+  ASSERT_OK_AND_ASSIGN(auto missing, store().delegations().Get(TestScope(), "nope"));
   EXPECT_FALSE(missing.has_value());
 }
 
 TEST_P(DelegationStoreContract, DuplicateChainIsConflict) {
-  ASSERT_OK(store().delegations().Create(MakeDelegation("c-1")));
-  auto again = store().delegations().Create(MakeDelegation("c-1"));
+  ASSERT_OK(store().delegations().Create(TestScope(), MakeDelegation("c-1")));
+  auto again = store().delegations().Create(TestScope(), MakeDelegation("c-1"));
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.error().kind, core::Errc::kConflict);
 }
 
 TEST_P(DelegationStoreContract, MarkRevokedOnceKeepsTheFirstTime) {
-  ASSERT_OK(store().delegations().Create(MakeDelegation("c-1")));
-  ASSERT_OK_AND_ASSIGN(bool first, store().delegations().MarkRevoked("c-1", kT0 + 5));
+  ASSERT_OK(store().delegations().Create(TestScope(), MakeDelegation("c-1")));
+  ASSERT_OK_AND_ASSIGN(bool first, store().delegations().MarkRevoked(TestScope(), "c-1", kT0 + 5));
   EXPECT_TRUE(first);
-  ASSERT_OK_AND_ASSIGN(bool second, store().delegations().MarkRevoked("c-1", kT0 + 9));
+  ASSERT_OK_AND_ASSIGN(bool second, store().delegations().MarkRevoked(TestScope(), "c-1", kT0 + 9));
   EXPECT_FALSE(second);
-  ASSERT_OK_AND_ASSIGN(bool unknown, store().delegations().MarkRevoked("nope", kT0));
+  ASSERT_OK_AND_ASSIGN(bool unknown, store().delegations().MarkRevoked(TestScope(), "nope", kT0));
   EXPECT_FALSE(unknown);
-  ASSERT_OK_AND_ASSIGN(auto got, store().delegations().Get("c-1"));
+  ASSERT_OK_AND_ASSIGN(auto got, store().delegations().Get(TestScope(), "c-1"));
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(got->revoked_at, kT0 + 5);
 }

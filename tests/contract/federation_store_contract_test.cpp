@@ -65,56 +65,59 @@ TEST_P(FederationStoreContract, TrustPolicyRoundTripsAndDuplicateIdIsConflict) {
   bootstrap.agent_id.clear();
   bootstrap.branch.clear();
   bootstrap.conditions_json = "{}";
-  ASSERT_OK(store().federation().CreateTrustPolicy(p));
-  ASSERT_OK(store().federation().CreateTrustPolicy(bootstrap));
-  ASSERT_OK_AND_ASSIGN(auto got, store().federation().GetTrustPolicy("p-1"));
+  ASSERT_OK(store().federation().CreateTrustPolicy(TestScope(), p));
+  ASSERT_OK(store().federation().CreateTrustPolicy(TestScope(), bootstrap));
+  ASSERT_OK_AND_ASSIGN(auto got, store().federation().GetTrustPolicy(TestScope(), "p-1"));
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(TieP(*got), TieP(p));
-  ASSERT_OK_AND_ASSIGN(auto got2, store().federation().GetTrustPolicy("p-2"));
+  ASSERT_OK_AND_ASSIGN(auto got2, store().federation().GetTrustPolicy(TestScope(), "p-2"));
   ASSERT_TRUE(got2.has_value());
   EXPECT_EQ(TieP(*got2), TieP(bootstrap));
-  ASSERT_OK_AND_ASSIGN(auto missing, store().federation().GetTrustPolicy("nope"));
+  ASSERT_OK_AND_ASSIGN(auto missing, store().federation().GetTrustPolicy(TestScope(), "nope"));
   EXPECT_FALSE(missing.has_value());
-  auto again = store().federation().CreateTrustPolicy(MakePolicy("p-1", "org-2", kT0));
+  auto again = store().federation().CreateTrustPolicy(TestScope(), MakePolicy("p-1", "org-2", kT0));
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.error().kind, core::Errc::kConflict);
 }
 
 TEST_P(FederationStoreContract, ListsAreConfinedToTheOrganizationOrIssuerAndOldestFirst) {
-  ASSERT_OK(store().federation().CreateTrustPolicy(MakePolicy("p-new", "org-1", kT0 + 2)));
-  ASSERT_OK(store().federation().CreateTrustPolicy(MakePolicy("p-old", "org-1", kT0)));
-  ASSERT_OK(store().federation().CreateTrustPolicy(MakePolicy("p-other", "org-2", kT0 + 1)));
+  ASSERT_OK(
+      store().federation().CreateTrustPolicy(TestScope(), MakePolicy("p-new", "org-1", kT0 + 2)));
+  ASSERT_OK(store().federation().CreateTrustPolicy(TestScope(), MakePolicy("p-old", "org-1", kT0)));
+  ASSERT_OK(
+      store().federation().CreateTrustPolicy(TestScope(), MakePolicy("p-other", "org-2", kT0 + 1)));
   ASSERT_OK(store().federation().CreateTrustPolicy(
-      MakePolicy("p-k8s", "org-2", kT0 + 3, "kubernetes", "https://k8s.example")));
+      TestScope(), MakePolicy("p-k8s", "org-2", kT0 + 3, "kubernetes", "https://k8s.example")));
   ASSERT_OK(store().federation().CreateTrustPolicy(
-      MakePolicy("p-k8s-b", "org-1", kT0 + 4, "kubernetes", "https://k8s-b.example")));
+      TestScope(), MakePolicy("p-k8s-b", "org-1", kT0 + 4, "kubernetes", "https://k8s-b.example")));
 
-  ASSERT_OK_AND_ASSIGN(auto org1, store().federation().ListTrustPolicies("org-1"));
+  ASSERT_OK_AND_ASSIGN(auto org1, store().federation().ListTrustPolicies(TestScope(), "org-1"));
   EXPECT_EQ(Ids(org1), (std::vector<std::string>{"p-old", "p-new", "p-k8s-b"}));
-  ASSERT_OK_AND_ASSIGN(auto none, store().federation().ListTrustPolicies("org-3"));
+  ASSERT_OK_AND_ASSIGN(auto none, store().federation().ListTrustPolicies(TestScope(), "org-3"));
   EXPECT_TRUE(none.empty());
 
-  ASSERT_OK_AND_ASSIGN(auto gh, store().federation().ListTrustPoliciesByIssuer("github", ""));
+  ASSERT_OK_AND_ASSIGN(auto gh,
+                       store().federation().ListTrustPoliciesByIssuer(TestScope(), "github", ""));
   EXPECT_EQ(Ids(gh), (std::vector<std::string>{"p-old", "p-other", "p-new"}));
   ASSERT_OK_AND_ASSIGN(auto k8s, store().federation().ListTrustPoliciesByIssuer(
-                                     "kubernetes", "https://k8s.example"));
+                                     TestScope(), "kubernetes", "https://k8s.example"));
   EXPECT_EQ(Ids(k8s), (std::vector<std::string>{"p-k8s"}));
   // Exact issuer match: a prefix or another provider finds nothing.
   ASSERT_OK_AND_ASSIGN(auto prefix, store().federation().ListTrustPoliciesByIssuer(
-                                        "kubernetes", "https://k8s.exampl"));
+                                        TestScope(), "kubernetes", "https://k8s.exampl"));
   EXPECT_TRUE(prefix.empty());
-  ASSERT_OK_AND_ASSIGN(
-      auto other, store().federation().ListTrustPoliciesByIssuer("oidc", "https://k8s.example"));
+  ASSERT_OK_AND_ASSIGN(auto other, store().federation().ListTrustPoliciesByIssuer(
+                                       TestScope(), "oidc", "https://k8s.example"));
   EXPECT_TRUE(other.empty());
 }
 
 TEST_P(FederationStoreContract, DeleteTrustPolicyReportsWhetherItExisted) {
-  ASSERT_OK(store().federation().CreateTrustPolicy(MakePolicy("p-1", "org-1", kT0)));
-  ASSERT_OK_AND_ASSIGN(bool first, store().federation().DeleteTrustPolicy("p-1"));
+  ASSERT_OK(store().federation().CreateTrustPolicy(TestScope(), MakePolicy("p-1", "org-1", kT0)));
+  ASSERT_OK_AND_ASSIGN(bool first, store().federation().DeleteTrustPolicy(TestScope(), "p-1"));
   EXPECT_TRUE(first);
-  ASSERT_OK_AND_ASSIGN(bool second, store().federation().DeleteTrustPolicy("p-1"));
+  ASSERT_OK_AND_ASSIGN(bool second, store().federation().DeleteTrustPolicy(TestScope(), "p-1"));
   EXPECT_FALSE(second);
-  ASSERT_OK_AND_ASSIGN(auto got, store().federation().GetTrustPolicy("p-1"));
+  ASSERT_OK_AND_ASSIGN(auto got, store().federation().GetTrustPolicy(TestScope(), "p-1"));
   EXPECT_FALSE(got.has_value());
 }
 
@@ -192,11 +195,11 @@ TEST_P(FederationStoreContract, UpdateAndDeletePartner) {
 }
 
 TEST_P(FederationStoreContract, AnotherHandleSeesTheSameRows) {
-  ASSERT_OK(store().federation().CreateTrustPolicy(MakePolicy("p-1", "org-1", kT0)));
+  ASSERT_OK(store().federation().CreateTrustPolicy(TestScope(), MakePolicy("p-1", "org-1", kT0)));
   ASSERT_OK(store().federation().CreatePartner(MakePartner("f-1", "https://partner.example", kT0)));
   auto other = ConnectAnother();
   ASSERT_NE(other, nullptr);
-  ASSERT_OK_AND_ASSIGN(auto p, other->federation().GetTrustPolicy("p-1"));
+  ASSERT_OK_AND_ASSIGN(auto p, other->federation().GetTrustPolicy(TestScope(), "p-1"));
   EXPECT_TRUE(p.has_value());
   ASSERT_OK_AND_ASSIGN(auto f, other->federation().GetPartnerByIssuer("https://partner.example"));
   EXPECT_TRUE(f.has_value());

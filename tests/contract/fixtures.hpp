@@ -17,6 +17,18 @@ namespace agentidp::contract {
 
 inline constexpr int64_t kT0 = 1'774'688'400'000;  // 2026-03-28T09:00:00.000Z
 
+// The tenant scope of the contract tests' calls: every organization id they use ("org-0" ..
+// "org-99"), so that on PostgreSQL the row-level security policies admit what the tests
+// write and read (rls_pgtest.cpp tests the policies themselves).
+inline const domain::TenantScope& TestScope() {
+  static const domain::TenantScope scope = [] {
+    std::vector<std::string> ids;
+    for (int i = 0; i < 100; ++i) ids.push_back("org-" + std::to_string(i));
+    return domain::TenantScope::Orgs(std::move(ids));
+  }();
+  return scope;
+}
+
 inline domain::Organization MakeOrg(const std::string& id, const std::string& slug) {
   domain::Organization org;
   org.organization_id = id;

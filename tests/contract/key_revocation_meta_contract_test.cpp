@@ -173,11 +173,11 @@ TEST_P(StoreLifecycleContract, PingAndBackendName) {
 TEST_P(StoreLifecycleContract, AnotherHandleSeesCommittedWrites) {
   auto other = ConnectAnother();
   ASSERT_NE(other, nullptr);
-  ASSERT_OK(store().orgs().Create(MakeOrg("org-1", "one")));
-  ASSERT_OK_AND_ASSIGN(auto seen, other->orgs().GetBySlug("one"));
+  ASSERT_OK(store().orgs().Create(TestScope(), MakeOrg("org-1", "one")));
+  ASSERT_OK_AND_ASSIGN(auto seen, other->orgs().GetBySlug(TestScope(), "one"));
   EXPECT_TRUE(seen.has_value());
-  ASSERT_OK(other->agents().Create(MakeAgent("a-1", "org-1", kT0)));
-  ASSERT_OK_AND_ASSIGN(int64_t live, store().agents().CountLive("org-1"));
+  ASSERT_OK(other->agents().Create(TestScope(), MakeAgent("a-1", "org-1", kT0)));
+  ASSERT_OK_AND_ASSIGN(int64_t live, store().agents().CountLive(TestScope(), "org-1"));
   EXPECT_EQ(live, 1);
 }
 

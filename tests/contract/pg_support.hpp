@@ -130,6 +130,40 @@ class PgSchema {
   std::string name_;
 };
 
+// The role the store runs as in the tests that must see row-level security at work: LOGIN,
+// neither superuser nor BYPASSRLS (as the server should run in production; the tests' base
+// URL is a superuser, whom PostgreSQL never subjects to row-level security). Created once per
+// cluster, by whichever test gets there first.
+inline constexpr const char* kAppRole = "agentidp_app_test";
+
+inline void EnsureAppRole(const std::string& base_url) {
+  RawPg admin(base_url);
+  auto created = admin.Exec(std::string("DO $$ BEGIN CREATE ROLE ") + kAppRole +
+                            " LOGIN NOSUPERUSER NOBYPASSRLS; EXCEPTION WHEN duplicate_object OR "
+                            "unique_violation THEN NULL; END $$");
+  EXPECT_TRUE(created.ok) << created.message;
+}
+
+// A schema owned by the application role (it runs the migrations there and owns the
+// tables: FORCE ROW LEVEL SECURITY subjects it all the same), and the URL to connect as it.
+class AppRoleSchema {
+ public:
+  explicit AppRoleSchema(const std::string& base_url) : schema_(base_url) {
+    EnsureAppRole(base_url);
+    RawPg admin(base_url);
+    auto owned = admin.Exec("ALTER SCHEMA " + schema_.name() + " OWNER TO " + kAppRole);
+    EXPECT_TRUE(owned.ok) << owned.message;
+  }
+  const std::string& name() const { return schema_.name(); }
+  // As the application role.
+  std::string url() const { return WithUrlParam(schema_.url(), "user", kAppRole); }
+  // As the superuser of the base URL (bypasses row-level security).
+  std::string admin_url() const { return schema_.url(); }
+
+ private:
+  PgSchema schema_;
+};
+
 // A loopback TCP forwarder in front of the PostgreSQL server. Stop() closes the listening
 // port and every forwarded connection (as a server crash or restart does); Start() listens
 // again on the same port. Lets one test take "its" server away without touching the server

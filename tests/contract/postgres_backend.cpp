@@ -1,5 +1,7 @@
 // Registers the PostgreSQL backend for the contract tests when AGENTIDP_TEST_PG_URL names a
-// server (scripts/with-postgres.sh sets it): one fresh schema per test in that database.
+// server (scripts/with-postgres.sh sets it): one fresh schema per test in that database, used
+// as a role that row-level security applies to (so every contract test also runs through the
+// policies and the store's tenant scopes).
 // Without it, no PostgreSQL test is registered at all, so the counts stay honest.
 
 #include "contract/backends.hpp"
@@ -30,7 +32,7 @@ class PostgresTestDatabase final : public TestDatabase {
   }
 
  private:
-  PgSchema schema_;
+  AppRoleSchema schema_;
 };
 
 }  // namespace

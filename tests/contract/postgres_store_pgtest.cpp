@@ -309,7 +309,7 @@ TEST_P(PostgresStoreTest, AnApplicationRoleWithoutDdlRightsRunsAMigratedSchema) 
     auto events = AppendThree(*app);
     ASSERT_OK_AND_ASSIGN(int64_t purged, app->audit().PurgeBefore(kT0 + 1));
     EXPECT_EQ(purged, 1);
-    ASSERT_OK(app->orgs().Create(MakeOrg("org-1", "one")));
+    ASSERT_OK(app->orgs().Create(TestScope(), MakeOrg("org-1", "one")));
     ASSERT_OK(app->meta().Put("k", "v"));
     ASSERT_OK(app->revocations().Revoke({"jti", kT0 + 10, kT0}));
     ExpectUnbrokenChain(ScanAll(app->audit()), events[0].hash);
@@ -415,13 +415,13 @@ TEST_P(PostgresStoreTest, ThePoolNeverOpensMoreThanItsSize) {
 }
 
 TEST_P(PostgresStoreTest, UniqueViolationIsConflictAndTheLogNamesTheConstraintNotTheValue) {
-  ASSERT_OK(store_->orgs().Create(MakeOrg("org-1", "one")));
+  ASSERT_OK(store_->orgs().Create(TestScope(), MakeOrg("org-1", "one")));
   auto agent = MakeAgent("a-1", "org-1", kT0);
   agent.email = "Secret.Person@example.com";
-  ASSERT_OK(store_->agents().Create(agent));
+  ASSERT_OK(store_->agents().Create(TestScope(), agent));
   auto clash = MakeAgent("a-2", "org-1", kT0);
   clash.email = "secret.person@EXAMPLE.com";
-  auto created = store_->agents().Create(clash);
+  auto created = store_->agents().Create(TestScope(), clash);
   ASSERT_FALSE(created.ok());
   EXPECT_EQ(created.error().code, "CONFLICT");
   const std::string detail = store_->LastErrorDetail();
@@ -431,7 +431,7 @@ TEST_P(PostgresStoreTest, UniqueViolationIsConflictAndTheLogNamesTheConstraintNo
 }
 
 TEST_P(PostgresStoreTest, NulAndInvalidUtf8AreRefusedNotTruncated) {
-  ASSERT_OK(store_->orgs().Create(MakeOrg("org-1", "one")));
+  ASSERT_OK(store_->orgs().Create(TestScope(), MakeOrg("org-1", "one")));
   auto nul = store_->meta().Put("k", std::string("a\0b", 3));
   ASSERT_FALSE(nul.ok());
   EXPECT_EQ(nul.error().kind, core::Errc::kValidation);
@@ -457,8 +457,8 @@ TEST_P(PostgresStoreTest, OpenStoreUnderstandsPostgresUrlsAndFeedsTheErrorSink) 
     EXPECT_EQ((*opened)->BackendName(), "postgres");
     ASSERT_OK((*opened)->Migrate());
     ASSERT_OK((*opened)->Ping());
-    ASSERT_OK((*opened)->orgs().Create(MakeOrg("org-" + scheme, "slug-" + scheme)));
-    EXPECT_FALSE((*opened)->orgs().Create(MakeOrg("org-" + scheme, "other")).ok());
+    ASSERT_OK((*opened)->orgs().Create(TestScope(), MakeOrg("org-" + scheme, "slug-" + scheme)));
+    EXPECT_FALSE((*opened)->orgs().Create(TestScope(), MakeOrg("org-" + scheme, "other")).ok());
     std::lock_guard<std::mutex> lock(mutex);
     ASSERT_FALSE(details.empty());
     EXPECT_NE(details.back().find("23505"), std::string::npos) << details.back();
@@ -627,7 +627,7 @@ namespace {
 // agent. Without the row lock, READ COMMITTED would not see the uncommitted agent and the
 // UPDATE would not conflict with the foreign key's KEY SHARE lock.
 TEST_P(PostgresStoreTest, OrgDeleteWaitsForAnAgentBeingInsertedIntoIt) {
-  ASSERT_TRUE(store_->orgs().Create(MakeOrg("org-1", "acme")).ok());
+  ASSERT_TRUE(store_->orgs().Create(TestScope(), MakeOrg("org-1", "acme")).ok());
   auto raw = Raw();
   ASSERT_TRUE(raw->Exec("BEGIN").ok);
   auto inserted = raw->Exec(
@@ -636,15 +636,16 @@ TEST_P(PostgresStoreTest, OrgDeleteWaitsForAnAgentBeingInsertedIntoIt) {
       "'org-1', 'a@example.com', 'custom', '1.0.0', '[]', 'o', 'development', 'active', "
       "'member', false, 1, 1)");
   ASSERT_TRUE(inserted.ok) << inserted.message;
-  auto deleting = std::async(std::launch::async,
-                             [&] { return store_->orgs().MarkDeletedIfEmpty("org-1", kT0); });
+  auto deleting = std::async(std::launch::async, [&] {
+    return store_->orgs().MarkDeletedIfEmpty(TestScope(), "org-1", kT0);
+  });
   EXPECT_EQ(deleting.wait_for(std::chrono::milliseconds(500)), std::future_status::timeout)
       << "the delete did not wait for the transaction inserting an agent";
   ASSERT_TRUE(raw->Exec("COMMIT").ok);
   auto result = deleting.get();
   ASSERT_TRUE(result.ok()) << result.error().message;
   EXPECT_FALSE(*result) << "the committed agent must block the delete";
-  auto org = store_->orgs().Get("org-1");
+  auto org = store_->orgs().Get(TestScope(), "org-1");
   ASSERT_TRUE(org.ok());
   EXPECT_EQ((*org)->status, "active");
 }

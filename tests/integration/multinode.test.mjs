@@ -312,3 +312,21 @@ test('the audit chain written by three nodes verifies', async () => {
   assert.equal(r.json.verified, true, r.text);
   assert.ok(r.json.checkedCount > 100);
 });
+
+test('the nodes run as a role that row-level security applies to, and it does', async () => {
+  // Not a superuser, not BYPASSRLS, and every node's sessions use it.
+  assert.equal(cluster.pg.psql("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = 'agentidp_app'").trim(), 'f');
+  const roles = cluster.pg.psql("SELECT DISTINCT usename FROM pg_stat_activity WHERE application_name = 'agentidp'").trim();
+  assert.equal(roles, 'agentidp_app');
+  // Every tenant table is policed, also for its owner (FORCE).
+  const unpoliced = cluster.pg.psql(`SELECT relname FROM pg_class WHERE relname IN ('organizations', 'agents',
+    'credentials', 'agent_keys', 'delegations', 'trust_policies', 'audit_events')
+    AND relkind = 'r' AND NOT (relrowsecurity AND relforcerowsecurity)`).trim();
+  assert.equal(unpoliced, '');
+  // The rows the nodes wrote are there, but a session of the same role without a tenant scope
+  // sees none of them.
+  assert.ok(Number(cluster.pg.psql('SELECT count(*) FROM agents').trim()) > 0);
+  const last = (out) => out.trim().split('\n').pop();  // psql prints every statement's result
+  assert.equal(last(cluster.pg.psql('SET ROLE agentidp_app; SELECT count(*) FROM agents')), '0');
+  assert.equal(last(cluster.pg.psql("SET ROLE agentidp_app; SELECT set_config('agentidp.system', 'on', false); SELECT count(*) > 0 FROM agents")), 't');
+});

@@ -297,7 +297,7 @@ core::Result<Agent> AgentService::Visible(const Principal& caller, const std::st
   // Unknown and foreign agents are indistinguishable (no cross-tenant enumeration).
   auto not_found = core::Error::NotFound("AGENT_NOT_FOUND", "Agent not found");
   if (!core::IsUuid(agent_id)) return not_found;
-  TRY_ASSIGN(auto agent, store_.agents().Get(agent_id));
+  TRY_ASSIGN(auto agent, store_.agents().Get(TenantScope::ReadFor(caller), agent_id));
   if (!agent || !caller.CanSee(agent->organization_id)) return not_found;
   return std::move(*agent);
 }
@@ -308,7 +308,7 @@ core::Result<Agent> AgentService::Create(const Principal& caller, const AgentInp
   a.organization_id = in.organization_id.value_or(caller.organization_id);
   if (!caller.CanSee(a.organization_id))
     return core::Error::Forbidden("cross_tenant", "Cannot create agents in another organization");
-  TRY_ASSIGN(auto org, store_.orgs().Get(a.organization_id));
+  TRY_ASSIGN(auto org, store_.orgs().Get(TenantScope::Org(a.organization_id), a.organization_id));
   if (!org || org->status == "deleted")
     return core::Error::NotFound("ORG_NOT_FOUND", "Organization not found");
   if (org->status != "active")
@@ -319,7 +319,8 @@ core::Result<Agent> AgentService::Create(const Principal& caller, const AgentInp
       return core::Error::Forbidden("privilege_escalation",
                                     "Cannot create an agent with more privileges than the caller");
   if (org->max_agents >= 0) {
-    TRY_ASSIGN(int64_t live, store_.agents().CountLive(a.organization_id));
+    TRY_ASSIGN(int64_t live,
+               store_.agents().CountLive(TenantScope::Org(a.organization_id), a.organization_id));
     if (live >= org->max_agents) {
       core::Error e{
           core::Errc::kForbidden, "FREE_TIER_LIMIT_EXCEEDED",
@@ -338,7 +339,7 @@ core::Result<Agent> AgentService::Create(const Principal& caller, const AgentInp
   a.is_public = in.is_public.value_or(false);
   a.status = "active";
   a.created_at = a.updated_at = clock_.NowMs();
-  auto created = store_.agents().Create(a);
+  auto created = store_.agents().Create(TenantScope::Org(a.organization_id), a);
   if (!created.ok()) {
     if (created.error().kind == core::Errc::kConflict)
       return core::Error::Conflict("AGENT_ALREADY_EXISTS",
@@ -357,7 +358,7 @@ core::Result<PageOf<Agent>> AgentService::List(const Principal& caller, AgentFil
   if (!caller.cross_tenant || !filter.organization_id) {
     if (!caller.cross_tenant) filter.organization_id = caller.organization_id;
   }
-  return store_.agents().List(filter, page);
+  return store_.agents().List(TenantScope::ReadFor(caller), filter, page);
 }
 
 core::Result<Agent> AgentService::Get(const Principal& caller, const std::string& agent_id) {
@@ -396,7 +397,7 @@ core::Result<Agent> AgentService::Update(const Principal& caller, const std::str
   const std::string old_status = a.status;
   set(a.status, in.status, "status");
   a.updated_at = clock_.NowMs();
-  auto updated = store_.agents().Update(a);
+  auto updated = store_.agents().Update(TenantScope::Org(a.organization_id), a);
   if (!updated.ok()) {
     if (updated.error().kind == core::Errc::kConflict)
       return core::Error::Conflict("AGENT_ALREADY_EXISTS",
@@ -406,7 +407,8 @@ core::Result<Agent> AgentService::Update(const Principal& caller, const std::str
   boost::json::object meta;
   if (a.status == "decommissioned" && old_status != a.status) {
     // Terminal: every credential dies with the agent (its tokens die through the status).
-    auto revoked = store_.credentials().RevokeAllForAgent(a.agent_id, a.updated_at);
+    auto revoked = store_.credentials().RevokeAllForAgent(TenantScope::Org(a.organization_id),
+                                                          a.agent_id, a.updated_at);
     clients_.Invalidate(a.agent_id);
     if (!revoked.ok()) return std::move(revoked).error();
     meta["credentialsRevoked"] = *revoked;
@@ -437,7 +439,8 @@ core::Result<Credential> AgentService::OwnedCredential(const Agent& agent,
                                                        const std::string& credential_id) {
   auto not_found = core::Error::NotFound("CREDENTIAL_NOT_FOUND", "Credential not found");
   if (!core::IsUuid(credential_id)) return not_found;
-  TRY_ASSIGN(auto cred, store_.credentials().Get(credential_id));
+  TRY_ASSIGN(auto cred,
+             store_.credentials().Get(TenantScope::Org(agent.organization_id), credential_id));
   if (!cred || cred->agent_id != agent.agent_id) return not_found;
   return std::move(*cred);
 }
@@ -469,7 +472,7 @@ core::Result<AgentService::NewSecret> AgentService::CreateCredential(
   }
   c.created_at = now;
   c.expires_at = expires_at;
-  TRY(store_.credentials().Create(c));
+  TRY(store_.credentials().Create(TenantScope::Org(a.organization_id), c));
   clients_.Invalidate(a.agent_id);
   boost::json::object meta;
   meta["credentialId"] = c.credential_id;
@@ -481,7 +484,7 @@ core::Result<AgentService::NewSecret> AgentService::CreateCredential(
 core::Result<std::vector<Credential>> AgentService::ListCredentials(const Principal& caller,
                                                                     const std::string& agent_id) {
   TRY_ASSIGN(Agent a, Visible(caller, agent_id));
-  return store_.credentials().ListByAgent(a.agent_id);
+  return store_.credentials().ListByAgent(TenantScope::Org(a.organization_id), a.agent_id);
 }
 
 core::Result<AgentService::NewSecret> AgentService::RotateCredential(
@@ -506,7 +509,7 @@ core::Result<AgentService::NewSecret> AgentService::RotateCredential(
     out.client_secret = crypto::GenerateClientSecret();
     c.secret_hash = crypto::HashClientSecret(pepper_, out.client_secret);
   }
-  TRY(store_.credentials().Update(c));
+  TRY(store_.credentials().Update(TenantScope::Org(a.organization_id), c));
   // The old secret is dead from here on (SPEC §4): drop the cached hash now.
   clients_.Invalidate(a.agent_id);
   out.credential = c;
@@ -524,7 +527,7 @@ core::Status AgentService::RevokeCredential(const Principal& caller, const std::
     return core::Error::Conflict("CREDENTIAL_ALREADY_REVOKED", "Credential is already revoked");
   c.status = "revoked";
   c.revoked_at = clock_.NowMs();
-  TRY(store_.credentials().Update(c));
+  TRY(store_.credentials().Update(TenantScope::Org(a.organization_id), c));
   clients_.Invalidate(a.agent_id);
   boost::json::object meta;
   meta["credentialId"] = c.credential_id;
@@ -540,8 +543,8 @@ core::Result<AgentService::NewSecret> AgentService::Bootstrap(const std::string&
   org.plan_tier = "enterprise";
   org.max_agents = -1;
   org.created_at = org.updated_at = now;
-  TRY_ASSIGN(auto existing, store_.orgs().Get(system_org_id_));
-  if (!existing) TRY(store_.orgs().Create(org));
+  TRY_ASSIGN(auto existing, store_.orgs().Get(TenantScope::Org(system_org_id_), system_org_id_));
+  if (!existing) TRY(store_.orgs().Create(TenantScope::Org(system_org_id_), org));
   Principal system;
   system.organization_id = system_org_id_;
   system.cross_tenant = true;

@@ -41,7 +41,8 @@ core::Result<DelegationGrant> DelegationService::Delegate(const Principal& calle
                        "A delegation cannot be handed back to the agent it originates from"};
   auto not_found = core::Error::NotFound("AGENT_NOT_FOUND", "Agent not found");
   if (!core::IsUuid(input.delegatee_agent_id)) return not_found;
-  TRY_ASSIGN(auto delegatee, store_.agents().Get(input.delegatee_agent_id));
+  TRY_ASSIGN(auto delegatee,
+             store_.agents().Get(TenantScope::ReadFor(caller), input.delegatee_agent_id));
   if (!delegatee || !caller.CanSee(delegatee->organization_id)) return not_found;
   if (delegatee->organization_id != caller_token.organization_id)
     return core::Error::Forbidden("cross_organization", "Delegation stays inside one organization");
@@ -74,7 +75,7 @@ core::Result<DelegationGrant> DelegationService::Delegate(const Principal& calle
   d.depth = caller_token.act_depth + 1;
   d.token_jti = issued->jti;
   d.expires_at = issued->expires_at_ms;
-  TRY(store_.delegations().Create(d));
+  TRY(store_.delegations().Create(TenantScope::Org(d.organization_id), d));
 
   boost::json::object meta;
   meta["chainId"] = d.chain_id;
@@ -117,7 +118,8 @@ core::Result<DelegationCheck> DelegationService::Verify(const Principal& caller,
     out.reason = "not_a_delegation";
     return out;
   }
-  TRY_ASSIGN(auto record, store_.delegations().Get(info->chain_ids.back()));
+  TRY_ASSIGN(auto record, store_.delegations().Get(TenantScope::Org(info->organization_id),
+                                                   info->chain_ids.back()));
   if (!record) {
     out.reason = "invalid_token";
     return out;
@@ -135,14 +137,15 @@ core::Result<DelegationCheck> DelegationService::Verify(const Principal& caller,
 core::Status DelegationService::Revoke(const Principal& caller, const std::string& chain_id) {
   auto not_found = core::Error::NotFound("NOT_FOUND", "Delegation chain not found");
   if (!core::IsUuid(chain_id)) return not_found;
-  TRY_ASSIGN(auto record, store_.delegations().Get(chain_id));
+  TRY_ASSIGN(auto record, store_.delegations().Get(TenantScope::ReadFor(caller), chain_id));
   if (!record || !caller.CanSee(record->organization_id)) return not_found;
   if (record->delegator_agent_id != caller.holder())
     return core::Error::Forbidden("not_delegator", "Only the delegator may revoke a delegation");
   // Durable revocation first (it is what every node's cache and every derived token's
   // validation look at), then the record; both idempotent.
   TRY(revocations_.Revoke(ChainRevocationKey(chain_id), record->expires_at));
-  TRY_ASSIGN(bool first, store_.delegations().MarkRevoked(chain_id, clock_.NowMs()));
+  TRY_ASSIGN(bool first, store_.delegations().MarkRevoked(TenantScope::Org(record->organization_id),
+                                                          chain_id, clock_.NowMs()));
   if (!first) return core::Ok();
   boost::json::object meta;
   meta["chainId"] = chain_id;

@@ -111,9 +111,10 @@ core::Result<AgentKey> DidService::NewKey(const Agent& agent) const {
 }
 
 core::Result<DidService::RotatedKey> DidService::RotateKey(const Agent& agent) {
-  TRY_ASSIGN(auto existing, keys_.GetActive(agent.agent_id));
+  const TenantScope scope = TenantScope::Org(agent.organization_id);
+  TRY_ASSIGN(auto existing, keys_.GetActive(scope, agent.agent_id));
   TRY_ASSIGN(AgentKey key, NewKey(agent));
-  auto rotated = keys_.Rotate(key);
+  auto rotated = keys_.Rotate(scope, key);
   if (!rotated.ok()) {
     if (rotated.error().kind == core::Errc::kConflict)
       return core::Error::Conflict("KEY_ROTATION_CONFLICT",
@@ -124,14 +125,15 @@ core::Result<DidService::RotatedKey> DidService::RotateKey(const Agent& agent) {
 }
 
 core::Result<AgentKey> DidService::KeyFor(const Agent& agent) {
-  TRY_ASSIGN(auto existing, keys_.GetActive(agent.agent_id));
+  const TenantScope scope = TenantScope::Org(agent.organization_id);
+  TRY_ASSIGN(auto existing, keys_.GetActive(scope, agent.agent_id));
   if (existing) return std::move(*existing);
   TRY_ASSIGN(AgentKey key, NewKey(agent));
-  auto inserted = keys_.Insert(key);
+  auto inserted = keys_.Insert(scope, key);
   if (inserted.ok()) return key;
   if (inserted.error().kind != core::Errc::kConflict) return std::move(inserted).error();
   // Another request (or node) created the agent's key first: use that one.
-  TRY_ASSIGN(auto winner, keys_.GetActive(agent.agent_id));
+  TRY_ASSIGN(auto winner, keys_.GetActive(scope, agent.agent_id));
   if (!winner) return core::Error::Internal("Agent key vanished");
   return std::move(*winner);
 }

@@ -257,7 +257,8 @@ core::Result<TrustPolicy> WorkloadIdentity::CreatePolicy(const Principal& caller
                                                          const boost::json::object& body) {
   TRY_ASSIGN(TrustPolicy p, ParseTrustPolicy(body, settings_));
   if (!p.agent_id.empty()) {
-    TRY_ASSIGN(auto agent, store_.agents().Get(p.agent_id));
+    TRY_ASSIGN(auto agent,
+               store_.agents().Get(TenantScope::Org(caller.organization_id), p.agent_id));
     if (!agent || agent->organization_id != caller.organization_id)
       return Error::NotFound("AGENT_NOT_FOUND", "Agent not found");
     if (agent->status == "decommissioned")
@@ -267,21 +268,23 @@ core::Result<TrustPolicy> WorkloadIdentity::CreatePolicy(const Principal& caller
   p.organization_id = caller.organization_id;
   p.created_by = caller.agent_id;
   p.created_at = clock_.NowMs();
-  TRY(store_.federation().CreateTrustPolicy(p));
+  TRY(store_.federation().CreateTrustPolicy(TenantScope::Org(p.organization_id), p));
   return p;
 }
 
 core::Result<std::vector<TrustPolicy>> WorkloadIdentity::ListPolicies(const Principal& caller) {
-  return store_.federation().ListTrustPolicies(caller.organization_id);
+  return store_.federation().ListTrustPolicies(TenantScope::Org(caller.organization_id),
+                                               caller.organization_id);
 }
 
 core::Result<TrustPolicy> WorkloadIdentity::DeletePolicy(const Principal& caller,
                                                          const std::string& policy_id) {
   auto not_found = Error::NotFound("TRUST_POLICY_NOT_FOUND", "Trust policy not found");
   if (!core::IsUuid(policy_id)) return not_found;
-  TRY_ASSIGN(auto p, store_.federation().GetTrustPolicy(policy_id));
+  const TenantScope own = TenantScope::Org(caller.organization_id);
+  TRY_ASSIGN(auto p, store_.federation().GetTrustPolicy(own, policy_id));
   if (!p || p->organization_id != caller.organization_id) return not_found;
-  TRY_ASSIGN(bool deleted, store_.federation().DeleteTrustPolicy(policy_id));
+  TRY_ASSIGN(bool deleted, store_.federation().DeleteTrustPolicy(own, policy_id));
   if (!deleted) return not_found;
   return *p;
 }
@@ -298,7 +301,10 @@ core::Result<FederatedToken> WorkloadIdentity::Exchange(
     return InvalidGrant("The external token's \"iss\" is not an https issuer URL");
   std::vector<TrustPolicy> candidates;
   auto add = [&](const std::string& provider, const std::string& issuer) -> core::Status {
-    TRY_ASSIGN(auto list, store_.federation().ListTrustPoliciesByIssuer(provider, issuer));
+    // The exchange is unauthenticated until a policy matches: which organization trusts this
+    // issuer is what the lookup finds out (a system-scope read).
+    TRY_ASSIGN(auto list, store_.federation().ListTrustPoliciesByIssuer(TenantScope::System(),
+                                                                        provider, issuer));
     for (auto& p : list) candidates.push_back(std::move(p));
     return core::Ok();
   };

@@ -22,10 +22,13 @@ core::Result<std::shared_ptr<const ClientRecord>> ClientDirectory::Find(const st
   if (!core::IsUuid(agent_id)) return std::shared_ptr<const ClientRecord>{};
   if (!may_load) return WouldBlock();
   const uint64_t generation = generation_.load();
-  TRY_ASSIGN(auto agent, store_.agents().Get(agent_id));
+  // Looked up by client id before anyone knows its organization: the system scope's
+  // cross-tenant read (docs/security.md).
+  const TenantScope lookup = TenantScope::System();
+  TRY_ASSIGN(auto agent, store_.agents().Get(lookup, agent_id));
   if (!agent) return std::shared_ptr<const ClientRecord>{};
-  TRY_ASSIGN(auto creds, store_.credentials().ListActiveByAgent(agent_id, now));
-  TRY_ASSIGN(auto org, store_.orgs().Get(agent->organization_id));
+  TRY_ASSIGN(auto creds, store_.credentials().ListActiveByAgent(lookup, agent_id, now));
+  TRY_ASSIGN(auto org, store_.orgs().Get(lookup, agent->organization_id));
   auto rec = std::make_shared<ClientRecord>();
   rec->organization_active = org && org->status == "active";
   rec->agent = std::move(*agent);

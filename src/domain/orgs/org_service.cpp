@@ -179,7 +179,7 @@ core::Result<Organization> OrgService::Visible(const Principal& caller,
                                                const std::string& organization_id) {
   // Unknown, foreign and deleted organizations are indistinguishable.
   if (!core::IsUuid(organization_id) || !caller.CanSee(organization_id)) return OrgNotFound();
-  TRY_ASSIGN(auto org, store_.orgs().Get(organization_id));
+  TRY_ASSIGN(auto org, store_.orgs().Get(TenantScope::Org(organization_id), organization_id));
   if (!org || org->status == "deleted") return OrgNotFound();
   return std::move(*org);
 }
@@ -196,7 +196,7 @@ core::Result<Organization> OrgService::Create(const Principal& caller, const Org
   org.max_agents = in.max_agents.value_or(DefaultMaxAgents(org.plan_tier));
   org.status = "active";
   org.created_at = org.updated_at = clock_.NowMs();
-  auto created = store_.orgs().Create(org);
+  auto created = store_.orgs().Create(TenantScope::Org(org.organization_id), org);
   if (!created.ok()) {
     if (created.error().kind == core::Errc::kConflict)
       return core::Error::Conflict("ORG_ALREADY_EXISTS", "An organization with this slug exists");
@@ -213,7 +213,7 @@ core::Result<Organization> OrgService::Create(const Principal& caller, const Org
 core::Result<PageOf<Organization>> OrgService::List(const Principal& caller, OrgFilter filter,
                                                     const Page& page) {
   if (!caller.cross_tenant) filter.organization_id = caller.organization_id;
-  return store_.orgs().List(filter, page);
+  return store_.orgs().List(TenantScope::ReadFor(caller), filter, page);
 }
 
 core::Result<Organization> OrgService::Get(const Principal& caller,
@@ -256,7 +256,7 @@ core::Result<Organization> OrgService::Update(const Principal& caller,
   set(org.max_agents, in.max_agents, "maxAgents");
   set(org.status, in.status, "status");
   org.updated_at = clock_.NowMs();
-  auto updated = store_.orgs().Update(org);
+  auto updated = store_.orgs().Update(TenantScope::Org(org.organization_id), org);
   if (!updated.ok()) {
     if (updated.error().kind == core::Errc::kConflict)
       return core::Error::Conflict("ORG_ALREADY_EXISTS", "An organization with this slug exists");
@@ -282,13 +282,15 @@ core::Status OrgService::Delete(const Principal& caller, const std::string& orga
   if (org.organization_id == system_org_id_)
     return core::Error::Forbidden("system_organization",
                                   "The system organization cannot be deleted");
-  auto deleted = store_.orgs().MarkDeletedIfEmpty(org.organization_id, clock_.NowMs());
+  auto deleted = store_.orgs().MarkDeletedIfEmpty(TenantScope::Org(org.organization_id),
+                                                  org.organization_id, clock_.NowMs());
   if (!deleted.ok()) {
     if (deleted.error().kind == core::Errc::kNotFound) return OrgNotFound();
     return std::move(deleted).error();
   }
   if (!*deleted) {
-    TRY_ASSIGN(int64_t live, store_.agents().CountLive(org.organization_id));
+    TRY_ASSIGN(int64_t live, store_.agents().CountLive(TenantScope::Org(org.organization_id),
+                                                       org.organization_id));
     core::Error e = core::Error::Conflict(
         "ORG_HAS_ACTIVE_AGENTS",
         "The organization still has agents that are not decommissioned; decommission or move "
@@ -312,7 +314,7 @@ core::Result<Membership> OrgService::AddMember(const Principal& caller,
   // Foreign and unknown agents are indistinguishable, as everywhere.
   auto agent_not_found = core::Error::NotFound("AGENT_NOT_FOUND", "Agent not found");
   if (!core::IsUuid(agent_id)) return agent_not_found;
-  TRY_ASSIGN(auto found, store_.agents().Get(agent_id));
+  TRY_ASSIGN(auto found, store_.agents().Get(TenantScope::ReadFor(caller), agent_id));
   if (!found || !caller.CanSee(found->organization_id)) return agent_not_found;
   Agent agent = std::move(*found);
   if (agent.status == "decommissioned")
@@ -329,7 +331,8 @@ core::Result<Membership> OrgService::AddMember(const Principal& caller,
       return core::Error::Forbidden("privilege_escalation",
                                     "Cannot grant a role with more privileges than the caller");
   if (org.max_agents >= 0) {
-    TRY_ASSIGN(int64_t live, store_.agents().CountLive(org.organization_id));
+    TRY_ASSIGN(int64_t live, store_.agents().CountLive(TenantScope::Org(org.organization_id),
+                                                       org.organization_id));
     if (live >= org.max_agents) {
       core::Error e{
           core::Errc::kForbidden, "FREE_TIER_LIMIT_EXCEEDED",
@@ -347,7 +350,9 @@ core::Result<Membership> OrgService::AddMember(const Principal& caller,
   agent.organization_id = org.organization_id;
   agent.role = role;
   agent.updated_at = m.added_at = clock_.NowMs();
-  TRY(store_.agents().Update(agent));
+  // The row leaves one organization for another: visible before, admissible after.
+  TRY(store_.agents().Update(TenantScope::Orgs(m.previous_organization_id, org.organization_id),
+                             agent));
   // Its cached record (organization, role) is stale now; tokens minted for the previous
   // organization stop working with it (TokenService::Validate).
   clients_.Invalidate(agent.agent_id);

@@ -107,7 +107,7 @@ core::Result<int64_t> CountTokenEventsOfDay(AuditStore& audit, const std::string
     f.action = action;
     f.from_ms = day * 86'400'000;
     f.to_ms = (day + 1) * 86'400'000 - 1;
-    TRY_ASSIGN(auto page, audit.List(f, Page{1, 1}));
+    TRY_ASSIGN(auto page, audit.List(TenantScope::Org(organization_id), f, Page{1, 1}));
     total += page.total;
   }
   return total;

@@ -97,7 +97,7 @@ core::Result<std::string> OrgTiers::TierOf(const std::string& organization_id, b
   }
   if (!may_load) return WouldBlock();
   const uint64_t generation = generation_.load();
-  TRY_ASSIGN(auto org, orgs_.Get(organization_id));
+  TRY_ASSIGN(auto org, orgs_.Get(TenantScope::Org(organization_id), organization_id));
   std::string tier = org && TierTable::IsTier(org->plan_tier) ? org->plan_tier : "free";
   std::unique_lock lock(mu_);
   // A load that raced with an invalidation may have read the plan from before the change.

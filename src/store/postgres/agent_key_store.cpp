@@ -33,8 +33,8 @@ domain::AgentKey ReadKey(const Row& row) {
 
 }  // namespace
 
-core::Status AgentKeyStore::Insert(const domain::AgentKey& key) {
-  return database_.Run([&](Connection& connection) -> core::Status {
+core::Status AgentKeyStore::Insert(const domain::TenantScope& scope, const domain::AgentKey& key) {
+  return database_.Run(scope, [&](Connection& connection) -> core::Status {
     TRY(connection.QueryArgs(kInsert, key.kid, key.agent_id, key.alg, key.public_jwk_json,
                              key.sealed_private_key, key.status, key.created_at));
     return core::Ok();
@@ -42,9 +42,9 @@ core::Status AgentKeyStore::Insert(const domain::AgentKey& key) {
 }
 
 core::Result<std::optional<domain::AgentKey>> AgentKeyStore::GetActive(
-    const std::string& agent_id) {
+    const domain::TenantScope& scope, const std::string& agent_id) {
   return database_.Run(
-      [&](Connection& connection) -> core::Result<std::optional<domain::AgentKey>> {
+      scope, [&](Connection& connection) -> core::Result<std::optional<domain::AgentKey>> {
         TRY_ASSIGN(Rows rows, connection.QueryArgs(kSelectActive, agent_id));
         if (rows.empty()) return std::optional<domain::AgentKey>();
         return std::optional<domain::AgentKey>(ReadKey(Row(rows, 0)));
@@ -52,20 +52,22 @@ core::Result<std::optional<domain::AgentKey>> AgentKeyStore::GetActive(
 }
 
 core::Result<std::vector<domain::AgentKey>> AgentKeyStore::ListByAgent(
-    const std::string& agent_id) {
-  return database_.Run([&](Connection& connection) -> core::Result<std::vector<domain::AgentKey>> {
-    TRY_ASSIGN(Rows rows, connection.QueryArgs(kSelectByAgent, agent_id));
-    std::vector<domain::AgentKey> keys;
-    keys.reserve(static_cast<size_t>(rows.size()));
-    for (int i = 0; i < rows.size(); ++i) keys.push_back(ReadKey(Row(rows, i)));
-    return keys;
-  });
+    const domain::TenantScope& scope, const std::string& agent_id) {
+  return database_.Run(scope,
+                       [&](Connection& connection) -> core::Result<std::vector<domain::AgentKey>> {
+                         TRY_ASSIGN(Rows rows, connection.QueryArgs(kSelectByAgent, agent_id));
+                         std::vector<domain::AgentKey> keys;
+                         keys.reserve(static_cast<size_t>(rows.size()));
+                         for (int i = 0; i < rows.size(); ++i)
+                           keys.push_back(ReadKey(Row(rows, i)));
+                         return keys;
+                       });
 }
 
-core::Status AgentKeyStore::Rotate(const domain::AgentKey& key) {
+core::Status AgentKeyStore::Rotate(const domain::TenantScope& scope, const domain::AgentKey& key) {
   // READ COMMITTED: a concurrent rotation blocks on the active row, then finds it retired and
   // its own insert conflicts with the winner's key (one active key per agent).
-  return database_.Transaction([&](Connection& connection) -> core::Status {
+  return database_.Transaction(scope, [&](Connection& connection) -> core::Status {
     TRY(connection.QueryArgs(kRetireActive, key.agent_id));
     TRY(connection.QueryArgs(kInsert, key.kid, key.agent_id, key.alg, key.public_jwk_json,
                              key.sealed_private_key, key.status, key.created_at));

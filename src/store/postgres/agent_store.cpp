@@ -91,9 +91,9 @@ core::Result<domain::Agent> ReadAgent(const Row& row, ErrorLog& log) {
 
 }  // namespace
 
-core::Status AgentStore::Create(const domain::Agent& agent) {
+core::Status AgentStore::Create(const domain::TenantScope& scope, const domain::Agent& agent) {
   std::string capabilities = CapabilitiesToJson(agent.capabilities);
-  return database_.Run([&](Connection& connection) -> core::Status {
+  return database_.Run(scope, [&](Connection& connection) -> core::Status {
     TRY(connection.QueryArgs(kInsert, agent.agent_id, agent.organization_id, agent.email,
                              agent.agent_type, agent.version, capabilities, agent.owner,
                              agent.deployment_env, agent.status, agent.role, agent.is_public,
@@ -102,18 +102,20 @@ core::Status AgentStore::Create(const domain::Agent& agent) {
   });
 }
 
-core::Result<std::optional<domain::Agent>> AgentStore::Get(const std::string& agent_id) {
-  return database_.Run([&](Connection& connection) -> core::Result<std::optional<domain::Agent>> {
-    TRY_ASSIGN(Rows rows, connection.QueryArgs(kSelectById, agent_id));
-    if (rows.empty()) return std::optional<domain::Agent>();
-    TRY_ASSIGN(auto agent, ReadAgent(Row(rows, 0), database_.log()));
-    return std::optional<domain::Agent>(std::move(agent));
-  });
+core::Result<std::optional<domain::Agent>> AgentStore::Get(const domain::TenantScope& scope,
+                                                           const std::string& agent_id) {
+  return database_.Run(scope,
+                       [&](Connection& connection) -> core::Result<std::optional<domain::Agent>> {
+                         TRY_ASSIGN(Rows rows, connection.QueryArgs(kSelectById, agent_id));
+                         if (rows.empty()) return std::optional<domain::Agent>();
+                         TRY_ASSIGN(auto agent, ReadAgent(Row(rows, 0), database_.log()));
+                         return std::optional<domain::Agent>(std::move(agent));
+                       });
 }
 
-core::Status AgentStore::Update(const domain::Agent& agent) {
+core::Status AgentStore::Update(const domain::TenantScope& scope, const domain::Agent& agent) {
   std::string capabilities = CapabilitiesToJson(agent.capabilities);
-  return database_.Run([&](Connection& connection) -> core::Status {
+  return database_.Run(scope, [&](Connection& connection) -> core::Status {
     TRY_ASSIGN(Rows updated,
                connection.QueryArgs(kUpdate, agent.agent_id, agent.organization_id, agent.email,
                                     agent.agent_type, agent.version, capabilities, agent.owner,
@@ -124,19 +126,21 @@ core::Status AgentStore::Update(const domain::Agent& agent) {
   });
 }
 
-core::Result<domain::PageOf<domain::Agent>> AgentStore::List(const domain::AgentFilter& filter,
+core::Result<domain::PageOf<domain::Agent>> AgentStore::List(const domain::TenantScope& scope,
+                                                             const domain::AgentFilter& filter,
                                                              const domain::Page& page) {
   WhereClause where;
   if (filter.organization_id) where.Add(kFilterOrganization, *filter.organization_id);
   if (filter.status) where.Add(kFilterStatus, *filter.status);
   if (filter.agent_type) where.Add(kFilterType, *filter.agent_type);
   if (filter.owner) where.Add(kFilterOwner, *filter.owner);
-  return ListPage<domain::Agent>(database_, "agents", kColumns, kNewestFirst, where, page,
+  return ListPage<domain::Agent>(database_, scope, "agents", kColumns, kNewestFirst, where, page,
                                  [&](const Row& row) { return ReadAgent(row, database_.log()); });
 }
 
-core::Result<int64_t> AgentStore::CountLive(const std::string& organization_id) {
-  return database_.Run([&](Connection& connection) -> core::Result<int64_t> {
+core::Result<int64_t> AgentStore::CountLive(const domain::TenantScope& scope,
+                                            const std::string& organization_id) {
+  return database_.Run(scope, [&](Connection& connection) -> core::Result<int64_t> {
     TRY_ASSIGN(Rows count, connection.QueryArgs(kCountLive, organization_id));
     return count.empty() ? int64_t{0} : count.Int64(0, 0);
   });

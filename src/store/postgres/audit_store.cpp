@@ -179,22 +179,23 @@ std::string TextArrayLiteral(const std::vector<domain::AuditEvent>& events) {
 // Fills in their seq when they do. Without this, a caller that retries (the audit writer
 // does) would record the batch twice or report a recorded event as lost.
 core::Result<bool> Committed(Database& database, std::vector<domain::AuditEvent>& events) {
-  return database.Run([&](Connection& connection) -> core::Result<bool> {
-    TRY_ASSIGN(Rows rows, connection.QueryArgs(kSelectByIds, TextArrayLiteral(events)));
-    if (rows.empty()) return false;
-    std::unordered_map<std::string, int> found;
-    for (int i = 0; i < rows.size(); ++i) found.emplace(rows.Text(i, 0), i);
-    for (auto& event : events) {
-      auto it = found.find(event.event_id);
-      if (it == found.end() || rows.Text(it->second, 2) != event.hash ||
-          rows.Text(it->second, 3) != event.previous_hash) {
-        database.log().Record("postgres: audit batch read back does not match what was sent");
-        return core::Error::Internal("Store error");
-      }
-      event.seq = rows.Int64(it->second, 1);
-    }
-    return true;
-  });
+  return database.Run(
+      domain::TenantScope::System(), [&](Connection& connection) -> core::Result<bool> {
+        TRY_ASSIGN(Rows rows, connection.QueryArgs(kSelectByIds, TextArrayLiteral(events)));
+        if (rows.empty()) return false;
+        std::unordered_map<std::string, int> found;
+        for (int i = 0; i < rows.size(); ++i) found.emplace(rows.Text(i, 0), i);
+        for (auto& event : events) {
+          auto it = found.find(event.event_id);
+          if (it == found.end() || rows.Text(it->second, 2) != event.hash ||
+              rows.Text(it->second, 3) != event.previous_hash) {
+            database.log().Record("postgres: audit batch read back does not match what was sent");
+            return core::Error::Internal("Store error");
+          }
+          event.seq = rows.Int64(it->second, 1);
+        }
+        return true;
+      });
 }
 
 }  // namespace
@@ -202,25 +203,27 @@ core::Result<bool> Committed(Database& database, std::vector<domain::AuditEvent>
 core::Status AuditStore::AppendBatch(std::vector<domain::AuditEvent>& events,
                                      const Hasher& hasher) {
   if (events.empty()) return core::Ok();
-  core::Status appended = database_.Transaction([&](Connection& connection) -> core::Status {
-    TRY_ASSIGN(Rows head_row, connection.Query(kLockHead));
-    if (head_row.empty()) {
-      database_.log().Record("postgres: audit_head row is missing");
-      return core::Error::Internal("Store error");
-    }
-    std::string head = head_row.Text(0, 0);
-    for (auto& event : events) {
-      event.previous_hash = std::move(head);
-      event.hash = hasher(event);
-      head = event.hash;
-    }
-    std::span<domain::AuditEvent> all(events);
-    for (size_t start = 0; start < all.size(); start += kRowsPerInsert) {
-      TRY(InsertChunk(connection, all.subspan(start, std::min(kRowsPerInsert, all.size() - start)),
-                      database_.log()));
-    }
-    return core::Ok();
-  });
+  core::Status appended = database_.Transaction(
+      domain::TenantScope::System(), [&](Connection& connection) -> core::Status {
+        TRY_ASSIGN(Rows head_row, connection.Query(kLockHead));
+        if (head_row.empty()) {
+          database_.log().Record("postgres: audit_head row is missing");
+          return core::Error::Internal("Store error");
+        }
+        std::string head = head_row.Text(0, 0);
+        for (auto& event : events) {
+          event.previous_hash = std::move(head);
+          event.hash = hasher(event);
+          head = event.hash;
+        }
+        std::span<domain::AuditEvent> all(events);
+        for (size_t start = 0; start < all.size(); start += kRowsPerInsert) {
+          TRY(InsertChunk(connection,
+                          all.subspan(start, std::min(kRowsPerInsert, all.size() - start)),
+                          database_.log()));
+        }
+        return core::Ok();
+      });
   if (!appended.ok() && appended.error().kind == core::Errc::kUnavailable) {
     auto committed = Committed(database_, events);
     if (committed.ok() && *committed) {
@@ -239,16 +242,18 @@ core::Status AuditStore::AppendBatch(std::vector<domain::AuditEvent>& events,
   return appended;
 }
 
-core::Result<std::optional<domain::AuditEvent>> AuditStore::Get(const std::string& event_id) {
+core::Result<std::optional<domain::AuditEvent>> AuditStore::Get(const domain::TenantScope& scope,
+                                                                const std::string& event_id) {
   return database_.Run(
-      [&](Connection& connection) -> core::Result<std::optional<domain::AuditEvent>> {
+      scope, [&](Connection& connection) -> core::Result<std::optional<domain::AuditEvent>> {
         TRY_ASSIGN(Rows rows, connection.QueryArgs(kSelectById, event_id));
         if (rows.empty()) return std::optional<domain::AuditEvent>();
         return std::optional<domain::AuditEvent>(ReadEvent(Row(rows, 0)));
       });
 }
 
-core::Result<domain::PageOf<domain::AuditEvent>> AuditStore::List(const domain::AuditFilter& filter,
+core::Result<domain::PageOf<domain::AuditEvent>> AuditStore::List(const domain::TenantScope& scope,
+                                                                  const domain::AuditFilter& filter,
                                                                   const domain::Page& page) {
   WhereClause where;
   if (filter.organization_id) where.Add(kFilterOrganization, *filter.organization_id);
@@ -258,7 +263,7 @@ core::Result<domain::PageOf<domain::AuditEvent>> AuditStore::List(const domain::
   if (filter.from_ms) where.Add(kFilterFrom, *filter.from_ms);
   if (filter.to_ms) where.Add(kFilterTo, *filter.to_ms);
   return ListPage<domain::AuditEvent>(
-      database_, "audit_events", kColumns, kNewestFirst, where, page,
+      database_, scope, "audit_events", kColumns, kNewestFirst, where, page,
       [](const Row& row) -> core::Result<domain::AuditEvent> { return ReadEvent(row); });
 }
 
@@ -269,7 +274,7 @@ core::Status AuditStore::Scan(std::optional<int64_t> from_ms, std::optional<int6
   chunk.reserve(kScanChunk);
   while (true) {
     chunk.clear();
-    TRY(database_.Run([&](Connection& connection) -> core::Status {
+    TRY(database_.Run(domain::TenantScope::System(), [&](Connection& connection) -> core::Status {
       TRY_ASSIGN(Rows rows,
                  connection.QueryArgs(kScanChunkSql, after_seq, from_ms, to_ms, kScanChunk));
       for (int i = 0; i < rows.size(); ++i) chunk.push_back(ReadEvent(Row(rows, i)));
@@ -292,21 +297,22 @@ core::Result<std::string> AuditStore::ChainAnchor() {
 }
 
 core::Result<int64_t> AuditStore::PurgeBefore(int64_t before_ms) {
-  return database_.Transaction([&](Connection& connection) -> core::Result<int64_t> {
-    // The chain lock: no append or other purge moves the chain while the prefix is cut.
-    TRY(connection.Query(kLockHead));
-    TRY_ASSIGN(Rows prefix_end, connection.QueryArgs(kSelectPrefixEnd, before_ms));
-    if (prefix_end.empty()) return int64_t{0};
-    const int64_t last_seq = prefix_end.Int64(0, 0);
-    const std::string last_hash = prefix_end.Text(0, 1);
+  return database_.Transaction(
+      domain::TenantScope::System(), [&](Connection& connection) -> core::Result<int64_t> {
+        // The chain lock: no append or other purge moves the chain while the prefix is cut.
+        TRY(connection.Query(kLockHead));
+        TRY_ASSIGN(Rows prefix_end, connection.QueryArgs(kSelectPrefixEnd, before_ms));
+        if (prefix_end.empty()) return int64_t{0};
+        const int64_t last_seq = prefix_end.Int64(0, 0);
+        const std::string last_hash = prefix_end.Text(0, 1);
 
-    TRY(connection.QueryArgs(kOpenPurgeWindow, std::to_string(before_ms)));
-    TRY_ASSIGN(Rows removed, connection.QueryArgs(kDeletePrefix, last_seq));
-    TRY(connection.QueryArgs(kMoveAnchor, last_hash, last_seq, before_ms));
-    // Closed explicitly as well, so that nothing later in this transaction could use it.
-    TRY(connection.Query(kClosePurgeWindow));
-    return removed.Affected();
-  });
+        TRY(connection.QueryArgs(kOpenPurgeWindow, std::to_string(before_ms)));
+        TRY_ASSIGN(Rows removed, connection.QueryArgs(kDeletePrefix, last_seq));
+        TRY(connection.QueryArgs(kMoveAnchor, last_hash, last_seq, before_ms));
+        // Closed explicitly as well, so that nothing later in this transaction could use it.
+        TRY(connection.Query(kClosePurgeWindow));
+        return removed.Affected();
+      });
 }
 
 }  // namespace agentidp::store::postgres

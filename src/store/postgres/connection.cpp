@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -81,6 +82,12 @@ core::Error MapPgError(const PGresult* result, PGconn* conn, std::string_view co
     return core::Error::Unavailable("Store busy", 1);
   }
   if (state == "22021") return core::Error::Validation("Text must be valid UTF-8");
+  // Row-level security refused a row (WITH CHECK): the call's tenant scope does not cover the
+  // organization it tried to write. The domain checks tenancy first; this is the second line.
+  if (state == "42501" && primary != nullptr &&
+      std::string_view(primary).find("row-level security") != std::string_view::npos) {
+    return core::Error::Forbidden("cross_tenant", "Not permitted for this organization");
+  }
   return core::Error::Internal("Store error");
 }
 
@@ -191,14 +198,12 @@ core::Status Connection::CheckParams(std::span<const Param> params) {
   return core::Ok();
 }
 
-core::Result<Rows> Connection::Query(std::string_view sql, std::span<const Param> params) {
-  TRY(CheckParams(params));
+core::Result<std::string> Connection::Prepared(std::string_view sql, int param_count) {
   auto it = statements_.find(std::string(sql));
   if (it == statements_.end()) {
     std::string name = "agentidp_" + std::to_string(statements_.size() + 1);
     std::string text(sql);
-    PGresult* prepared =
-        PQprepare(conn_, name.c_str(), text.c_str(), static_cast<int>(params.size()), nullptr);
+    PGresult* prepared = PQprepare(conn_, name.c_str(), text.c_str(), param_count, nullptr);
     if (PQresultStatus(prepared) != PGRES_COMMAND_OK) {
       core::Error error = MakeError(prepared, "prepare");
       PQclear(prepared);
@@ -207,11 +212,25 @@ core::Result<Rows> Connection::Query(std::string_view sql, std::span<const Param
     PQclear(prepared);
     it = statements_.emplace(std::move(text), std::move(name)).first;
   }
+  return it->second;
+}
+
+core::Result<Rows> Connection::Query(std::string_view sql, std::span<const Param> params) {
+  TRY(CheckParams(params));
+  TRY_ASSIGN(std::string name, Prepared(sql, static_cast<int>(params.size())));
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& param : params) values.push_back(param.c_str());
-  return Finish(PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(values.size()),
-                               values.data(), nullptr, nullptr, 0),
+  if (scoped()) {
+    return Pipelined(
+        [&] {
+          return PQsendQueryPrepared(conn_, name.c_str(), static_cast<int>(values.size()),
+                                     values.data(), nullptr, nullptr, 0);
+        },
+        "execute");
+  }
+  return Finish(PQexecPrepared(conn_, name.c_str(), static_cast<int>(values.size()), values.data(),
+                               nullptr, nullptr, 0),
                 "execute");
 }
 
@@ -220,9 +239,122 @@ core::Result<Rows> Connection::QueryOnce(const std::string& sql, std::span<const
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& param : params) values.push_back(param.c_str());
+  if (scoped()) {
+    return Pipelined(
+        [&] {
+          return PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                                   values.data(), nullptr, nullptr, 0);
+        },
+        "execute");
+  }
   return Finish(PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
                              values.data(), nullptr, nullptr, 0),
                 "execute");
+}
+
+void Connection::BindScope(std::string organizations, bool system) {
+  scope_bound_ = true;
+  scope_organizations_ = std::move(organizations);
+  scope_system_ = system ? "on" : "";
+}
+
+void Connection::UnbindScope() {
+  scope_bound_ = false;
+  scope_organizations_.clear();
+  scope_system_.clear();
+}
+
+core::Status Connection::Begin(const char* begin_sql) {
+  if (!scope_bound_) return Exec(begin_sql);
+  TRY(Pipelined(
+      [&] { return PQsendQueryParams(conn_, begin_sql, 0, nullptr, nullptr, nullptr, nullptr, 0); },
+      "begin", Order::kStatementFirst));
+  if (PQtransactionStatus(conn_) != PQTRANS_INTRANS) {
+    log_.Record("postgres: begin: no transaction is open after BEGIN");
+    discard_ = true;
+    return core::Error::Internal("Store error");
+  }
+  return core::Ok();
+}
+
+core::Result<Rows> Connection::Pipelined(const std::function<int()>& send, std::string_view context,
+                                         Order order) {
+  // Transaction-local (is_local => true): the implicit transaction of the pipeline, or the
+  // explicit one a pipelined BEGIN opened, ends it. Both settings are always written, so a
+  // statement never inherits anything.
+  static constexpr std::string_view kSetScope =
+      "SELECT set_config('agentidp.organization_id', $1, true), "
+      "set_config('agentidp.system', $2, true)";
+  TRY_ASSIGN(std::string scope_statement, Prepared(kSetScope, 2));
+  const char* scope_values[] = {scope_organizations_.c_str(), scope_system_.c_str()};
+
+  // A pipeline left half-read would desynchronise the connection: anything unexpected from
+  // here on marks it for the pool to drop.
+  if (PQenterPipelineMode(conn_) != 1) {
+    discard_ = true;
+    return MakeError(nullptr, "pipeline");
+  }
+  // set_config, the statement, Sync. A BEGIN goes first instead, so that the setting is
+  // made inside the explicit transaction it opens and lasts until its end.
+  const bool is_begin = order == Order::kStatementFirst;
+  int sent = 1;
+  if (is_begin) sent = send();
+  if (sent == 1) {
+    sent =
+        PQsendQueryPrepared(conn_, scope_statement.c_str(), 2, scope_values, nullptr, nullptr, 0);
+  }
+  if (sent == 1 && !is_begin) sent = send();
+  if (sent == 1) sent = PQpipelineSync(conn_);
+  if (sent != 1) {
+    discard_ = true;
+    core::Error error = MakeError(nullptr, context);
+    (void)PQexitPipelineMode(conn_);
+    return error;
+  }
+
+  // Two statements, each: its result(s), then NULL; then the Sync's PGRES_PIPELINE_SYNC.
+  // Both must succeed; the statement's own result is returned.
+  PGresult* results[2] = {nullptr, nullptr};
+  bool broken = false;
+  for (int statement = 0; statement < 2 && !broken; ++statement) {
+    while (PGresult* result = PQgetResult(conn_)) {
+      if (results[statement] == nullptr) {
+        results[statement] = result;
+      } else {
+        PQclear(result);
+      }
+    }
+    if (results[statement] == nullptr) broken = true;
+  }
+  if (!broken) {
+    PGresult* sync = PQgetResult(conn_);
+    broken = sync == nullptr || PQresultStatus(sync) != PGRES_PIPELINE_SYNC;
+    PQclear(sync);
+  }
+  if (broken || PQexitPipelineMode(conn_) != 1) discard_ = true;
+
+  // The first failure tells what went wrong (a statement after a failed one reports only
+  // PGRES_PIPELINE_ABORTED).
+  auto succeeded = [](const PGresult* result) {
+    const ExecStatusType status = PQresultStatus(result);
+    return result != nullptr && (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK);
+  };
+  int failed = -1;
+  for (int i = 0; i < 2; ++i) {
+    if (!succeeded(results[i])) {
+      failed = i;
+      break;
+    }
+  }
+  if (failed >= 0 || discard_) {
+    core::Error error = MakeError(failed >= 0 ? results[failed] : nullptr, context);
+    PQclear(results[0]);
+    PQclear(results[1]);
+    if (failed < 0) return core::Error::Unavailable("Store unavailable", 1);
+    return error;
+  }
+  PQclear(results[is_begin ? 1 : 0]);
+  return Rows(results[is_begin ? 0 : 1]);
 }
 
 core::Status Connection::Exec(const char* sql) {

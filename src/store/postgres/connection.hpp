@@ -46,6 +46,8 @@ class ErrorLog {
 //   40001, 40P01, 55P03, 57014 (serialization, deadlock, lock and statement timeouts)
 //                                                               -> Unavailable (retry 1 s)
 //   22021 (text that is not UTF-8)                              -> Validation
+//   42501 (a row-level security policy refused a row: the call's tenant scope does not
+//   cover it)                                                   -> Forbidden "cross_tenant"
 //   anything else                                               -> Internal "Store error"
 core::Error MapPgError(const PGresult* result, PGconn* conn, std::string_view context,
                        ErrorLog& log);
@@ -148,6 +150,19 @@ class Connection {
   // several statements).
   core::Status Exec(const char* sql);
 
+  // Tenant scope (row-level security, see migrations.cpp). While a scope is bound, every
+  // statement sent outside an explicit transaction travels in one libpq pipeline with
+  // `set_config(..., is_local => true)` before it: both run in one implicit transaction
+  // (extended protocol, one Sync), so the setting covers exactly that statement, costs no
+  // extra round trip, and is gone when the statement's transaction ends. `organizations` is
+  // a comma-separated list of organization ids ("" for none); `system` opens the system
+  // scope. The pool unbinds the scope when the connection is returned.
+  void BindScope(std::string organizations, bool system);
+  void UnbindScope();
+  // BEGIN (`begin_sql`), and with a bound scope the transaction-local set_config in the same
+  // pipeline: one round trip, and the scope holds until COMMIT or ROLLBACK.
+  core::Status Begin(const char* begin_sql);
+
   // False when the connection is known to be broken. Reads whatever the server sent while the
   // connection sat idle (without blocking), so a backend that was terminated (server restart,
   // pg_terminate_backend, failover) is noticed before a statement is sent on it: the server
@@ -167,11 +182,22 @@ class Connection {
   static void OnNotice(void* self, const PGresult* notice);
   core::Result<Rows> Finish(PGresult* result, std::string_view context);
   core::Status CheckParams(std::span<const Param> params);
+  // The prepared name of `sql` on this connection, preparing it on first use.
+  core::Result<std::string> Prepared(std::string_view sql, int param_count);
+  // Sends the scope's set_config and the statement that `send` queues in one pipeline (one
+  // Sync, one round trip) and returns the statement's result. kStatementFirst is for BEGIN.
+  enum class Order { kScopeFirst, kStatementFirst };
+  core::Result<Rows> Pipelined(const std::function<int()>& send, std::string_view context,
+                               Order order = Order::kScopeFirst);
+  bool scoped() const { return scope_bound_ && PQtransactionStatus(conn_) == PQTRANS_IDLE; }
 
   PGconn* conn_;
   ErrorLog& log_;
   std::unordered_map<std::string, std::string> statements_;  // sql -> prepared name
   bool discard_ = false;
+  bool scope_bound_ = false;
+  std::string scope_organizations_;
+  std::string scope_system_;  // "on" or ""
 };
 
 }  // namespace agentidp::store::postgres

@@ -60,8 +60,9 @@ std::vector<domain::Credential> ReadAll(const Rows& rows) {
 
 }  // namespace
 
-core::Status CredentialStore::Create(const domain::Credential& credential) {
-  return database_.Run([&](Connection& connection) -> core::Status {
+core::Status CredentialStore::Create(const domain::TenantScope& scope,
+                                     const domain::Credential& credential) {
+  return database_.Run(scope, [&](Connection& connection) -> core::Status {
     TRY(connection.QueryArgs(kInsert, credential.credential_id, credential.agent_id,
                              credential.type, credential.status, credential.secret_hash,
                              credential.created_at, credential.expires_at, credential.revoked_at,
@@ -71,9 +72,9 @@ core::Status CredentialStore::Create(const domain::Credential& credential) {
 }
 
 core::Result<std::optional<domain::Credential>> CredentialStore::Get(
-    const std::string& credential_id) {
+    const domain::TenantScope& scope, const std::string& credential_id) {
   return database_.Run(
-      [&](Connection& connection) -> core::Result<std::optional<domain::Credential>> {
+      scope, [&](Connection& connection) -> core::Result<std::optional<domain::Credential>> {
         TRY_ASSIGN(Rows rows, connection.QueryArgs(kSelectById, credential_id));
         if (rows.empty()) return std::optional<domain::Credential>();
         return std::optional<domain::Credential>(ReadCredential(Row(rows, 0)));
@@ -81,25 +82,26 @@ core::Result<std::optional<domain::Credential>> CredentialStore::Get(
 }
 
 core::Result<std::vector<domain::Credential>> CredentialStore::ListByAgent(
-    const std::string& agent_id) {
+    const domain::TenantScope& scope, const std::string& agent_id) {
   return database_.Run(
-      [&](Connection& connection) -> core::Result<std::vector<domain::Credential>> {
+      scope, [&](Connection& connection) -> core::Result<std::vector<domain::Credential>> {
         TRY_ASSIGN(Rows rows, connection.QueryArgs(kSelectByAgent, agent_id));
         return ReadAll(rows);
       });
 }
 
 core::Result<std::vector<domain::Credential>> CredentialStore::ListActiveByAgent(
-    const std::string& agent_id, int64_t now_ms) {
+    const domain::TenantScope& scope, const std::string& agent_id, int64_t now_ms) {
   return database_.Run(
-      [&](Connection& connection) -> core::Result<std::vector<domain::Credential>> {
+      scope, [&](Connection& connection) -> core::Result<std::vector<domain::Credential>> {
         TRY_ASSIGN(Rows rows, connection.QueryArgs(kSelectActiveByAgent, agent_id, now_ms));
         return ReadAll(rows);
       });
 }
 
-core::Status CredentialStore::Update(const domain::Credential& credential) {
-  return database_.Run([&](Connection& connection) -> core::Status {
+core::Status CredentialStore::Update(const domain::TenantScope& scope,
+                                     const domain::Credential& credential) {
+  return database_.Run(scope, [&](Connection& connection) -> core::Status {
     TRY_ASSIGN(Rows updated, connection.QueryArgs(kUpdate, credential.credential_id,
                                                   credential.status, credential.secret_hash,
                                                   credential.expires_at, credential.revoked_at,
@@ -111,8 +113,9 @@ core::Status CredentialStore::Update(const domain::Credential& credential) {
   });
 }
 
-core::Result<int> CredentialStore::RevokeAllForAgent(const std::string& agent_id, int64_t now_ms) {
-  return database_.Run([&](Connection& connection) -> core::Result<int> {
+core::Result<int> CredentialStore::RevokeAllForAgent(const domain::TenantScope& scope,
+                                                     const std::string& agent_id, int64_t now_ms) {
+  return database_.Run(scope, [&](Connection& connection) -> core::Result<int> {
     TRY_ASSIGN(Rows revoked, connection.QueryArgs(kRevokeAllForAgent, agent_id, now_ms));
     return static_cast<int>(revoked.Affected());
   });

@@ -73,6 +73,7 @@ core::Result<Database::Lease> Database::Acquire() {
 }
 
 void Database::Release(std::unique_ptr<Connection> connection) {
+  connection->UnbindScope();
   if (connection->TransactionStatus() != PQTRANS_IDLE || connection->discard() ||
       PQstatus(connection->handle()) != CONNECTION_OK) {
     connection.reset();  // closes it; the next Acquire opens a fresh one
@@ -83,6 +84,21 @@ void Database::Release(std::unique_ptr<Connection> connection) {
     idle_.push_back(std::move(connection));
   }
   released_.notify_one();
+}
+
+void Database::Bind(Connection& connection, const domain::TenantScope& scope) {
+  // The setting is a comma-separated list (the policies split it). Organization ids are UUIDs;
+  // an id holding a comma could widen the list, so such a scope matches nothing instead.
+  std::string organizations;
+  for (const auto& id : scope.organizations()) {
+    if (id.find(',') != std::string::npos) {
+      organizations.clear();
+      break;
+    }
+    if (!organizations.empty()) organizations += ',';
+    organizations += id;
+  }
+  connection.BindScope(std::move(organizations), scope.system());
 }
 
 Database::Lease::~Lease() {

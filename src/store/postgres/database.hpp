@@ -18,6 +18,7 @@
 //   unique indexes for uniqueness, and single-statement upserts for PutIfAbsent and Revoke.
 
 #include "core/result.hpp"
+#include "domain/tenant_scope.hpp"
 #include "store/postgres/connection.hpp"
 #include "store/postgres/postgres_options.hpp"
 
@@ -49,17 +50,43 @@ class Database {
     return fn(*lease.connection);
   }
 
+  // The same on tenant tables: every statement runs under `scope` (row-level security; see
+  // Connection::BindScope: no extra round trip). Without a scope (the overload above) tenant
+  // tables show no rows and accept none.
+  template <typename Fn>
+  auto Run(const domain::TenantScope& scope, Fn&& fn) -> std::invoke_result_t<Fn&, Connection&> {
+    TRY_ASSIGN(Lease lease, Acquire());
+    Bind(*lease.connection, scope);
+    return fn(*lease.connection);
+  }
+
   // Runs `fn` inside BEGIN ... COMMIT (READ COMMITTED, or REPEATABLE READ READ ONLY for a
   // consistent multi-statement read); rolls back if `fn` fails or throws.
   enum class Mode { kReadCommitted, kSnapshotReadOnly };
   template <typename Fn>
   auto Transaction(Fn&& fn, Mode mode = Mode::kReadCommitted)
       -> std::invoke_result_t<Fn&, Connection&> {
+    return InTransaction(nullptr, std::forward<Fn>(fn), mode);
+  }
+  // The same under `scope`, set transaction-locally in the round trip of BEGIN.
+  template <typename Fn>
+  auto Transaction(const domain::TenantScope& scope, Fn&& fn, Mode mode = Mode::kReadCommitted)
+      -> std::invoke_result_t<Fn&, Connection&> {
+    return InTransaction(&scope, std::forward<Fn>(fn), mode);
+  }
+
+  ErrorLog& log() { return log_; }
+
+ private:
+  template <typename Fn>
+  auto InTransaction(const domain::TenantScope* scope, Fn&& fn, Mode mode)
+      -> std::invoke_result_t<Fn&, Connection&> {
     TRY_ASSIGN(Lease lease, Acquire());
     Connection& connection = *lease.connection;
-    TRY(connection.Exec(mode == Mode::kReadCommitted
-                            ? "BEGIN ISOLATION LEVEL READ COMMITTED"
-                            : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
+    if (scope != nullptr) Bind(connection, *scope);
+    TRY(connection.Begin(mode == Mode::kReadCommitted
+                             ? "BEGIN ISOLATION LEVEL READ COMMITTED"
+                             : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
     RollbackGuard guard(connection);
     auto result = fn(connection);
     if (!result.ok()) return result;
@@ -69,9 +96,9 @@ class Database {
     return result;
   }
 
-  ErrorLog& log() { return log_; }
+  // Binds `scope` to the leased connection (unbound again when the lease ends).
+  static void Bind(Connection& connection, const domain::TenantScope& scope);
 
- private:
   class Lease {
    public:
     Lease(Database* database, std::unique_ptr<Connection> connection)

@@ -20,8 +20,9 @@ UPDATE delegations SET revoked_at = $2 WHERE chain_id = $1 AND revoked_at IS NUL
 
 }  // namespace
 
-core::Status DelegationStore::Create(const domain::Delegation& d) {
-  return database_.Run([&](Connection& connection) -> core::Status {
+core::Status DelegationStore::Create(const domain::TenantScope& scope,
+                                     const domain::Delegation& d) {
+  return database_.Run(scope, [&](Connection& connection) -> core::Status {
     TRY(connection.QueryArgs(kInsert, d.chain_id, d.parent_chain_id, d.organization_id,
                              d.delegator_agent_id, d.delegatee_agent_id, d.scopes,
                              static_cast<int64_t>(d.depth), d.token_jti, d.created_at, d.expires_at,
@@ -30,9 +31,10 @@ core::Status DelegationStore::Create(const domain::Delegation& d) {
   });
 }
 
-core::Result<std::optional<domain::Delegation>> DelegationStore::Get(const std::string& chain_id) {
+core::Result<std::optional<domain::Delegation>> DelegationStore::Get(
+    const domain::TenantScope& scope, const std::string& chain_id) {
   return database_.Run(
-      [&](Connection& connection) -> core::Result<std::optional<domain::Delegation>> {
+      scope, [&](Connection& connection) -> core::Result<std::optional<domain::Delegation>> {
         TRY_ASSIGN(Rows rows, connection.QueryArgs(kSelect, chain_id));
         if (rows.empty()) return std::optional<domain::Delegation>();
         Row row(rows, 0);
@@ -52,8 +54,9 @@ core::Result<std::optional<domain::Delegation>> DelegationStore::Get(const std::
       });
 }
 
-core::Result<bool> DelegationStore::MarkRevoked(const std::string& chain_id, int64_t now_ms) {
-  return database_.Run([&](Connection& connection) -> core::Result<bool> {
+core::Result<bool> DelegationStore::MarkRevoked(const domain::TenantScope& scope,
+                                                const std::string& chain_id, int64_t now_ms) {
+  return database_.Run(scope, [&](Connection& connection) -> core::Result<bool> {
     TRY_ASSIGN(Rows updated, connection.QueryArgs(kRevoke, chain_id, now_ms));
     return updated.Affected() > 0;
   });

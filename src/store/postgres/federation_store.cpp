@@ -126,8 +126,9 @@ std::vector<domain::TrustPolicy> ReadPolicies(const Rows& rows) {
 
 }  // namespace
 
-core::Status FederationStore::CreateTrustPolicy(const domain::TrustPolicy& p) {
-  return database_.Run([&](Connection& connection) -> core::Status {
+core::Status FederationStore::CreateTrustPolicy(const domain::TenantScope& scope,
+                                                const domain::TrustPolicy& p) {
+  return database_.Run(scope, [&](Connection& connection) -> core::Status {
     TRY(connection.QueryArgs(kInsertPolicy, p.policy_id, p.organization_id, p.provider, p.issuer,
                              p.repository, p.branch, p.agent_id, p.audience, p.conditions_json,
                              p.created_by, p.created_at));
@@ -136,9 +137,9 @@ core::Status FederationStore::CreateTrustPolicy(const domain::TrustPolicy& p) {
 }
 
 core::Result<std::optional<domain::TrustPolicy>> FederationStore::GetTrustPolicy(
-    const std::string& policy_id) {
+    const domain::TenantScope& scope, const std::string& policy_id) {
   return database_.Run(
-      [&](Connection& connection) -> core::Result<std::optional<domain::TrustPolicy>> {
+      scope, [&](Connection& connection) -> core::Result<std::optional<domain::TrustPolicy>> {
         TRY_ASSIGN(Rows rows, connection.QueryArgs(kSelectPolicy, policy_id));
         if (rows.empty()) return std::optional<domain::TrustPolicy>();
         return std::optional<domain::TrustPolicy>(ReadPolicy(Row(rows, 0)));
@@ -146,25 +147,26 @@ core::Result<std::optional<domain::TrustPolicy>> FederationStore::GetTrustPolicy
 }
 
 core::Result<std::vector<domain::TrustPolicy>> FederationStore::ListTrustPolicies(
-    const std::string& organization_id) {
+    const domain::TenantScope& scope, const std::string& organization_id) {
   return database_.Run(
-      [&](Connection& connection) -> core::Result<std::vector<domain::TrustPolicy>> {
+      scope, [&](Connection& connection) -> core::Result<std::vector<domain::TrustPolicy>> {
         TRY_ASSIGN(Rows rows, connection.QueryArgs(kSelectPoliciesByOrg, organization_id));
         return ReadPolicies(rows);
       });
 }
 
 core::Result<std::vector<domain::TrustPolicy>> FederationStore::ListTrustPoliciesByIssuer(
-    const std::string& provider, const std::string& issuer) {
+    const domain::TenantScope& scope, const std::string& provider, const std::string& issuer) {
   return database_.Run(
-      [&](Connection& connection) -> core::Result<std::vector<domain::TrustPolicy>> {
+      scope, [&](Connection& connection) -> core::Result<std::vector<domain::TrustPolicy>> {
         TRY_ASSIGN(Rows rows, connection.QueryArgs(kSelectPoliciesByIssuer, provider, issuer));
         return ReadPolicies(rows);
       });
 }
 
-core::Result<bool> FederationStore::DeleteTrustPolicy(const std::string& policy_id) {
-  return database_.Run([&](Connection& connection) -> core::Result<bool> {
+core::Result<bool> FederationStore::DeleteTrustPolicy(const domain::TenantScope& scope,
+                                                      const std::string& policy_id) {
+  return database_.Run(scope, [&](Connection& connection) -> core::Result<bool> {
     TRY_ASSIGN(Rows deleted, connection.QueryArgs(kDeletePolicy, policy_id));
     return deleted.Affected() > 0;
   });

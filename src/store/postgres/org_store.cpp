@@ -60,10 +60,11 @@ domain::Organization ReadOrganization(const Row& row) {
 }
 
 core::Result<std::optional<domain::Organization>> SelectOne(Database& database,
+                                                            const domain::TenantScope& scope,
                                                             std::string_view sql,
                                                             const std::string& key) {
   return database.Run(
-      [&](Connection& connection) -> core::Result<std::optional<domain::Organization>> {
+      scope, [&](Connection& connection) -> core::Result<std::optional<domain::Organization>> {
         TRY_ASSIGN(Rows rows, connection.QueryArgs(sql, key));
         if (rows.empty()) return std::optional<domain::Organization>();
         return std::optional<domain::Organization>(ReadOrganization(Row(rows, 0)));
@@ -72,8 +73,8 @@ core::Result<std::optional<domain::Organization>> SelectOne(Database& database,
 
 }  // namespace
 
-core::Status OrgStore::Create(const domain::Organization& org) {
-  return database_.Run([&](Connection& connection) -> core::Status {
+core::Status OrgStore::Create(const domain::TenantScope& scope, const domain::Organization& org) {
+  return database_.Run(scope, [&](Connection& connection) -> core::Status {
     TRY(connection.QueryArgs(kInsert, org.organization_id, org.name, org.slug, org.plan_tier,
                              org.max_agents, org.status, org.created_at, org.updated_at));
     return core::Ok();
@@ -81,16 +82,17 @@ core::Status OrgStore::Create(const domain::Organization& org) {
 }
 
 core::Result<std::optional<domain::Organization>> OrgStore::Get(
-    const std::string& organization_id) {
-  return SelectOne(database_, kSelectById, organization_id);
+    const domain::TenantScope& scope, const std::string& organization_id) {
+  return SelectOne(database_, scope, kSelectById, organization_id);
 }
 
-core::Result<std::optional<domain::Organization>> OrgStore::GetBySlug(const std::string& slug) {
-  return SelectOne(database_, kSelectBySlug, slug);
+core::Result<std::optional<domain::Organization>> OrgStore::GetBySlug(
+    const domain::TenantScope& scope, const std::string& slug) {
+  return SelectOne(database_, scope, kSelectBySlug, slug);
 }
 
-core::Status OrgStore::Update(const domain::Organization& org) {
-  return database_.Run([&](Connection& connection) -> core::Status {
+core::Status OrgStore::Update(const domain::TenantScope& scope, const domain::Organization& org) {
+  return database_.Run(scope, [&](Connection& connection) -> core::Status {
     TRY_ASSIGN(Rows updated,
                connection.QueryArgs(kUpdate, org.organization_id, org.name, org.slug, org.plan_tier,
                                     org.max_agents, org.status, org.updated_at));
@@ -100,7 +102,8 @@ core::Status OrgStore::Update(const domain::Organization& org) {
   });
 }
 
-core::Result<domain::PageOf<domain::Organization>> OrgStore::List(const domain::OrgFilter& filter,
+core::Result<domain::PageOf<domain::Organization>> OrgStore::List(const domain::TenantScope& scope,
+                                                                  const domain::OrgFilter& filter,
                                                                   const domain::Page& page) {
   WhereClause where;
   if (filter.organization_id) where.Add(kFilterId, *filter.organization_id);
@@ -109,13 +112,14 @@ core::Result<domain::PageOf<domain::Organization>> OrgStore::List(const domain::
   else
     where.Add(kFilterNotStatus, std::string("deleted"));
   return ListPage<domain::Organization>(
-      database_, "organizations", kColumns, kNewestFirst, where, page,
+      database_, scope, "organizations", kColumns, kNewestFirst, where, page,
       [](const Row& row) -> core::Result<domain::Organization> { return ReadOrganization(row); });
 }
 
-core::Result<bool> OrgStore::MarkDeletedIfEmpty(const std::string& organization_id,
+core::Result<bool> OrgStore::MarkDeletedIfEmpty(const domain::TenantScope& scope,
+                                                const std::string& organization_id,
                                                 int64_t now_ms) {
-  return database_.Transaction([&](Connection& connection) -> core::Result<bool> {
+  return database_.Transaction(scope, [&](Connection& connection) -> core::Result<bool> {
     TRY_ASSIGN(Rows locked, connection.QueryArgs(kLock, organization_id));
     if (locked.empty()) return core::Error::NotFound("NOT_FOUND", "Organization not found");
     TRY_ASSIGN(Rows updated, connection.QueryArgs(kMarkDeleted, organization_id, now_ms));

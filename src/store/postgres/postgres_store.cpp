@@ -68,7 +68,22 @@ core::Status PostgresStore::Ping() {
 }
 
 core::Result<int> PostgresStore::Migrate() {
-  return ApplyMigrations(*database_);
+  TRY_ASSIGN(int version, ApplyMigrations(*database_));
+  // Row-level security never applies to superusers and BYPASSRLS roles, FORCE or not: tenant
+  // isolation would then rest on the queries alone. Said once, at start-up (and by
+  // `agentidp migrate`, which may rightly run as such a role).
+  auto bypass = database_->Run([](Connection& connection) -> core::Result<bool> {
+    TRY_ASSIGN(Rows rows, connection.Query("SELECT rolsuper OR rolbypassrls FROM pg_roles "
+                                           "WHERE rolname = current_user"));
+    return !rows.empty() && rows.Bool(0, 0);
+  });
+  if (bypass.ok() && *bypass) {
+    database_->log().Record(
+        "postgres: the session role is a superuser or has BYPASSRLS, so row-level security "
+        "does not apply to it; run the server as a role without either (docs/operations.md, "
+        "Roles)");
+  }
+  return version;
 }
 
 std::string PostgresStore::LastErrorDetail() const {

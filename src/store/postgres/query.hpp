@@ -52,10 +52,10 @@ inline PageWindow ToWindow(const domain::Page& page) {
 // `read_row` turns a Row (columns numbered from 0 = the first of `columns`) into Result<T>.
 // The first of `columns` must be NOT NULL: NULL there tells an empty page apart.
 template <typename T, typename ReadRow>
-core::Result<domain::PageOf<T>> ListPage(Database& database, std::string_view table,
-                                         std::string_view columns, std::string_view order_by,
-                                         const WhereClause& where, const domain::Page& page,
-                                         ReadRow read_row) {
+core::Result<domain::PageOf<T>> ListPage(Database& database, const domain::TenantScope& scope,
+                                         std::string_view table, std::string_view columns,
+                                         std::string_view order_by, const WhereClause& where,
+                                         const domain::Page& page, ReadRow read_row) {
   const std::string from = std::string(" FROM ") + std::string(table) + where.sql();
   const std::string limit = "$" + std::to_string(where.next_index());
   const std::string offset = "$" + std::to_string(where.next_index() + 1);
@@ -67,7 +67,7 @@ core::Result<domain::PageOf<T>> ListPage(Database& database, std::string_view ta
   std::vector<Param> params = where.params();
   params.emplace_back(window.limit);
   params.emplace_back(window.offset);
-  return database.Run([&](Connection& connection) -> core::Result<domain::PageOf<T>> {
+  return database.Run(scope, [&](Connection& connection) -> core::Result<domain::PageOf<T>> {
     TRY_ASSIGN(Rows rows, connection.Query(sql, params));
     domain::PageOf<T> result;
     if (rows.empty()) return result;

@@ -33,7 +33,8 @@ domain::AgentKey ReadKey(const Statement& row) {
 
 }  // namespace
 
-core::Status AgentKeyStore::Insert(const domain::AgentKey& key) {
+core::Status AgentKeyStore::Insert(const domain::TenantScope& /*scope*/,
+                                   const domain::AgentKey& key) {
   return database_.Write([&](Connection& connection) -> core::Status {
     TRY_ASSIGN(auto insert, connection.Prepare(kInsert));
     insert.BindAll(key.kid, key.agent_id, key.alg, key.public_jwk_json, key.sealed_private_key,
@@ -43,7 +44,7 @@ core::Status AgentKeyStore::Insert(const domain::AgentKey& key) {
 }
 
 core::Result<std::optional<domain::AgentKey>> AgentKeyStore::GetActive(
-    const std::string& agent_id) {
+    const domain::TenantScope& /*scope*/, const std::string& agent_id) {
   return database_.Read(
       [&](Connection& connection) -> core::Result<std::optional<domain::AgentKey>> {
         TRY_ASSIGN(auto select, connection.Prepare(kSelectActive));
@@ -55,7 +56,7 @@ core::Result<std::optional<domain::AgentKey>> AgentKeyStore::GetActive(
 }
 
 core::Result<std::vector<domain::AgentKey>> AgentKeyStore::ListByAgent(
-    const std::string& agent_id) {
+    const domain::TenantScope& /*scope*/, const std::string& agent_id) {
   return database_.Read([&](Connection& connection) -> core::Result<std::vector<domain::AgentKey>> {
     TRY_ASSIGN(auto select, connection.Prepare(kSelectByAgent));
     select.BindAll(agent_id);
@@ -68,7 +69,7 @@ core::Result<std::vector<domain::AgentKey>> AgentKeyStore::ListByAgent(
   });
 }
 
-core::Status AgentKeyStore::Rotate(const domain::AgentKey& key) {
+core::Status AgentKeyStore::Rotate(const domain::TenantScope& /*scope*/, const domain::AgentKey& key) {
   return database_.WriteTransaction([&](Connection& connection) -> core::Status {
     TRY_ASSIGN(auto retire, connection.Prepare(kRetireActive));
     retire.BindAll(key.agent_id);

@@ -90,7 +90,7 @@ core::Result<domain::Agent> ReadAgent(const Statement& row, ErrorLog& log) {
 
 }  // namespace
 
-core::Status AgentStore::Create(const domain::Agent& agent) {
+core::Status AgentStore::Create(const domain::TenantScope& /*scope*/, const domain::Agent& agent) {
   std::string capabilities = CapabilitiesToJson(agent.capabilities);
   return database_.Write([&](Connection& connection) -> core::Status {
     TRY_ASSIGN(auto insert, connection.Prepare(kInsert));
@@ -101,7 +101,8 @@ core::Status AgentStore::Create(const domain::Agent& agent) {
   });
 }
 
-core::Result<std::optional<domain::Agent>> AgentStore::Get(const std::string& agent_id) {
+core::Result<std::optional<domain::Agent>> AgentStore::Get(const domain::TenantScope& /*scope*/,
+                                                           const std::string& agent_id) {
   return database_.Read([&](Connection& connection) -> core::Result<std::optional<domain::Agent>> {
     TRY_ASSIGN(auto select, connection.Prepare(kSelectById));
     select.BindAll(agent_id);
@@ -112,7 +113,7 @@ core::Result<std::optional<domain::Agent>> AgentStore::Get(const std::string& ag
   });
 }
 
-core::Status AgentStore::Update(const domain::Agent& agent) {
+core::Status AgentStore::Update(const domain::TenantScope& /*scope*/, const domain::Agent& agent) {
   std::string capabilities = CapabilitiesToJson(agent.capabilities);
   return database_.Write([&](Connection& connection) -> core::Status {
     TRY_ASSIGN(auto update, connection.Prepare(kUpdate));
@@ -125,7 +126,8 @@ core::Status AgentStore::Update(const domain::Agent& agent) {
   });
 }
 
-core::Result<domain::PageOf<domain::Agent>> AgentStore::List(const domain::AgentFilter& filter,
+core::Result<domain::PageOf<domain::Agent>> AgentStore::List(const domain::TenantScope& /*scope*/,
+                                                             const domain::AgentFilter& filter,
                                                              const domain::Page& page) {
   WhereClause where;
   if (filter.organization_id) where.Add(kFilterOrganization, *filter.organization_id);
@@ -136,7 +138,8 @@ core::Result<domain::PageOf<domain::Agent>> AgentStore::List(const domain::Agent
                                  [&](Statement& row) { return ReadAgent(row, database_.log()); });
 }
 
-core::Result<int64_t> AgentStore::CountLive(const std::string& organization_id) {
+core::Result<int64_t> AgentStore::CountLive(const domain::TenantScope& /*scope*/,
+                                            const std::string& organization_id) {
   return database_.Read([&](Connection& connection) -> core::Result<int64_t> {
     TRY_ASSIGN(auto count, connection.Prepare(kCountLive));
     count.BindAll(organization_id);

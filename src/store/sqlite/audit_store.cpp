@@ -204,7 +204,8 @@ core::Status AuditStore::AppendBatch(std::vector<domain::AuditEvent>& events,
   return appended;
 }
 
-core::Result<std::optional<domain::AuditEvent>> AuditStore::Get(const std::string& event_id) {
+core::Result<std::optional<domain::AuditEvent>> AuditStore::Get(
+    const domain::TenantScope& /*scope*/, const std::string& event_id) {
   return database_.Read(
       [&](Connection& connection) -> core::Result<std::optional<domain::AuditEvent>> {
         TRY_ASSIGN(auto select, connection.Prepare(kSelectById));
@@ -215,8 +216,9 @@ core::Result<std::optional<domain::AuditEvent>> AuditStore::Get(const std::strin
       });
 }
 
-core::Result<domain::PageOf<domain::AuditEvent>> AuditStore::List(const domain::AuditFilter& filter,
-                                                                  const domain::Page& page) {
+core::Result<domain::PageOf<domain::AuditEvent>> AuditStore::List(
+    const domain::TenantScope& /*scope*/, const domain::AuditFilter& filter,
+    const domain::Page& page) {
   WhereClause where;
   if (filter.organization_id) where.Add(kFilterOrganization, *filter.organization_id);
   if (filter.agent_id) where.Add(kFilterAgent, *filter.agent_id);

@@ -62,7 +62,8 @@ core::Result<std::vector<domain::Credential>> ReadAll(Statement& select) {
 
 }  // namespace
 
-core::Status CredentialStore::Create(const domain::Credential& credential) {
+core::Status CredentialStore::Create(const domain::TenantScope& /*scope*/,
+                                     const domain::Credential& credential) {
   return database_.Write([&](Connection& connection) -> core::Status {
     TRY_ASSIGN(auto insert, connection.Prepare(kInsert));
     insert.BindAll(credential.credential_id, credential.agent_id, credential.type,
@@ -74,7 +75,7 @@ core::Status CredentialStore::Create(const domain::Credential& credential) {
 }
 
 core::Result<std::optional<domain::Credential>> CredentialStore::Get(
-    const std::string& credential_id) {
+    const domain::TenantScope& /*scope*/, const std::string& credential_id) {
   return database_.Read(
       [&](Connection& connection) -> core::Result<std::optional<domain::Credential>> {
         TRY_ASSIGN(auto select, connection.Prepare(kSelectById));
@@ -86,7 +87,7 @@ core::Result<std::optional<domain::Credential>> CredentialStore::Get(
 }
 
 core::Result<std::vector<domain::Credential>> CredentialStore::ListByAgent(
-    const std::string& agent_id) {
+    const domain::TenantScope& /*scope*/, const std::string& agent_id) {
   return database_.Read(
       [&](Connection& connection) -> core::Result<std::vector<domain::Credential>> {
         TRY_ASSIGN(auto select, connection.Prepare(kSelectByAgent));
@@ -96,7 +97,7 @@ core::Result<std::vector<domain::Credential>> CredentialStore::ListByAgent(
 }
 
 core::Result<std::vector<domain::Credential>> CredentialStore::ListActiveByAgent(
-    const std::string& agent_id, int64_t now_ms) {
+    const domain::TenantScope& /*scope*/, const std::string& agent_id, int64_t now_ms) {
   return database_.Read(
       [&](Connection& connection) -> core::Result<std::vector<domain::Credential>> {
         TRY_ASSIGN(auto select, connection.Prepare(kSelectActiveByAgent));
@@ -105,7 +106,8 @@ core::Result<std::vector<domain::Credential>> CredentialStore::ListActiveByAgent
       });
 }
 
-core::Status CredentialStore::Update(const domain::Credential& credential) {
+core::Status CredentialStore::Update(const domain::TenantScope& /*scope*/,
+                                     const domain::Credential& credential) {
   return database_.Write([&](Connection& connection) -> core::Status {
     TRY_ASSIGN(auto update, connection.Prepare(kUpdate));
     update.BindAll(credential.credential_id, credential.status, credential.secret_hash,
@@ -119,7 +121,8 @@ core::Status CredentialStore::Update(const domain::Credential& credential) {
   });
 }
 
-core::Result<int> CredentialStore::RevokeAllForAgent(const std::string& agent_id, int64_t now_ms) {
+core::Result<int> CredentialStore::RevokeAllForAgent(const domain::TenantScope& /*scope*/,
+                                                     const std::string& agent_id, int64_t now_ms) {
   return database_.Write([&](Connection& connection) -> core::Result<int> {
     TRY_ASSIGN(auto revoke, connection.Prepare(kRevokeAllForAgent));
     revoke.BindAll(agent_id, now_ms);

@@ -20,7 +20,8 @@ UPDATE delegations SET revoked_at = ?2 WHERE chain_id = ?1 AND revoked_at IS NUL
 
 }  // namespace
 
-core::Status DelegationStore::Create(const domain::Delegation& d) {
+core::Status DelegationStore::Create(const domain::TenantScope& /*scope*/,
+                                     const domain::Delegation& d) {
   return database_.Write([&](Connection& connection) -> core::Status {
     TRY_ASSIGN(auto insert, connection.Prepare(kInsert));
     insert.BindAll(d.chain_id, d.parent_chain_id, d.organization_id, d.delegator_agent_id,
@@ -30,7 +31,8 @@ core::Status DelegationStore::Create(const domain::Delegation& d) {
   });
 }
 
-core::Result<std::optional<domain::Delegation>> DelegationStore::Get(const std::string& chain_id) {
+core::Result<std::optional<domain::Delegation>> DelegationStore::Get(
+    const domain::TenantScope& /*scope*/, const std::string& chain_id) {
   return database_.Read(
       [&](Connection& connection) -> core::Result<std::optional<domain::Delegation>> {
         TRY_ASSIGN(auto select, connection.Prepare(kSelect));
@@ -53,7 +55,8 @@ core::Result<std::optional<domain::Delegation>> DelegationStore::Get(const std::
       });
 }
 
-core::Result<bool> DelegationStore::MarkRevoked(const std::string& chain_id, int64_t now_ms) {
+core::Result<bool> DelegationStore::MarkRevoked(const domain::TenantScope& /*scope*/,
+                                                const std::string& chain_id, int64_t now_ms) {
   return database_.Write([&](Connection& connection) -> core::Result<bool> {
     TRY_ASSIGN(auto update, connection.Prepare(kRevoke));
     update.BindAll(chain_id, now_ms);

@@ -129,7 +129,8 @@ core::Result<std::vector<domain::TrustPolicy>> ReadPolicies(Statement& select) {
 
 }  // namespace
 
-core::Status FederationStore::CreateTrustPolicy(const domain::TrustPolicy& p) {
+core::Status FederationStore::CreateTrustPolicy(const domain::TenantScope& /*scope*/,
+                                                const domain::TrustPolicy& p) {
   return database_.Write([&](Connection& connection) -> core::Status {
     TRY_ASSIGN(auto insert, connection.Prepare(kInsertPolicy));
     insert.BindAll(p.policy_id, p.organization_id, p.provider, p.issuer, p.repository, p.branch,
@@ -139,7 +140,7 @@ core::Status FederationStore::CreateTrustPolicy(const domain::TrustPolicy& p) {
 }
 
 core::Result<std::optional<domain::TrustPolicy>> FederationStore::GetTrustPolicy(
-    const std::string& policy_id) {
+    const domain::TenantScope& /*scope*/, const std::string& policy_id) {
   return database_.Read(
       [&](Connection& connection) -> core::Result<std::optional<domain::TrustPolicy>> {
         TRY_ASSIGN(auto select, connection.Prepare(kSelectPolicy));
@@ -151,7 +152,7 @@ core::Result<std::optional<domain::TrustPolicy>> FederationStore::GetTrustPolicy
 }
 
 core::Result<std::vector<domain::TrustPolicy>> FederationStore::ListTrustPolicies(
-    const std::string& organization_id) {
+    const domain::TenantScope& /*scope*/, const std::string& organization_id) {
   return database_.Read(
       [&](Connection& connection) -> core::Result<std::vector<domain::TrustPolicy>> {
         TRY_ASSIGN(auto select, connection.Prepare(kSelectPoliciesByOrg));
@@ -161,7 +162,7 @@ core::Result<std::vector<domain::TrustPolicy>> FederationStore::ListTrustPolicie
 }
 
 core::Result<std::vector<domain::TrustPolicy>> FederationStore::ListTrustPoliciesByIssuer(
-    const std::string& provider, const std::string& issuer) {
+    const domain::TenantScope& /*scope*/, const std::string& provider, const std::string& issuer) {
   return database_.Read(
       [&](Connection& connection) -> core::Result<std::vector<domain::TrustPolicy>> {
         TRY_ASSIGN(auto select, connection.Prepare(kSelectPoliciesByIssuer));
@@ -170,7 +171,8 @@ core::Result<std::vector<domain::TrustPolicy>> FederationStore::ListTrustPolicie
       });
 }
 
-core::Result<bool> FederationStore::DeleteTrustPolicy(const std::string& policy_id) {
+core::Result<bool> FederationStore::DeleteTrustPolicy(const domain::TenantScope& /*scope*/,
+                                                      const std::string& policy_id) {
   return database_.Write([&](Connection& connection) -> core::Result<bool> {
     TRY_ASSIGN(auto del, connection.Prepare(kDeletePolicy));
     del.BindAll(policy_id);

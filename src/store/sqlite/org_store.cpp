@@ -70,7 +70,8 @@ core::Result<std::optional<domain::Organization>> SelectOne(Database& database,
 
 }  // namespace
 
-core::Status OrgStore::Create(const domain::Organization& org) {
+core::Status OrgStore::Create(const domain::TenantScope& /*scope*/,
+                              const domain::Organization& org) {
   return database_.Write([&](Connection& connection) -> core::Status {
     TRY_ASSIGN(auto insert, connection.Prepare(kInsert));
     insert.BindAll(org.organization_id, org.name, org.slug, org.plan_tier, int64_t{org.max_agents},
@@ -80,15 +81,17 @@ core::Status OrgStore::Create(const domain::Organization& org) {
 }
 
 core::Result<std::optional<domain::Organization>> OrgStore::Get(
-    const std::string& organization_id) {
+    const domain::TenantScope& /*scope*/, const std::string& organization_id) {
   return SelectOne(database_, kSelectById, organization_id);
 }
 
-core::Result<std::optional<domain::Organization>> OrgStore::GetBySlug(const std::string& slug) {
+core::Result<std::optional<domain::Organization>> OrgStore::GetBySlug(
+    const domain::TenantScope& /*scope*/, const std::string& slug) {
   return SelectOne(database_, kSelectBySlug, slug);
 }
 
-core::Status OrgStore::Update(const domain::Organization& org) {
+core::Status OrgStore::Update(const domain::TenantScope& /*scope*/,
+                              const domain::Organization& org) {
   return database_.Write([&](Connection& connection) -> core::Status {
     TRY_ASSIGN(auto update, connection.Prepare(kUpdate));
     update.BindAll(org.organization_id, org.name, org.slug, org.plan_tier, int64_t{org.max_agents},
@@ -100,8 +103,9 @@ core::Status OrgStore::Update(const domain::Organization& org) {
   });
 }
 
-core::Result<domain::PageOf<domain::Organization>> OrgStore::List(const domain::OrgFilter& filter,
-                                                                  const domain::Page& page) {
+core::Result<domain::PageOf<domain::Organization>> OrgStore::List(
+    const domain::TenantScope& /*scope*/, const domain::OrgFilter& filter,
+    const domain::Page& page) {
   WhereClause where;
   if (filter.organization_id) where.Add(kFilterId, *filter.organization_id);
   if (filter.status)
@@ -115,7 +119,8 @@ core::Result<domain::PageOf<domain::Organization>> OrgStore::List(const domain::
       });
 }
 
-core::Result<bool> OrgStore::MarkDeletedIfEmpty(const std::string& organization_id,
+core::Result<bool> OrgStore::MarkDeletedIfEmpty(const domain::TenantScope& /*scope*/,
+                                                const std::string& organization_id,
                                                 int64_t now_ms) {
   return database_.Write([&](Connection& connection) -> core::Result<bool> {
     TRY_ASSIGN(auto update, connection.Prepare(kMarkDeleted));

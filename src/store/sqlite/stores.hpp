@@ -6,19 +6,24 @@
 #include "domain/store.hpp"
 #include "store/sqlite/database.hpp"
 
+// The tenant scope parameters are unused here: SQLite has no row-level security, and every
+// query confines tenants itself (domain/store.hpp).
 namespace agentidp::store::sqlite {
 
 class OrgStore final : public domain::OrgStore {
  public:
   explicit OrgStore(Database& database) : database_(database) {}
-  core::Status Create(const domain::Organization& org) override;
+  core::Status Create(const domain::TenantScope& scope, const domain::Organization& org) override;
   core::Result<std::optional<domain::Organization>> Get(
-      const std::string& organization_id) override;
-  core::Result<std::optional<domain::Organization>> GetBySlug(const std::string& slug) override;
-  core::Status Update(const domain::Organization& org) override;
-  core::Result<domain::PageOf<domain::Organization>> List(const domain::OrgFilter& filter,
+      const domain::TenantScope& scope, const std::string& organization_id) override;
+  core::Result<std::optional<domain::Organization>> GetBySlug(const domain::TenantScope& scope,
+                                                              const std::string& slug) override;
+  core::Status Update(const domain::TenantScope& scope, const domain::Organization& org) override;
+  core::Result<domain::PageOf<domain::Organization>> List(const domain::TenantScope& scope,
+                                                          const domain::OrgFilter& filter,
                                                           const domain::Page& page) override;
-  core::Result<bool> MarkDeletedIfEmpty(const std::string& organization_id,
+  core::Result<bool> MarkDeletedIfEmpty(const domain::TenantScope& scope,
+                                        const std::string& organization_id,
                                         int64_t now_ms) override;
 
  private:
@@ -28,13 +33,16 @@ class OrgStore final : public domain::OrgStore {
 class AgentStore final : public domain::AgentStore {
  public:
   explicit AgentStore(Database& database) : database_(database) {}
-  core::Status Create(const domain::Agent& agent) override;
-  core::Result<std::optional<domain::Agent>> Get(const std::string& agent_id) override;
+  core::Status Create(const domain::TenantScope& scope, const domain::Agent& agent) override;
+  core::Result<std::optional<domain::Agent>> Get(const domain::TenantScope& scope,
+                                                 const std::string& agent_id) override;
   // NotFound ("NOT_FOUND") when no agent has that id.
-  core::Status Update(const domain::Agent& agent) override;
-  core::Result<domain::PageOf<domain::Agent>> List(const domain::AgentFilter& filter,
+  core::Status Update(const domain::TenantScope& scope, const domain::Agent& agent) override;
+  core::Result<domain::PageOf<domain::Agent>> List(const domain::TenantScope& scope,
+                                                   const domain::AgentFilter& filter,
                                                    const domain::Page& page) override;
-  core::Result<int64_t> CountLive(const std::string& organization_id) override;
+  core::Result<int64_t> CountLive(const domain::TenantScope& scope,
+                                  const std::string& organization_id) override;
 
  private:
   Database& database_;
@@ -43,14 +51,20 @@ class AgentStore final : public domain::AgentStore {
 class CredentialStore final : public domain::CredentialStore {
  public:
   explicit CredentialStore(Database& database) : database_(database) {}
-  core::Status Create(const domain::Credential& credential) override;
-  core::Result<std::optional<domain::Credential>> Get(const std::string& credential_id) override;
-  core::Result<std::vector<domain::Credential>> ListByAgent(const std::string& agent_id) override;
-  core::Result<std::vector<domain::Credential>> ListActiveByAgent(const std::string& agent_id,
+  core::Status Create(const domain::TenantScope& scope,
+                      const domain::Credential& credential) override;
+  core::Result<std::optional<domain::Credential>> Get(const domain::TenantScope& scope,
+                                                      const std::string& credential_id) override;
+  core::Result<std::vector<domain::Credential>> ListByAgent(const domain::TenantScope& scope,
+                                                            const std::string& agent_id) override;
+  core::Result<std::vector<domain::Credential>> ListActiveByAgent(const domain::TenantScope& scope,
+                                                                  const std::string& agent_id,
                                                                   int64_t now_ms) override;
   // NotFound ("NOT_FOUND") when no credential has that id.
-  core::Status Update(const domain::Credential& credential) override;
-  core::Result<int> RevokeAllForAgent(const std::string& agent_id, int64_t now_ms) override;
+  core::Status Update(const domain::TenantScope& scope,
+                      const domain::Credential& credential) override;
+  core::Result<int> RevokeAllForAgent(const domain::TenantScope& scope, const std::string& agent_id,
+                                      int64_t now_ms) override;
 
  private:
   Database& database_;
@@ -60,8 +74,10 @@ class AuditStore final : public domain::AuditStore {
  public:
   explicit AuditStore(Database& database) : database_(database) {}
   core::Status AppendBatch(std::vector<domain::AuditEvent>& events, const Hasher& hasher) override;
-  core::Result<std::optional<domain::AuditEvent>> Get(const std::string& event_id) override;
-  core::Result<domain::PageOf<domain::AuditEvent>> List(const domain::AuditFilter& filter,
+  core::Result<std::optional<domain::AuditEvent>> Get(const domain::TenantScope& scope,
+                                                      const std::string& event_id) override;
+  core::Result<domain::PageOf<domain::AuditEvent>> List(const domain::TenantScope& scope,
+                                                        const domain::AuditFilter& filter,
                                                         const domain::Page& page) override;
   core::Status Scan(std::optional<int64_t> from_ms, std::optional<int64_t> to_ms,
                     const std::function<bool(const domain::AuditEvent&)>& visit) override;
@@ -99,9 +115,12 @@ class RevocationStore final : public domain::RevocationStore {
 class DelegationStore final : public domain::DelegationStore {
  public:
   explicit DelegationStore(Database& database) : database_(database) {}
-  core::Status Create(const domain::Delegation& delegation) override;
-  core::Result<std::optional<domain::Delegation>> Get(const std::string& chain_id) override;
-  core::Result<bool> MarkRevoked(const std::string& chain_id, int64_t now_ms) override;
+  core::Status Create(const domain::TenantScope& scope,
+                      const domain::Delegation& delegation) override;
+  core::Result<std::optional<domain::Delegation>> Get(const domain::TenantScope& scope,
+                                                      const std::string& chain_id) override;
+  core::Result<bool> MarkRevoked(const domain::TenantScope& scope, const std::string& chain_id,
+                                 int64_t now_ms) override;
 
  private:
   Database& database_;
@@ -121,10 +140,12 @@ class MetaStore final : public domain::MetaStore {
 class AgentKeyStore final : public domain::AgentKeyStore {
  public:
   explicit AgentKeyStore(Database& database) : database_(database) {}
-  core::Status Insert(const domain::AgentKey& key) override;
-  core::Result<std::optional<domain::AgentKey>> GetActive(const std::string& agent_id) override;
-  core::Result<std::vector<domain::AgentKey>> ListByAgent(const std::string& agent_id) override;
-  core::Status Rotate(const domain::AgentKey& replacement) override;
+  core::Status Insert(const domain::TenantScope& scope, const domain::AgentKey& key) override;
+  core::Result<std::optional<domain::AgentKey>> GetActive(const domain::TenantScope& scope,
+                                                          const std::string& agent_id) override;
+  core::Result<std::vector<domain::AgentKey>> ListByAgent(const domain::TenantScope& scope,
+                                                          const std::string& agent_id) override;
+  core::Status Rotate(const domain::TenantScope& scope, const domain::AgentKey& replacement) override;
 
  private:
   Database& database_;
@@ -133,14 +154,17 @@ class AgentKeyStore final : public domain::AgentKeyStore {
 class FederationStore final : public domain::FederationStore {
  public:
   explicit FederationStore(Database& database) : database_(database) {}
-  core::Status CreateTrustPolicy(const domain::TrustPolicy& policy) override;
+  core::Status CreateTrustPolicy(const domain::TenantScope& scope,
+                                 const domain::TrustPolicy& policy) override;
   core::Result<std::optional<domain::TrustPolicy>> GetTrustPolicy(
-      const std::string& policy_id) override;
+      const domain::TenantScope& scope, const std::string& policy_id) override;
   core::Result<std::vector<domain::TrustPolicy>> ListTrustPolicies(
-      const std::string& organization_id) override;
+      const domain::TenantScope& scope, const std::string& organization_id) override;
   core::Result<std::vector<domain::TrustPolicy>> ListTrustPoliciesByIssuer(
-      const std::string& provider, const std::string& issuer) override;
-  core::Result<bool> DeleteTrustPolicy(const std::string& policy_id) override;
+      const domain::TenantScope& scope, const std::string& provider,
+      const std::string& issuer) override;
+  core::Result<bool> DeleteTrustPolicy(const domain::TenantScope& scope,
+                                       const std::string& policy_id) override;
   core::Status CreatePartner(const domain::FederationPartner& partner) override;
   core::Result<std::optional<domain::FederationPartner>> GetPartner(
       const std::string& partner_id) override;

@@ -108,7 +108,7 @@ export async function startPostgres() {
   let running = false;
   const pg = {
     port,
-    url: `postgres://postgres@127.0.0.1:${port}/agentidp`,
+    url: `postgres://agentidp_app@127.0.0.1:${port}/agentidp`,
     /** Fast shutdown (as an operator or a failover would): sessions are terminated. */
     async stop() {
       if (!running) return;
@@ -144,6 +144,10 @@ export async function startPostgres() {
   cleanups.add(cleanup);
   await pg.start();
   pgRun(path.join(bin, 'createdb'), ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', 'agentidp']);
+  // The nodes connect as the database's owner, a role that is neither superuser nor
+  // BYPASSRLS, as in production: row-level security applies to them (docs/operations.md).
+  // psql() stays the superuser, who sees every row.
+  pg.psql('CREATE ROLE agentidp_app LOGIN NOSUPERUSER NOBYPASSRLS; ALTER DATABASE agentidp OWNER TO agentidp_app');
   return pg;
 }
 

@@ -5,9 +5,16 @@
 // inherited environment is stripped before the server starts (the server refuses unknown
 // ones, and a stray AGENTIDP_BIN would stop it), as are PORT, DATABASE_URL and REDIS_URL:
 // a test states the whole configuration it runs with.
+//
+// Opt-in: with AGENTIDP_IT_PG_URL (a superuser URL of a throw-away server, e.g.
+// `AGENTIDP_IT_PG_URL=$AGENTIDP_TEST_PG_URL` under scripts/with-services.sh), every server a
+// test starts without its own DATABASE_URL runs on PostgreSQL instead of SQLite: a fresh schema
+// per data directory (a restart finds its schema again), owned by a role that is neither
+// superuser nor BYPASSRLS, so row-level security applies to the server. Files that test
+// SQLite itself (crash safety, the data directory) are not meant for this mode.
 
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -98,6 +105,35 @@ export function runCli(args, { env = {}, timeoutMs = 20_000 } = {}) {
   });
 }
 
+const IT_PG_ROLE = 'agentidp_app_it';
+const pgUrls = new Map();  // data directory -> {DATABASE_URL, AGENTIDP_MASTER_KEY} (AGENTIDP_IT_PG_URL mode)
+
+function psqlBinary() {
+  if (process.env.PG_BINDIR) return path.join(process.env.PG_BINDIR, 'psql');
+  const base = '/usr/lib/postgresql';
+  const versions = existsSync(base) ? readdirSync(base).filter((v) => /^\d+$/.test(v)).sort((a, b) => a - b) : [];
+  return versions.length ? path.join(base, versions.at(-1), 'bin', 'psql') : 'psql';
+}
+
+function itPostgresUrl(dir) {
+  if (pgUrls.has(dir)) return pgUrls.get(dir);
+  const admin = process.env.AGENTIDP_IT_PG_URL;
+  const schema = `it_${randomBytes(6).toString('hex')}`;
+  const sql = `DO $$ BEGIN CREATE ROLE ${IT_PG_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS; ` +
+    'EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$; ' +
+    `CREATE SCHEMA ${schema} AUTHORIZATION ${IT_PG_ROLE}`;
+  const r = spawnSync(psqlBinary(), [admin, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', sql], { encoding: 'utf8', timeout: 30_000 });
+  if (r.status !== 0) throw new Error(`AGENTIDP_IT_PG_URL: could not create a schema: ${r.stderr}`);
+  const url = new URL(admin);
+  url.username = IT_PG_ROLE;
+  url.password = '';
+  url.searchParams.set('options', `-csearch_path=${schema}`);
+  // An external database needs the master key from the environment (the same on restart).
+  const store = { DATABASE_URL: url.toString(), AGENTIDP_MASTER_KEY: randomBytes(32).toString('hex') };
+  pgUrls.set(dir, store);
+  return store;
+}
+
 /**
  * Starts a server. `dataDir` reuses a directory (restart); otherwise a fresh one is made.
  * Resolves once <dataDir>/listening.json names this very process and it is alive.
@@ -108,8 +144,10 @@ export async function startServer({ env = {}, args = [], dataDir, timeoutMs = ST
   const dir = dataDir ?? makeTempDir();
   const out = tail();
   const err = tail();
+  const storeEnv = process.env.AGENTIDP_IT_PG_URL && env.DATABASE_URL === undefined
+    ? itPostgresUrl(dir) : {};
   const proc = spawn(binary(), ['serve', '--data-dir', dir, '--port', '0', ...args], {
-    env: childEnv(env),
+    env: childEnv({ ...storeEnv, ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(proc);

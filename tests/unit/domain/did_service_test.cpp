@@ -95,18 +95,24 @@ TEST(DidService, AgentKeyIsCreatedOnceSealedAndPublishedPublicOnly) {
 class RacingKeyStore final : public AgentKeyStore {
  public:
   explicit RacingKeyStore(MemoryAgentKeyStore& inner) : inner_(inner) {}
-  core::Status Insert(const AgentKey& key) override { return inner_.Insert(key); }
-  core::Result<std::optional<AgentKey>> GetActive(const std::string& agent_id) override {
+  core::Status Insert(const TenantScope& scope, const AgentKey& key) override {
+    return inner_.Insert(scope, key);
+  }
+  core::Result<std::optional<AgentKey>> GetActive(const TenantScope& scope,
+                                                  const std::string& agent_id) override {
     if (first_read_) {
       first_read_ = false;
       return std::optional<AgentKey>();  // read before the other node's insert
     }
-    return inner_.GetActive(agent_id);
+    return inner_.GetActive(scope, agent_id);
   }
-  core::Result<std::vector<AgentKey>> ListByAgent(const std::string& agent_id) override {
-    return inner_.ListByAgent(agent_id);
+  core::Result<std::vector<AgentKey>> ListByAgent(const TenantScope& scope,
+                                                  const std::string& agent_id) override {
+    return inner_.ListByAgent(scope, agent_id);
   }
-  core::Status Rotate(const AgentKey& key) override { return inner_.Rotate(key); }
+  core::Status Rotate(const TenantScope& scope, const AgentKey& key) override {
+    return inner_.Rotate(scope, key);
+  }
 
  private:
   MemoryAgentKeyStore& inner_;

@@ -3,6 +3,9 @@
 // An in-memory Store for domain unit tests: the services' rules are tested here, the real
 // backends pass the contract tests (tests/contract/). Uniqueness rules that the services rely
 // on (organization slug, one active key per agent) are kept, so refusals can be provoked.
+// Organizations and agents also obey the tenant scope as PostgreSQL's row-level security does
+// (migration 6): a service that passes the wrong scope fails its unit tests here, not only on
+// PostgreSQL.
 
 #include "domain/store.hpp"
 
@@ -11,6 +14,19 @@
 #include <mutex>
 
 namespace agentidp::domain::testing {
+
+// The row-level security rules: a scope writes the rows of its organizations; it reads them,
+// or every row in the system scope.
+inline bool Writes(const TenantScope& scope, const std::string& organization_id) {
+  const auto& ids = scope.organizations();
+  return std::find(ids.begin(), ids.end(), organization_id) != ids.end();
+}
+inline bool Reads(const TenantScope& scope, const std::string& organization_id) {
+  return scope.system() || Writes(scope, organization_id);
+}
+inline core::Error RefusedByPolicy() {
+  return core::Error::Forbidden("cross_tenant", "Not permitted for this organization");
+}
 
 template <typename T>
 PageOf<T> PageFrom(std::vector<T> all, const Page& page) {
@@ -25,35 +41,41 @@ PageOf<T> PageFrom(std::vector<T> all, const Page& page) {
 class MemoryOrgStore final : public OrgStore {
  public:
   explicit MemoryOrgStore(std::map<std::string, Agent>& agents) : agents_(agents) {}
-  Status Create(const Organization& org) override {
+  Status Create(const TenantScope& scope, const Organization& org) override {
+    if (!Writes(scope, org.organization_id)) return RefusedByPolicy();
     for (const auto& [id, o] : orgs)
       if (id == org.organization_id || o.slug == org.slug)
         return core::Error::Conflict("CONFLICT", "taken");
     orgs[org.organization_id] = org;
     return core::Ok();
   }
-  Result<std::optional<Organization>> Get(const std::string& id) override {
+  Result<std::optional<Organization>> Get(const TenantScope& scope,
+                                          const std::string& id) override {
     auto it = orgs.find(id);
-    if (it == orgs.end()) return std::optional<Organization>();
+    if (it == orgs.end() || !Reads(scope, id)) return std::optional<Organization>();
     return std::optional<Organization>(it->second);
   }
-  Result<std::optional<Organization>> GetBySlug(const std::string& slug) override {
+  Result<std::optional<Organization>> GetBySlug(const TenantScope& scope,
+                                                const std::string& slug) override {
     for (const auto& [id, o] : orgs)
-      if (o.slug == slug) return std::optional<Organization>(o);
+      if (o.slug == slug && Reads(scope, id)) return std::optional<Organization>(o);
     return std::optional<Organization>();
   }
-  Status Update(const Organization& org) override {
+  Status Update(const TenantScope& scope, const Organization& org) override {
     auto it = orgs.find(org.organization_id);
-    if (it == orgs.end()) return core::Error::NotFound("NOT_FOUND", "none");
+    if (it == orgs.end() || !Writes(scope, org.organization_id))
+      return core::Error::NotFound("NOT_FOUND", "none");
     for (const auto& [id, o] : orgs)
       if (id != org.organization_id && o.slug == org.slug)
         return core::Error::Conflict("CONFLICT", "taken");
     it->second = org;
     return core::Ok();
   }
-  Result<PageOf<Organization>> List(const OrgFilter& f, const Page& page) override {
+  Result<PageOf<Organization>> List(const TenantScope& scope, const OrgFilter& f,
+                                    const Page& page) override {
     std::vector<Organization> all;
     for (const auto& [id, o] : orgs) {
+      if (!Reads(scope, id)) continue;
       if (f.organization_id && id != *f.organization_id) continue;
       if (f.status ? o.status != *f.status : o.status == "deleted") continue;
       all.push_back(o);
@@ -62,9 +84,10 @@ class MemoryOrgStore final : public OrgStore {
               [](const auto& a, const auto& b) { return a.created_at > b.created_at; });
     return PageFrom(std::move(all), page);
   }
-  Result<bool> MarkDeletedIfEmpty(const std::string& id, int64_t now_ms) override {
+  Result<bool> MarkDeletedIfEmpty(const TenantScope& scope, const std::string& id,
+                                  int64_t now_ms) override {
     auto it = orgs.find(id);
-    if (it == orgs.end()) return core::Error::NotFound("NOT_FOUND", "none");
+    if (it == orgs.end() || !Writes(scope, id)) return core::Error::NotFound("NOT_FOUND", "none");
     for (const auto& [aid, a] : agents_)
       if (a.organization_id == id && a.status != "decommissioned") return false;
     it->second.status = "deleted";
@@ -80,34 +103,44 @@ class MemoryOrgStore final : public OrgStore {
 class MemoryAgentStore final : public AgentStore {
  public:
   explicit MemoryAgentStore(std::map<std::string, Agent>& agents) : agents(agents) {}
-  Status Create(const Agent& a) override {
+  Status Create(const TenantScope& scope, const Agent& a) override {
+    if (!Writes(scope, a.organization_id)) return RefusedByPolicy();
     for (const auto& [id, x] : agents)
       if (id == a.agent_id || x.email == a.email) return core::Error::Conflict("CONFLICT", "taken");
     agents[a.agent_id] = a;
     return core::Ok();
   }
-  Result<std::optional<Agent>> Get(const std::string& id) override {
+  Result<std::optional<Agent>> Get(const TenantScope& scope, const std::string& id) override {
     auto it = agents.find(id);
-    if (it == agents.end()) return std::optional<Agent>();
+    if (it == agents.end() || !Reads(scope, it->second.organization_id))
+      return std::optional<Agent>();
     return std::optional<Agent>(it->second);
   }
-  Status Update(const Agent& a) override {
+  Status Update(const TenantScope& scope, const Agent& a) override {
+    // USING (the row as it is) and WITH CHECK (the row as it will be).
+    auto it = agents.find(a.agent_id);
+    if (it != agents.end() && !Writes(scope, it->second.organization_id))
+      return core::Error::NotFound("NOT_FOUND", "none");
+    if (!Writes(scope, a.organization_id)) return RefusedByPolicy();
     agents[a.agent_id] = a;
     return core::Ok();
   }
-  Result<PageOf<Agent>> List(const AgentFilter& f, const Page& page) override {
+  Result<PageOf<Agent>> List(const TenantScope& scope, const AgentFilter& f,
+                             const Page& page) override {
     std::vector<Agent> all;
     for (const auto& [id, a] : agents) {
+      if (!Reads(scope, a.organization_id)) continue;
       if (f.organization_id && a.organization_id != *f.organization_id) continue;
       if (f.status && a.status != *f.status) continue;
       all.push_back(a);
     }
     return PageFrom(std::move(all), page);
   }
-  Result<int64_t> CountLive(const std::string& org) override {
+  Result<int64_t> CountLive(const TenantScope& scope, const std::string& org) override {
     int64_t n = 0;
     for (const auto& [id, a] : agents)
-      n += a.organization_id == org && a.status != "decommissioned";
+      n += a.organization_id == org && a.status != "decommissioned" &&
+           Reads(scope, a.organization_id);
     return n;
   }
   std::map<std::string, Agent>& agents;
@@ -115,18 +148,21 @@ class MemoryAgentStore final : public AgentStore {
 
 class MemoryCredentialStore final : public CredentialStore {
  public:
-  Status Create(const Credential&) override { return core::Ok(); }
-  Result<std::optional<Credential>> Get(const std::string&) override {
+  Status Create(const TenantScope&, const Credential&) override { return core::Ok(); }
+  Result<std::optional<Credential>> Get(const TenantScope&, const std::string&) override {
     return std::optional<Credential>();
   }
-  Result<std::vector<Credential>> ListByAgent(const std::string&) override {
+  Result<std::vector<Credential>> ListByAgent(const TenantScope&, const std::string&) override {
     return std::vector<Credential>{};
   }
-  Result<std::vector<Credential>> ListActiveByAgent(const std::string&, int64_t) override {
+  Result<std::vector<Credential>> ListActiveByAgent(const TenantScope&, const std::string&,
+                                                    int64_t) override {
     return std::vector<Credential>{};
   }
-  Status Update(const Credential&) override { return core::Ok(); }
-  Result<int> RevokeAllForAgent(const std::string&, int64_t) override { return 0; }
+  Status Update(const TenantScope&, const Credential&) override { return core::Ok(); }
+  Result<int> RevokeAllForAgent(const TenantScope&, const std::string&, int64_t) override {
+    return 0;
+  }
 };
 
 class MemoryAuditStore final : public AuditStore {
@@ -141,10 +177,10 @@ class MemoryAuditStore final : public AuditStore {
     }
     return core::Ok();
   }
-  Result<std::optional<AuditEvent>> Get(const std::string&) override {
+  Result<std::optional<AuditEvent>> Get(const TenantScope&, const std::string&) override {
     return std::optional<AuditEvent>();
   }
-  Result<PageOf<AuditEvent>> List(const AuditFilter&, const Page&) override {
+  Result<PageOf<AuditEvent>> List(const TenantScope&, const AuditFilter&, const Page&) override {
     return PageOf<AuditEvent>{};
   }
   Status Scan(std::optional<int64_t>, std::optional<int64_t>,
@@ -205,7 +241,7 @@ class MemoryMetaStore final : public MetaStore {
 
 class MemoryAgentKeyStore final : public AgentKeyStore {
  public:
-  Status Insert(const AgentKey& key) override {
+  Status Insert(const TenantScope&, const AgentKey& key) override {
     for (const auto& k : keys)
       if (k.kid == key.kid ||
           (k.agent_id == key.agent_id && k.status == "active" && key.status == "active"))
@@ -213,18 +249,20 @@ class MemoryAgentKeyStore final : public AgentKeyStore {
     keys.push_back(key);
     return core::Ok();
   }
-  Result<std::optional<AgentKey>> GetActive(const std::string& agent_id) override {
+  Result<std::optional<AgentKey>> GetActive(const TenantScope&,
+                                            const std::string& agent_id) override {
     for (const auto& k : keys)
       if (k.agent_id == agent_id && k.status == "active") return std::optional<AgentKey>(k);
     return std::optional<AgentKey>();
   }
-  Result<std::vector<AgentKey>> ListByAgent(const std::string& agent_id) override {
+  Result<std::vector<AgentKey>> ListByAgent(const TenantScope&,
+                                            const std::string& agent_id) override {
     std::vector<AgentKey> out;
     for (const auto& k : keys)
       if (k.agent_id == agent_id) out.push_back(k);
     return out;
   }
-  Status Rotate(const AgentKey& key) override {
+  Status Rotate(const TenantScope&, const AgentKey& key) override {
     for (const auto& k : keys)
       if (k.kid == key.kid) return core::Error::Conflict("CONFLICT", "taken");
     for (auto& k : keys)
@@ -237,16 +275,17 @@ class MemoryAgentKeyStore final : public AgentKeyStore {
 
 class MemoryDelegationStore final : public DelegationStore {
  public:
-  Status Create(const Delegation& d) override {
+  Status Create(const TenantScope&, const Delegation& d) override {
     if (!rows.emplace(d.chain_id, d).second) return core::Error::Conflict("CONFLICT", "taken");
     return core::Ok();
   }
-  Result<std::optional<Delegation>> Get(const std::string& chain_id) override {
+  Result<std::optional<Delegation>> Get(const TenantScope&, const std::string& chain_id) override {
     auto it = rows.find(chain_id);
     if (it == rows.end()) return std::optional<Delegation>();
     return std::optional<Delegation>(it->second);
   }
-  Result<bool> MarkRevoked(const std::string& chain_id, int64_t now_ms) override {
+  Result<bool> MarkRevoked(const TenantScope&, const std::string& chain_id,
+                           int64_t now_ms) override {
     auto it = rows.find(chain_id);
     if (it == rows.end() || it->second.revoked_at) return false;
     it->second.revoked_at = now_ms;
@@ -259,18 +298,22 @@ class MemoryDelegationStore final : public DelegationStore {
 // partners are kept in memory.
 class NoFederationStore final : public FederationStore {
  public:
-  Status CreateTrustPolicy(const TrustPolicy&) override { return Unsupported(); }
-  Result<std::optional<TrustPolicy>> GetTrustPolicy(const std::string&) override {
+  Status CreateTrustPolicy(const TenantScope&, const TrustPolicy&) override {
+    return Unsupported();
+  }
+  Result<std::optional<TrustPolicy>> GetTrustPolicy(const TenantScope&,
+                                                    const std::string&) override {
     return std::optional<TrustPolicy>();
   }
-  Result<std::vector<TrustPolicy>> ListTrustPolicies(const std::string&) override {
+  Result<std::vector<TrustPolicy>> ListTrustPolicies(const TenantScope&,
+                                                     const std::string&) override {
     return std::vector<TrustPolicy>{};
   }
-  Result<std::vector<TrustPolicy>> ListTrustPoliciesByIssuer(const std::string&,
+  Result<std::vector<TrustPolicy>> ListTrustPoliciesByIssuer(const TenantScope&, const std::string&,
                                                              const std::string&) override {
     return std::vector<TrustPolicy>{};
   }
-  Result<bool> DeleteTrustPolicy(const std::string&) override { return false; }
+  Result<bool> DeleteTrustPolicy(const TenantScope&, const std::string&) override { return false; }
   Status CreatePartner(const FederationPartner& p) override {
     std::lock_guard lock(mu_);
     for (const auto& [id, q] : partners)

@@ -314,12 +314,103 @@ CREATE TABLE federation_partners (
 );
 )sql";
 
-constexpr std::array<Migration, 5> kMigrations = {{
+// Tenant isolation enforced twice (issue 3): besides every query's organization filter,
+// row-level security keyed on a transaction-local scope that the store sets with each
+// statement (Connection::BindScope):
+//   agentidp.organization_id  comma-separated organization ids the statement acts for
+//   agentidp.system           'on' for the system scope (cross-tenant reads, audit chain)
+// Fail closed: with neither set, tenant tables show no rows and accept none. FORCE makes the
+// table owner subject too (the app may run as the owner); superusers and BYPASSRLS roles are
+// not, so the app must not run as one (docs/operations.md).
+//
+// Tables and their key:
+//   organizations, agents, audit_events, delegations, trust_policies  organization_id
+//   credentials, agent_keys                    through agents (agent_id -> organization_id)
+// Not tenant data, no policies: audit_head, audit_anchor (chain bookkeeping: one hash),
+// signing_keys, revoked_tokens (jti and expiry only), meta, federation_partners
+// (instance-wide, SPEC §4), schema_migrations.
+//
+// The system scope reads every tenant table, appends to and purges audit_events (the purge
+// also needs the retention window of the triggers above), and writes nothing else: no tenant
+// row is ever created or changed outside its own organization's scope.
+constexpr std::string_view kV6RowLevelSecurity = R"sql(
+CREATE FUNCTION agentidp_scope_organizations() RETURNS TEXT[]
+LANGUAGE sql STABLE AS $$
+  SELECT pg_catalog.string_to_array(
+    NULLIF(pg_catalog.current_setting('agentidp.organization_id', true), ''), ',')
+$$;
+
+CREATE FUNCTION agentidp_scope_system() RETURNS BOOLEAN
+LANGUAGE sql STABLE AS $$
+  SELECT COALESCE(pg_catalog.current_setting('agentidp.system', true), '') = 'on'
+$$;
+
+ALTER TABLE organizations ENABLE ROW LEVEL SECURITY;
+ALTER TABLE organizations FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant ON organizations
+  USING (organization_id = ANY (agentidp_scope_organizations()))
+  WITH CHECK (organization_id = ANY (agentidp_scope_organizations()));
+CREATE POLICY system_read ON organizations FOR SELECT USING (agentidp_scope_system());
+
+ALTER TABLE agents ENABLE ROW LEVEL SECURITY;
+ALTER TABLE agents FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant ON agents
+  USING (organization_id = ANY (agentidp_scope_organizations()))
+  WITH CHECK (organization_id = ANY (agentidp_scope_organizations()));
+CREATE POLICY system_read ON agents FOR SELECT USING (agentidp_scope_system());
+
+-- The agent row itself is subject to the agents policies inside this subquery, so "the
+-- agent is visible" already means "the agent belongs to the scope".
+ALTER TABLE credentials ENABLE ROW LEVEL SECURITY;
+ALTER TABLE credentials FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant ON credentials
+  USING (EXISTS (SELECT 1 FROM agents a WHERE a.agent_id = credentials.agent_id
+                   AND a.organization_id = ANY (agentidp_scope_organizations())))
+  WITH CHECK (EXISTS (SELECT 1 FROM agents a WHERE a.agent_id = credentials.agent_id
+                        AND a.organization_id = ANY (agentidp_scope_organizations())));
+CREATE POLICY system_read ON credentials FOR SELECT USING (agentidp_scope_system());
+
+ALTER TABLE agent_keys ENABLE ROW LEVEL SECURITY;
+ALTER TABLE agent_keys FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant ON agent_keys
+  USING (EXISTS (SELECT 1 FROM agents a WHERE a.agent_id = agent_keys.agent_id
+                   AND a.organization_id = ANY (agentidp_scope_organizations())))
+  WITH CHECK (EXISTS (SELECT 1 FROM agents a WHERE a.agent_id = agent_keys.agent_id
+                        AND a.organization_id = ANY (agentidp_scope_organizations())));
+CREATE POLICY system_read ON agent_keys FOR SELECT USING (agentidp_scope_system());
+
+ALTER TABLE delegations ENABLE ROW LEVEL SECURITY;
+ALTER TABLE delegations FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant ON delegations
+  USING (organization_id = ANY (agentidp_scope_organizations()))
+  WITH CHECK (organization_id = ANY (agentidp_scope_organizations()));
+CREATE POLICY system_read ON delegations FOR SELECT USING (agentidp_scope_system());
+
+ALTER TABLE trust_policies ENABLE ROW LEVEL SECURITY;
+ALTER TABLE trust_policies FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant ON trust_policies
+  USING (organization_id = ANY (agentidp_scope_organizations()))
+  WITH CHECK (organization_id = ANY (agentidp_scope_organizations()));
+CREATE POLICY system_read ON trust_policies FOR SELECT USING (agentidp_scope_system());
+
+-- Tenants read their own events; only the system scope appends (one batch holds many
+-- organizations' events) and purges. UPDATE has no policy at all (and a trigger refuses it).
+ALTER TABLE audit_events ENABLE ROW LEVEL SECURITY;
+ALTER TABLE audit_events FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_read ON audit_events FOR SELECT
+  USING (organization_id = ANY (agentidp_scope_organizations()));
+CREATE POLICY system_read ON audit_events FOR SELECT USING (agentidp_scope_system());
+CREATE POLICY system_append ON audit_events FOR INSERT WITH CHECK (agentidp_scope_system());
+CREATE POLICY system_purge ON audit_events FOR DELETE USING (agentidp_scope_system());
+)sql";
+
+constexpr std::array<Migration, 6> kMigrations = {{
     {1, "initial schema", kV1Initial},
     {2, "credential public keys", kV2CredentialKeys},
     {3, "delegation chains", kV3Delegations},
     {4, "agent keys, organization list index", kV4AgentKeysAndOrgs},
     {5, "trust policies and federation partners", kV5Federation},
+    {6, "row-level security keyed on the organization", kV6RowLevelSecurity},
 }};
 
 }  // namespace
