@@ -1471,8 +1471,8 @@ void Api::UpdateOrg(RequestContext& ctx, Responder done) {
   if (!input.ok()) return Reply(done, std::move(input).error());
   auto org = s_.orgs->Update(*ctx.principal, OrgIdParam(ctx), *input);
   if (!org.ok()) return Reply(done, std::move(org).error());
-  // A new plan tier applies to the daily limits at once on this node (others: within the
-  // tier cache's TTL).
+  // A new plan tier applies to the daily limits at once on this node (others: through the
+  // organization message on the cluster bus, or the tier cache's TTL without one).
   s_.org_tiers->Invalidate(org->organization_id);
   done(Json(200, domain::OrgToJson(*org)));
 }

@@ -47,6 +47,7 @@ void ClusterSync::Start() {
   handlers.resync = [this] {
     targets_.clients->Clear();
     if (targets_.partners) targets_.partners->ClearCache();
+    if (targets_.org_tiers) targets_.org_tiers->Clear();
     unsigned work = kRevocations | kKeys;
     {
       std::lock_guard lock(mu_);
@@ -82,6 +83,7 @@ void ClusterSync::OnMessage(std::string_view topic, std::string_view payload) {
     if (targets_.partners) targets_.partners->Forget(std::string(payload));
   } else if (topic == topics::kOrganization) {
     targets_.clients->ForgetOrganization(std::string(payload));
+    if (targets_.org_tiers) targets_.org_tiers->Invalidate(std::string(payload));
   } else if (topic == topics::kRevoked) {
     const size_t space = payload.find(' ');
     if (space == std::string_view::npos) return;

@@ -23,6 +23,7 @@
 #include "domain/keys/keyring.hpp"
 #include "domain/oauth/client_directory.hpp"
 #include "domain/oauth/token_service.hpp"
+#include "domain/tiers/tiers.hpp"
 
 #include <chrono>
 #include <condition_variable>
@@ -40,6 +41,7 @@ class ClusterSync {
     domain::RevocationList* revocations = nullptr;
     domain::Keyring* keyring = nullptr;
     domain::FederationPartners* partners = nullptr;  // optional
+    domain::OrgTiers* org_tiers = nullptr;           // optional
     // Reloads this node's policy file (may block; logs its own outcome).
     std::function<void()> reload_policy;
   };

@@ -492,6 +492,7 @@ int Serve(const Config& config) {
   sync_targets.revocations = &revocations;
   sync_targets.keyring = core.keyring.get();
   sync_targets.partners = &partners;
+  sync_targets.org_tiers = &org_tiers;
   sync_targets.reload_policy = [&reload_policy] { reload_policy("another node reloaded"); };
   ClusterSync cluster_sync(*(*shared)->bus, std::move(sync_targets), core.clock, SharedLog());
   cluster_sync.Start();

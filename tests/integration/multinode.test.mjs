@@ -242,6 +242,20 @@ test("an organization's daily token count is shared: its 8th token of the day, o
     assert.equal(s.json.usage.tokensToday, 7, 'one count for the deployment');
     assert.equal(s.json.limits.tokensPerDay, 7);
   }
+  // An upgrade on one node lifts the limit on the others within 1 s (the organization
+  // message on the bus), not only when their 30 s tier cache runs out.
+  const up = await A.api('PATCH', `/api/v1/organizations/${orgId}`, { token: adminToken, body: { planTier: 'pro' } });
+  assert.equal(up.status, 200, up.text);
+  for (const [n, client] of [[B, one], [C, two]]) {
+    const started = Date.now();
+    let r;
+    do {
+      r = await n.token(client.id, client.secret);
+      if (r.status === 200) break;
+      await sleep(50);
+    } while (Date.now() - started < 1000);
+    assert.equal(r.status, 200, `after the upgrade: ${r.text}`);
+  }
 });
 
 test('a key rotated with the CLI is in every JWKS at once and signs on every node after the staging delay', async () => {

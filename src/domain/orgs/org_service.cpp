@@ -246,6 +246,7 @@ core::Result<Organization> OrgService::Update(const Principal& caller,
     }
   };
   const std::string previous_status = org.status;
+  const std::string previous_tier = org.plan_tier;
   set(org.name, in.name, "name");
   set(org.slug, in.slug, "slug");
   if (in.plan_tier && *in.plan_tier != org.plan_tier && !in.max_agents) {
@@ -264,9 +265,10 @@ core::Result<Organization> OrgService::Update(const Principal& caller,
     return std::move(updated).error();
   }
   // Suspension stops the organization's agents at once (their cached records carry the
-  // organization's status); reactivation restores them. Other nodes learn it through the
-  // organization listener (cluster bus).
-  if (previous_status != org.status) clients_.InvalidateOrganization(org.organization_id);
+  // organization's status); reactivation restores them. A new plan tier changes the daily
+  // limits. Other nodes learn both through the organization listener (cluster bus).
+  if (previous_status != org.status || previous_tier != org.plan_tier)
+    clients_.InvalidateOrganization(org.organization_id);
   boost::json::object meta;
   meta["changed"] = changed;
   if (previous_status != org.status) meta["previousStatus"] = previous_status;

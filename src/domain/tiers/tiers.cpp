@@ -113,4 +113,10 @@ void OrgTiers::Invalidate(const std::string& organization_id) {
   entries_.erase(organization_id);
 }
 
+void OrgTiers::Clear() {
+  std::unique_lock lock(mu_);
+  ++generation_;
+  entries_.clear();
+}
+
 }  // namespace agentidp::domain

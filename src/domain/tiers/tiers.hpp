@@ -59,8 +59,9 @@ struct DailyQuota {
 };
 
 // The plan tier of each organization, in memory: loaded from the store on first use and
-// kept `ttl_ms` (changes made on this node are applied at once through Invalidate; other
-// nodes pick them up within the TTL). The system organization is always "enterprise": the
+// kept `ttl_ms` (changes are applied at once through Invalidate: on this node directly, on
+// the others through the cluster bus's organization message; the TTL bounds what a missed
+// message can cost). The system organization is always "enterprise": the
 // bootstrap admin is never throttled, whatever its stored plan says.
 class OrgTiers {
  public:
@@ -70,6 +71,7 @@ class OrgTiers {
   // Unavailable when the store fails. An organization the store does not know is "free".
   core::Result<std::string> TierOf(const std::string& organization_id, bool may_load);
   void Invalidate(const std::string& organization_id);
+  void Clear();  // after a reconnection to the cluster bus (messages may have been missed)
 
  private:
   struct Entry {

@@ -187,12 +187,12 @@ TEST(OrgTiers, LoadsOnceKeepsInMemoryAndSystemOrgIsEnterprise) {
   org.organization_id = "org-a";
   org.slug = "org-a";
   org.plan_tier = "pro";
-  ASSERT_TRUE(store.orgs().Create(TenantScope::System(), org).ok());
+  ASSERT_TRUE(store.orgs().Create(TenantScope::Org(org.organization_id), org).ok());
   Organization system = org;
   system.organization_id = "system";
   system.slug = "system";
   system.plan_tier = "free";  // whatever it stores
-  ASSERT_TRUE(store.orgs().Create(TenantScope::System(), system).ok());
+  ASSERT_TRUE(store.orgs().Create(TenantScope::Org(system.organization_id), system).ok());
   OrgTiers tiers(store.orgs(), clock, "system", 30'000);
 
   EXPECT_EQ(*tiers.TierOf("system", false), "enterprise") << "never throttles the admin";
@@ -203,12 +203,12 @@ TEST(OrgTiers, LoadsOnceKeepsInMemoryAndSystemOrgIsEnterprise) {
   EXPECT_EQ(*tiers.TierOf("org-a", false), "pro") << "in memory now";
 
   org.plan_tier = "enterprise";
-  ASSERT_TRUE(store.orgs().Update(TenantScope::System(), org).ok());
+  ASSERT_TRUE(store.orgs().Update(TenantScope::Org(org.organization_id), org).ok());
   EXPECT_EQ(*tiers.TierOf("org-a", false), "pro") << "a change elsewhere: within the TTL";
   tiers.Invalidate("org-a");
   EXPECT_EQ(*tiers.TierOf("org-a", true), "enterprise") << "a change here: at once";
   org.plan_tier = "free";
-  ASSERT_TRUE(store.orgs().Update(TenantScope::System(), org).ok());
+  ASSERT_TRUE(store.orgs().Update(TenantScope::Org(org.organization_id), org).ok());
   clock.Advance(30'000);
   EXPECT_FALSE(tiers.TierOf("org-a", false).ok()) << "expired";
   EXPECT_EQ(*tiers.TierOf("org-a", true), "free");
