@@ -366,12 +366,26 @@ constexpr int kRetryOnWorker = 0;
 }  // namespace
 
 void Api::Run(const Route& route, std::shared_ptr<http::Request> req, Responder done,
-              bool may_block) {
+              bool may_block, std::optional<domain::RateDecision> api_rate) {
   RequestContext ctx{*req};
   ctx.may_block = may_block;
+  ctx.api_rate = api_rate;
   auto status = Authenticate(route, ctx);
-  if (!status.ok() && !may_block && domain::IsWouldBlock(status.error()))
+  if (!status.ok() && !may_block && domain::IsWouldBlock(status.error())) {
+    // Only the shared API limiter stood in the way: it counts over this I/O thread's own
+    // Redis connection and the request runs again here with the decision. Not for requests
+    // whose authentication consumed something single-use (a DPoP proof, a client
+    // assertion): those go to a worker, which authenticates once.
+    if (!ctx.api_rate_key.empty() && !api_rate && req->HeaderCount("dpop") == 0 &&
+        FormValue(ctx.form, "client_assertion") == nullptr) {
+      const std::string key = ctx.api_rate_key;
+      if (s_.api_limiter->HitAsync(key, [this, &route, req, done](domain::RateDecision d) mutable {
+            Run(route, std::move(req), std::move(done), false, d);
+          }))
+        return;
+    }
     return Dispatch(route, std::move(req), std::move(done));
+  }
   // Handlers may answer asynchronously (after ctx is gone): everything the completion needs
   // is captured by value here.
   Responder finish = [this, &route, req, done = std::move(done), headers = ctx.extra_headers,
@@ -591,8 +605,15 @@ core::Status Api::Authenticate(const Route& route, RequestContext& ctx) {
   ctx.principal->ip_address = req.remote_ip;
   ctx.principal->user_agent = std::string(req.Header("user-agent").substr(0, 256));
   // A shared (Redis) limiter answers WouldBlock on an I/O thread: Run moves us to a worker.
-  TRY_ASSIGN(domain::RateDecision decision,
-             s_.api_limiter->Hit(ctx.principal->agent_id, ctx.may_block));
+  if (!ctx.api_rate) {
+    auto hit = s_.api_limiter->Hit(ctx.principal->agent_id, ctx.may_block);
+    if (!hit.ok()) {
+      ctx.api_rate_key = ctx.principal->agent_id;
+      return std::move(hit).error();
+    }
+    ctx.api_rate = *hit;
+  }
+  const domain::RateDecision decision = *ctx.api_rate;
   AddRateHeaders(ctx, decision);
   if (!decision.allowed) {
     if (route.auth == AuthKind::kClient) return OAuthRateLimited(decision.retry_after_s);
@@ -734,7 +755,10 @@ void Api::Token(RequestContext& ctx, Responder done) {
     return JwtBearerGrant(ctx, std::move(done), jkt);
   // Authenticate first: an unauthenticated caller learns nothing about grants (RFC 6749 §5.2
   // orders invalid_client before unsupported_grant_type in practice).
-  auto client = AuthenticateClient(ctx, true);
+  // The second pass after an asynchronous rate-limit answer reuses the first's client.
+  auto client = ctx.token_rate && ctx.client
+                    ? core::Result<domain::AuthenticatedClient>(*ctx.client)
+                    : AuthenticateClient(ctx, true);
   if (!client.ok()) {
     if (domain::IsWouldBlock(client.error())) return RetryOnWorker(done);
     return Reply(done, std::move(client).error());
@@ -750,7 +774,20 @@ void Api::Token(RequestContext& ctx, Responder done) {
   // An exchange validates the subject token, which may need the store: run it on a worker
   // from the start, so the rate limit below counts it once.
   if (exchange && !ctx.may_block) return RetryOnWorker(done);
-  auto hit = s_.token_limiter->Hit(client->record->agent.agent_id, ctx.may_block);
+  if (!ctx.token_rate && !ctx.may_block) {
+    // A shared (Redis) limiter counts over this I/O thread's own connection; the request
+    // stays on this thread and comes back here with the decision (no worker hand-off).
+    ctx.client = *client;
+    auto again = std::make_shared<RequestContext>(ctx);
+    if (s_.token_limiter->HitAsync(client->record->agent.agent_id,
+                                   [this, again, done](domain::RateDecision d) mutable {
+                                     again->token_rate = d;
+                                     Token(*again, std::move(done));
+                                   }))
+      return;
+  }
+  auto hit = ctx.token_rate ? core::Result<domain::RateDecision>(*ctx.token_rate)
+                            : s_.token_limiter->Hit(client->record->agent.agent_id, ctx.may_block);
   if (!hit.ok()) {  // WouldBlock: a shared (Redis) limiter on the I/O thread
     if (!ctx.may_block) return RetryOnWorker(done);
     return Reply(done, OAuthUnavailable("Try again shortly"));

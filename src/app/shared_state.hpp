@@ -5,6 +5,7 @@
 // single node; in Redis (cache/redis) when REDIS_URL is set, shared by every node.
 
 #include "app/config.hpp"
+#include "cache/redis/async_commands.hpp"
 #include "cache/redis/redis_client.hpp"
 #include "core/clock.hpp"
 #include "core/result.hpp"
@@ -24,6 +25,8 @@ struct SharedState {
   std::string backend;  // "memory" or "redis"
   // Declared first, destroyed last: everything below may use it.
   std::unique_ptr<cache::redis::Client> redis;
+  // Redis on the I/O threads' event loops (the rate limiters' asynchronous path).
+  std::unique_ptr<cache::redis::AsyncCommands> redis_loop;
   std::unique_ptr<domain::ClusterBus> bus;
   std::unique_ptr<domain::RateLimiter> token_limiter;   // per client, token endpoint
   std::unique_ptr<domain::RateLimiter> api_limiter;     // per agent, authenticated routes

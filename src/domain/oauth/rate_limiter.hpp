@@ -7,6 +7,7 @@
 #include "core/clock.hpp"
 #include "core/result.hpp"
 
+#include <functional>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -29,6 +30,14 @@ class RateLimiter {
   // answers WouldBlock() without counting; any other failure is handled inside (a shared
   // limiter falls back to this node's own counts), so the only error is WouldBlock().
   virtual core::Result<RateDecision> Hit(const std::string& key, bool may_block) = 0;
+  // The same count for an I/O thread, without blocking it: true when `done` will run later on
+  // this thread with the decision (a shared limiter's round trip on the thread's event loop);
+  // false when the limiter cannot answer that way (nothing counted, `done` dropped): call Hit.
+  virtual bool HitAsync(const std::string& key, std::function<void(RateDecision)> done) {
+    (void)key;
+    (void)done;
+    return false;
+  }
   virtual int64_t limit() const = 0;
 };
 
