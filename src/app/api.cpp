@@ -343,13 +343,14 @@ void Api::Handle(http::Request req, http::Responder done) {
   Run(*route, std::move(shared), std::move(done), false);
 }
 
-void Api::Dispatch(const Route& route, std::shared_ptr<http::Request> req, Responder done) {
+void Api::Dispatch(const Route& route, std::shared_ptr<http::Request> req, Responder done,
+                   std::optional<domain::RateDecision> api_rate) {
   // The responder lives in shared state so that a refused task can still answer (DESIGN §4:
   // shed load, do not queue without bound).
   auto state = std::make_shared<std::pair<std::shared_ptr<http::Request>, Responder>>(
       std::move(req), std::move(done));
-  bool queued = s_.workers->TrySubmit([this, &route, state] {
-    Run(route, std::move(state->first), std::move(state->second), true);
+  bool queued = s_.workers->TrySubmit([this, &route, state, api_rate] {
+    Run(route, std::move(state->first), std::move(state->second), true, api_rate);
   });
   if (!queued) {
     shed_->Inc();
@@ -384,14 +385,17 @@ void Api::Run(const Route& route, std::shared_ptr<http::Request> req, Responder 
           }))
         return;
     }
-    return Dispatch(route, std::move(req), std::move(done));
+    // A second pass that still cannot finish here: the worker keeps the decision (the
+    // request was counted once).
+    return Dispatch(route, std::move(req), std::move(done), api_rate);
   }
   // Handlers may answer asynchronously (after ctx is gone): everything the completion needs
-  // is captured by value here.
+  // is captured by value here. A handler's retry on a worker keeps the API limiter's
+  // decision, so the request is not counted twice.
   Responder finish = [this, &route, req, done = std::move(done), headers = ctx.extra_headers,
-                      may_block](Response r) mutable {
+                      may_block, counted = ctx.api_rate](Response r) mutable {
     if (r.status == kRetryOnWorker && !may_block)
-      return Dispatch(route, std::move(req), std::move(done));
+      return Dispatch(route, std::move(req), std::move(done), counted);
     r.route = route.pattern;
     for (const auto& [k, v] : headers) r.SetHeader(k, v);
     done(std::move(r));

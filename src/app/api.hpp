@@ -181,7 +181,9 @@ class Api final : public http::Application {
   void Run(const Route& route, std::shared_ptr<http::Request> req, http::Responder done,
            bool may_block, std::optional<domain::RateDecision> api_rate = std::nullopt);
   // Hands the request to the worker pool, or answers 503 when its queue is full.
-  void Dispatch(const Route& route, std::shared_ptr<http::Request> req, http::Responder done);
+  // `api_rate`: the API limiter's decision when the request was already counted.
+  void Dispatch(const Route& route, std::shared_ptr<http::Request> req, http::Responder done,
+                std::optional<domain::RateDecision> api_rate = std::nullopt);
   // Authenticates per the route's AuthKind; fills ctx. Errors are already mapped.
   core::Status Authenticate(const Route& route, RequestContext& ctx);
   core::Result<domain::AuthenticatedClient> AuthenticateClient(RequestContext& ctx, bool required);
