@@ -377,8 +377,8 @@ void Api::Run(const Route& route, std::shared_ptr<http::Request> req, Responder 
     // Redis connection and the request runs again here with the decision. Not for requests
     // whose authentication consumed something single-use (a DPoP proof, a client
     // assertion): those go to a worker, which authenticates once.
-    if (!ctx.api_rate_key.empty() && !api_rate && req->HeaderCount("dpop") == 0 &&
-        FormValue(ctx.form, "client_assertion") == nullptr) {
+    if (!ctx.api_rate_key.empty() && !api_rate && s_.api_limiter->CanHitAsync() &&
+        req->HeaderCount("dpop") == 0 && FormValue(ctx.form, "client_assertion") == nullptr) {
       const std::string key = ctx.api_rate_key;
       if (s_.api_limiter->HitAsync(key, [this, &route, req, done](domain::RateDecision d) mutable {
             Run(route, std::move(req), std::move(done), false, d);
@@ -778,7 +778,7 @@ void Api::Token(RequestContext& ctx, Responder done) {
   // An exchange validates the subject token, which may need the store: run it on a worker
   // from the start, so the rate limit below counts it once.
   if (exchange && !ctx.may_block) return RetryOnWorker(done);
-  if (!ctx.token_rate && !ctx.may_block) {
+  if (!ctx.token_rate && !ctx.may_block && s_.token_limiter->CanHitAsync()) {
     // A shared (Redis) limiter counts over this I/O thread's own connection; the request
     // stays on this thread and comes back here with the decision (no worker hand-off).
     ctx.client = *client;

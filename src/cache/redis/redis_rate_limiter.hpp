@@ -26,6 +26,7 @@ class RedisRateLimiter final : public domain::RateLimiter {
   RedisRateLimiter(Client& redis, const core::Clock& clock, std::string name, int64_t limit,
                    int64_t window_s = 60);
   core::Result<domain::RateDecision> Hit(const std::string& key, bool may_block) override;
+  bool CanHitAsync() const override { return async_ != nullptr && redis_.Available(); }
   bool HitAsync(const std::string& key, std::function<void(domain::RateDecision)> done) override;
   int64_t limit() const override { return limit_; }
   // The event-loop connections HitAsync uses (null: HitAsync answers false). Set before use.

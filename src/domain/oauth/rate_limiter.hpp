@@ -33,6 +33,9 @@ class RateLimiter {
   // The same count for an I/O thread, without blocking it: true when `done` will run later on
   // this thread with the decision (a shared limiter's round trip on the thread's event loop);
   // false when the limiter cannot answer that way (nothing counted, `done` dropped): call Hit.
+  // Whether HitAsync may answer true now; false lets a caller skip preparing its
+  // continuation (the in-process limiter never needs one).
+  virtual bool CanHitAsync() const { return false; }
   virtual bool HitAsync(const std::string& key, std::function<void(RateDecision)> done) {
     (void)key;
     (void)done;

@@ -27,5 +27,13 @@ TEST(MemoryRateLimiter, AllowsUpToTheLimitPerWindowThenRefuses) {
   EXPECT_EQ(rl.limit(), 3);
 }
 
+TEST(MemoryRateLimiter, AnswersInPlaceNeverAsynchronously) {
+  core::ManualClock clock(1'800'000'000'000);
+  MemoryRateLimiter rl(clock, 3, 60);
+  EXPECT_FALSE(rl.CanHitAsync()) << "the token endpoint prepares no continuation for it";
+  EXPECT_FALSE(rl.HitAsync("a", [](domain::RateDecision) { ADD_FAILURE(); }));
+  EXPECT_EQ(rl.Count("a").remaining, 2) << "the refused asynchronous call counted nothing";
+}
+
 }  // namespace
 }  // namespace agentidp::cache

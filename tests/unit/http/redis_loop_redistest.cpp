@@ -90,9 +90,11 @@ TEST_P(RedisTest, AsyncRateLimitIsRefusedOffAnIoThreadAndCountsNothing) {
   Client node(Options());
   auto loop = LoopClient(Options());
   RedisRateLimiter limiter(node, clock, "token", 5);
+  EXPECT_FALSE(limiter.CanHitAsync());
   EXPECT_FALSE(limiter.HitAsync("c", [](domain::RateDecision) { ADD_FAILURE(); }))
       << "no asynchronous connections set";
   limiter.SetAsync(&loop);
+  EXPECT_TRUE(limiter.CanHitAsync());
   EXPECT_FALSE(limiter.HitAsync("c", [](domain::RateDecision) { ADD_FAILURE(); }))
       << "this thread runs no event loop";
   EXPECT_EQ(limiter.Hit("c", true)->remaining, 4) << "nothing was counted";
@@ -120,6 +122,7 @@ TEST_P(RedisTest, AsyncRateLimitDegradesToLocalCountsAndRecovers) {
   EXPECT_TRUE(degraded->allowed) << "a Redis failure never fails the request";
   EXPECT_EQ(degraded->remaining, 99) << "counted locally from zero";
   EXPECT_FALSE(node.Available()) << "the node's Redis health follows the event-loop link too";
+  EXPECT_FALSE(limiter.CanHitAsync()) << "callers skip preparing a continuation meanwhile";
   EXPECT_FALSE(limiter.HitAsync("c", [](domain::RateDecision) { ADD_FAILURE(); }))
       << "in the back-off the blocking path answers locally at once";
   EXPECT_EQ(limiter.Hit("c", false)->remaining, 98);
