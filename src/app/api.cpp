@@ -372,13 +372,14 @@ void Api::Handle(http::Request req, http::Responder done) {
   Run(*route, std::move(shared), std::move(done), false);
 }
 
-void Api::Dispatch(const Route& route, std::shared_ptr<http::Request> req, Responder done) {
+void Api::Dispatch(const Route& route, std::shared_ptr<http::Request> req, Responder done,
+                   std::optional<domain::RateDecision> api_rate) {
   // The responder lives in shared state so that a refused task can still answer (DESIGN §4:
   // shed load, do not queue without bound).
   auto state = std::make_shared<std::pair<std::shared_ptr<http::Request>, Responder>>(
       std::move(req), std::move(done));
-  bool queued = s_.workers->TrySubmit([this, &route, state] {
-    Run(route, std::move(state->first), std::move(state->second), true);
+  bool queued = s_.workers->TrySubmit([this, &route, state, api_rate] {
+    Run(route, std::move(state->first), std::move(state->second), true, api_rate);
   });
   if (!queued) {
     shed_->Inc();
@@ -395,18 +396,40 @@ constexpr int kRetryOnWorker = 0;
 }  // namespace
 
 void Api::Run(const Route& route, std::shared_ptr<http::Request> req, Responder done,
-              bool may_block) {
+              bool may_block, std::optional<domain::RateDecision> api_rate) {
   RequestContext ctx{*req};
   ctx.may_block = may_block;
+  ctx.api_rate = api_rate;
   auto status = Authenticate(route, ctx);
-  if (!status.ok() && !may_block && domain::IsWouldBlock(status.error()))
-    return Dispatch(route, std::move(req), std::move(done));
+  if (!status.ok() && !may_block && domain::IsWouldBlock(status.error())) {
+    // Only the shared API limiter stood in the way: it counts over this I/O thread's own
+    // Redis connection and the request runs again here with the decision. Not for requests
+    // whose authentication consumed something single-use (a DPoP proof, a client
+    // assertion): those go to a worker, which authenticates once.
+    if (!ctx.api_rate_key.empty() && !api_rate && s_.api_limiter->CanHitAsync() &&
+        req->HeaderCount("dpop") == 0 && FormValue(ctx.form, "client_assertion") == nullptr) {
+      const std::string key = ctx.api_rate_key;
+      const std::optional<domain::DailyQuota> quota = ctx.api_quota;
+      if (s_.api_limiter->HitAsync(
+              key, quota ? &*quota : nullptr,
+              [this, &route, req, done](core::Result<domain::RateDecision> d) mutable {
+                // Not decided here after all (nothing was counted): a worker counts it.
+                if (!d.ok()) return Dispatch(route, std::move(req), std::move(done));
+                Run(route, std::move(req), std::move(done), false, *d);
+              }))
+        return;
+    }
+    // A second pass that still cannot finish here: the worker keeps the decision (the
+    // request was counted once).
+    return Dispatch(route, std::move(req), std::move(done), api_rate);
+  }
   // Handlers may answer asynchronously (after ctx is gone): everything the completion needs
-  // is captured by value here.
+  // is captured by value here. A handler's retry on a worker keeps the API limiter's
+  // decision, so the request is not counted twice.
   Responder finish = [this, &route, req, done = std::move(done), headers = ctx.extra_headers,
-                      may_block](Response r) mutable {
+                      may_block, counted = ctx.api_rate](Response r) mutable {
     if (r.status == kRetryOnWorker && !may_block)
-      return Dispatch(route, std::move(req), std::move(done));
+      return Dispatch(route, std::move(req), std::move(done), counted);
     r.route = route.pattern;
     for (const auto& [k, v] : headers) r.SetHeader(k, v);
     done(std::move(r));
@@ -621,10 +644,18 @@ core::Status Api::Authenticate(const Route& route, RequestContext& ctx) {
   ctx.principal->user_agent = std::string(req.Header("user-agent").substr(0, 256));
   // The agent's per-minute limit and its organization's daily API calls, one decision. A
   // shared (Redis) limiter, or a tier or daily count not in memory yet, answers WouldBlock on
-  // an I/O thread: Run moves us to a worker.
-  TRY_ASSIGN(domain::DailyQuota quota, ApiQuota(ctx.principal->organization_id, ctx.may_block));
-  TRY_ASSIGN(domain::RateDecision decision,
-             s_.api_limiter->Hit(ctx.principal->agent_id, &quota, ctx.may_block));
+  // an I/O thread: Run then counts asynchronously (api_rate_key set) or moves us to a worker.
+  if (!ctx.api_rate) {
+    TRY_ASSIGN(domain::DailyQuota quota, ApiQuota(ctx.principal->organization_id, ctx.may_block));
+    auto hit = s_.api_limiter->Hit(ctx.principal->agent_id, &quota, ctx.may_block);
+    if (!hit.ok()) {
+      ctx.api_rate_key = ctx.principal->agent_id;
+      ctx.api_quota = quota;
+      return std::move(hit).error();
+    }
+    ctx.api_rate = *hit;
+  }
+  const domain::RateDecision decision = *ctx.api_rate;
   AddRateHeaders(ctx, decision);
   if (!decision.allowed) {
     if (decision.quota_exceeded) api_quota_refusals_->Inc();
@@ -773,7 +804,10 @@ void Api::Token(RequestContext& ctx, Responder done) {
     return JwtBearerGrant(ctx, std::move(done), jkt);
   // Authenticate first: an unauthenticated caller learns nothing about grants (RFC 6749 §5.2
   // orders invalid_client before unsupported_grant_type in practice).
-  auto client = AuthenticateClient(ctx, true);
+  // The second pass after an asynchronous rate-limit answer reuses the first's client.
+  auto client = ctx.token_rate && ctx.client
+                    ? core::Result<domain::AuthenticatedClient>(*ctx.client)
+                    : AuthenticateClient(ctx, true);
   if (!client.ok()) {
     if (domain::IsWouldBlock(client.error())) return RetryOnWorker(done);
     return Reply(done, std::move(client).error());
@@ -790,18 +824,40 @@ void Api::Token(RequestContext& ctx, Responder done) {
   // from the start, so the rate limit below counts it once.
   if (exchange && !ctx.may_block) return RetryOnWorker(done);
   // The client's per-minute limit and its organization's daily token issuances (SPEC §8),
-  // one decision: a request refused by one consumes neither.
-  auto quota = TokenQuota(client->record->agent.organization_id, ctx.may_block);
-  auto hit = quota.ok()
-                 ? s_.token_limiter->Hit(client->record->agent.agent_id, &*quota, ctx.may_block)
-                 : core::Result<domain::RateDecision>(quota.error());
-  if (!hit.ok()) {
-    // WouldBlock: a shared (Redis) limiter, or a tier or day's count not in memory yet, on
-    // the I/O thread; otherwise the store could not be read.
-    if (!ctx.may_block && domain::IsWouldBlock(hit.error())) return RetryOnWorker(done);
-    return Reply(done, OAuthUnavailable("Try again shortly"));
+  // one decision: a request refused by one consumes neither. The second pass after an
+  // asynchronous answer brings the decision along.
+  std::optional<domain::RateDecision> counted = ctx.token_rate;
+  if (!counted) {
+    auto quota = TokenQuota(client->record->agent.organization_id, ctx.may_block);
+    if (!quota.ok()) {
+      // WouldBlock: the tier is not in memory yet; otherwise the store could not be read.
+      if (!ctx.may_block && domain::IsWouldBlock(quota.error())) return RetryOnWorker(done);
+      return Reply(done, OAuthUnavailable("Try again shortly"));
+    }
+    if (!ctx.may_block && s_.token_limiter->CanHitAsync()) {
+      // A shared (Redis) limiter decides over this I/O thread's own connection; the request
+      // stays on this thread and comes back here with the decision (no worker hand-off).
+      ctx.client = *client;
+      auto again = std::make_shared<RequestContext>(ctx);
+      if (s_.token_limiter->HitAsync(
+              client->record->agent.agent_id, &*quota,
+              [this, again, done](core::Result<domain::RateDecision> d) mutable {
+                if (!d.ok()) return RetryOnWorker(done);  // nothing was counted
+                again->token_rate = *d;
+                Token(*again, std::move(done));
+              }))
+        return;
+    }
+    auto hit = s_.token_limiter->Hit(client->record->agent.agent_id, &*quota, ctx.may_block);
+    if (!hit.ok()) {
+      // WouldBlock: a shared (Redis) limiter, or a day's count not in memory yet, on the I/O
+      // thread; otherwise the store could not be read.
+      if (!ctx.may_block && domain::IsWouldBlock(hit.error())) return RetryOnWorker(done);
+      return Reply(done, OAuthUnavailable("Try again shortly"));
+    }
+    counted = *hit;
   }
-  const domain::RateDecision decision = *hit;
+  const domain::RateDecision decision = *counted;
   AddRateHeaders(ctx, decision);
   std::vector<std::pair<std::string, std::string>> rate_headers = ctx.extra_headers;
   auto with_rate = [rate_headers](Response r) {

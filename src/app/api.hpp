@@ -55,6 +55,14 @@ struct RequestContext {
   std::optional<domain::AuthenticatedClient> client;
   std::vector<std::pair<std::string, std::string>> form;  // kClient routes: parsed body
   std::vector<std::pair<std::string, std::string>> extra_headers;
+  // The token endpoint's second pass on the I/O thread, after an asynchronous rate-limit
+  // answer (a shared limiter's round trip on the thread's event loop): the counted decision.
+  std::optional<domain::RateDecision> token_rate;
+  // The same for the API limiter in Authenticate; `api_rate_key` names what Authenticate
+  // wanted to count when that limiter answered WouldBlock.
+  std::optional<domain::RateDecision> api_rate;
+  std::string api_rate_key;
+  std::optional<domain::DailyQuota> api_quota;  // the organization's quota that goes with it
 };
 
 class Api;
@@ -176,10 +184,14 @@ class Api final : public http::Application {
   void TierStatus(RequestContext&, http::Responder);
 
  private:
+  // `api_rate`: the second pass on the I/O thread after an asynchronous answer of the API
+  // rate limiter (Authenticate uses it instead of counting again).
   void Run(const Route& route, std::shared_ptr<http::Request> req, http::Responder done,
-           bool may_block);
+           bool may_block, std::optional<domain::RateDecision> api_rate = std::nullopt);
   // Hands the request to the worker pool, or answers 503 when its queue is full.
-  void Dispatch(const Route& route, std::shared_ptr<http::Request> req, http::Responder done);
+  // `api_rate`: the API limiter's decision when the request was already counted.
+  void Dispatch(const Route& route, std::shared_ptr<http::Request> req, http::Responder done,
+                std::optional<domain::RateDecision> api_rate = std::nullopt);
   // Authenticates per the route's AuthKind; fills ctx. Errors are already mapped.
   core::Status Authenticate(const Route& route, RequestContext& ctx);
   core::Result<domain::AuthenticatedClient> AuthenticateClient(RequestContext& ctx, bool required);

@@ -6,6 +6,7 @@
 #include "cache/redis/redis_cluster_bus.hpp"
 #include "cache/redis/redis_rate_limiter.hpp"
 #include "cache/redis/redis_replay_cache.hpp"
+#include "http/redis_loop.hpp"
 
 namespace agentidp::app {
 
@@ -43,15 +44,21 @@ core::Result<std::unique_ptr<SharedState>> OpenSharedState(const Config& config,
   TRY_ASSIGN(auto options, RedisOptionsFrom(config, std::move(log)));
   options.pool_size = std::max<size_t>(pool_size, 2);
   state->backend = "redis";
+  state->redis_loop = std::make_unique<http::RedisLoopClient>(options.endpoint, options.timeout,
+                                                              options.reconnect_backoff);
   state->redis = std::make_unique<cache::redis::Client>(std::move(options));
   auto& redis = *state->redis;
   auto bus = std::make_unique<cache::redis::RedisClusterBus>(redis, node_id);
   auto* bus_ptr = bus.get();
   state->bus = std::move(bus);
-  state->token_limiter = std::make_unique<cache::redis::RedisRateLimiter>(
+  auto token_limiter = std::make_unique<cache::redis::RedisRateLimiter>(
       redis, clock, "token", config.rate_limit_per_minute, 60, "tokens");
-  state->api_limiter = std::make_unique<cache::redis::RedisRateLimiter>(
+  token_limiter->SetAsync(state->redis_loop.get());
+  state->token_limiter = std::move(token_limiter);
+  auto api_limiter = std::make_unique<cache::redis::RedisRateLimiter>(
       redis, clock, "api", config.api_rate_limit_per_minute, 60, "api");
+  api_limiter->SetAsync(state->redis_loop.get());
+  state->api_limiter = std::move(api_limiter);
   state->verify_limiter =
       std::make_unique<cache::redis::RedisRateLimiter>(redis, clock, "verify", 30);
   state->replay_cache = std::make_unique<cache::redis::RedisReplayCache>(redis, clock);

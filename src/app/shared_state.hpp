@@ -5,6 +5,7 @@
 // single node; in Redis (cache/redis) when REDIS_URL is set, shared by every node.
 
 #include "app/config.hpp"
+#include "cache/redis/async_commands.hpp"
 #include "cache/redis/redis_client.hpp"
 #include "core/clock.hpp"
 #include "core/result.hpp"
@@ -37,6 +38,8 @@ struct SharedState {
   // decided together with the token and API limiters' windows.
   std::unique_ptr<domain::DailyCounters> token_counts;
   std::unique_ptr<domain::DailyCounters> api_counts;
+  // Redis on the I/O threads' event loops (the rate limiters' asynchronous path).
+  std::unique_ptr<cache::redis::AsyncCommands> redis_loop;
   std::unique_ptr<domain::ClusterBus> bus;
   // per client, token endpoint; with the organizations' daily token issuances
   std::unique_ptr<domain::RateLimiter> token_limiter;

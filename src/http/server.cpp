@@ -4,6 +4,7 @@
 #include "core/metrics.hpp"
 #include "core/random.hpp"
 #include "http/access_log.hpp"
+#include "http/io_thread.hpp"
 
 #include <openssl/ssl.h>
 #include <pthread.h>
@@ -900,6 +901,7 @@ core::Result<uint16_t> ServerCore::Start() {
   threads_.reserve(threads);
   for (size_t i = 0; i < threads; ++i) {
     threads_.emplace_back([context = iocs_[i].get()] {
+      IoThreadScope scope(*context);
       for (;;) {
         try {
           context->run();

@@ -8,9 +8,7 @@
 
 namespace agentidp::cache::redis {
 
-namespace {
-
-Reply Copy(const redisReply* r) {
+Reply CopyReply(const redisReply* r) {
   Reply out;
   switch (r->type) {
     case REDIS_REPLY_STRING:
@@ -32,13 +30,15 @@ Reply Copy(const redisReply* r) {
     case REDIS_REPLY_ARRAY:
       out.kind = Reply::Kind::kArray;
       out.elements.reserve(r->elements);
-      for (size_t i = 0; i < r->elements; ++i) out.elements.push_back(Copy(r->element[i]));
+      for (size_t i = 0; i < r->elements; ++i) out.elements.push_back(CopyReply(r->element[i]));
       break;
     default:
       out.kind = Reply::Kind::kNil;
   }
   return out;
 }
+
+namespace {
 
 timeval ToTimeval(std::chrono::milliseconds ms) {
   timeval tv{};
@@ -123,7 +123,7 @@ core::Result<Reply> Connection::Read() {
   void* raw = nullptr;
   if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) return Fail("read");
   auto* reply = static_cast<redisReply*>(raw);
-  Reply out = Copy(reply);
+  Reply out = CopyReply(reply);
   freeReplyObject(reply);
   return out;
 }
@@ -160,7 +160,7 @@ core::Result<std::optional<Reply>> Connection::Receive(std::chrono::milliseconds
     if (redisGetReplyFromReader(context_, &raw) != REDIS_OK) return Fail("read");
     if (raw == nullptr) return std::optional<Reply>{};
     auto* reply = static_cast<redisReply*>(raw);
-    Reply out = Copy(reply);
+    Reply out = CopyReply(reply);
     freeReplyObject(reply);
     return std::optional<Reply>(std::move(out));
   };

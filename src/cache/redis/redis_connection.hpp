@@ -15,6 +15,7 @@
 #include <vector>
 
 struct redisContext;
+struct redisReply;
 
 namespace agentidp::cache::redis {
 
@@ -29,6 +30,9 @@ struct Reply {
   bool IsError() const { return kind == Kind::kError; }
   bool IsNil() const { return kind == Kind::kNil; }
 };
+
+// A hiredis reply as a Reply (deep copy).
+Reply CopyReply(const redisReply* reply);
 
 class Connection {
  public:

@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <optional>
 
 namespace agentidp::cache::redis {
 
@@ -101,6 +102,63 @@ core::Result<Reply> RedisRateLimiter::RunScript(const std::vector<std::string>& 
   return redis_.Command(evalsha);
 }
 
+RedisRateLimiter::Prepared RedisRateLimiter::Prepare(const std::string& key,
+                                                     const domain::DailyQuota* quota) {
+  Prepared p;
+  p.now_s = clock_.NowSeconds();
+  p.start = p.now_s - p.now_s % window_s_;
+  p.day = domain::UtcDay(p.now_s);
+  // The window start and the day are part of the keys: a new window or day is a new counter;
+  // the old one expires a little after its end (a node whose clock lags a bit still finds
+  // it).
+  const std::string window_key =
+      key.empty() ? std::string()
+                  : redis_.Key("rl:" + name_ + ":" + std::to_string(p.start) + ":" + key);
+  const std::string day_key = quota ? DailyKey(quota->organization_id, p.day) : std::string();
+  // This node's last known count of the day (what Redis answered, plus what it counted alone
+  // while Redis was unreachable).
+  const int64_t known = quota ? local_daily_.Peek(quota->organization_id) : 0;
+  p.keys_and_args = {window_key,
+                     day_key,
+                     std::to_string(limit_),
+                     std::to_string((window_s_ + 5) * 1000),
+                     std::to_string(quota ? quota->limit : domain::kUnlimited),
+                     std::to_string(domain::NextUtcMidnight(p.now_s) + kDayGraceS),
+                     std::to_string(known)};
+  return p;
+}
+
+std::optional<domain::RateDecision> RedisRateLimiter::Decide(const Reply& reply,
+                                                             const std::string& key,
+                                                             const domain::DailyQuota* quota,
+                                                             const Prepared& p) {
+  if (reply.kind != Reply::Kind::kArray || reply.elements.size() != 3 ||
+      reply.elements[0].kind != Reply::Kind::kInteger ||
+      reply.elements[1].kind != Reply::Kind::kInteger ||
+      reply.elements[2].kind != Reply::Kind::kInteger)
+    return std::nullopt;
+  const int64_t count = reply.elements[0].integer;
+  const int64_t day_count = reply.elements[1].integer;
+  const int64_t verdict = reply.elements[2].integer;
+  domain::RateDecision d;
+  d.limit = key.empty() ? 0 : limit_;
+  d.reset_epoch_s = p.start + window_s_;
+  d.remaining = key.empty() ? 0 : std::max<int64_t>(0, limit_ - count);
+  d.allowed = verdict == 0;
+  if (quota) {
+    d.quota_limit = quota->limit;
+    d.quota_used = day_count;
+    local_daily_.Observe(quota->organization_id, p.day, day_count);
+  }
+  if (verdict == 1) {
+    d.retry_after_s = std::max<int64_t>(1, d.reset_epoch_s - p.now_s);
+  } else if (verdict == 2) {
+    d.quota_exceeded = true;
+    d.retry_after_s = std::max<int64_t>(1, domain::NextUtcMidnight(p.now_s) - p.now_s);
+  }
+  return d;
+}
+
 core::Result<domain::RateDecision> RedisRateLimiter::Hit(const std::string& key,
                                                          const domain::DailyQuota* quota,
                                                          bool may_block) {
@@ -111,50 +169,51 @@ core::Result<domain::RateDecision> RedisRateLimiter::Hit(const std::string& key,
     return local_.Hit(key, quota, may_block);
   }
   if (!may_block) return domain::WouldBlock();
-  const int64_t now_s = clock_.NowSeconds();
-  const int64_t start = now_s - now_s % window_s_;
-  const int64_t day = domain::UtcDay(now_s);
-  // The window start and the day are part of the keys: a new window or day is a new counter;
-  // the old one expires a little after its end (a node whose clock lags a bit still finds
-  // it).
-  const std::string window_key =
-      key.empty() ? std::string()
-                  : redis_.Key("rl:" + name_ + ":" + std::to_string(start) + ":" + key);
-  const std::string day_key = quota ? DailyKey(quota->organization_id, day) : std::string();
-  // This node's last known count of the day (what Redis answered, plus what it counted alone
-  // while Redis was unreachable).
-  const int64_t known = quota ? local_daily_.Peek(quota->organization_id) : 0;
-  auto reply = RunScript(
-      {window_key, day_key, std::to_string(limit_), std::to_string((window_s_ + 5) * 1000),
-       std::to_string(quota ? quota->limit : domain::kUnlimited),
-       std::to_string(domain::NextUtcMidnight(now_s) + kDayGraceS), std::to_string(known)});
-  if (!reply.ok() || reply->kind != Reply::Kind::kArray || reply->elements.size() != 3 ||
-      reply->elements[0].kind != Reply::Kind::kInteger ||
-      reply->elements[1].kind != Reply::Kind::kInteger ||
-      reply->elements[2].kind != Reply::Kind::kInteger) {
+  const Prepared p = Prepare(key, quota);
+  auto reply = RunScript(p.keys_and_args);
+  std::optional<domain::RateDecision> d;
+  if (reply.ok()) d = Decide(*reply, key, quota, p);
+  if (!d) {
     script_loaded_ = false;
     return local_.Hit(key, quota, true);
   }
-  const int64_t count = reply->elements[0].integer;
-  const int64_t day_count = reply->elements[1].integer;
-  const int64_t verdict = reply->elements[2].integer;
-  domain::RateDecision d;
-  d.limit = key.empty() ? 0 : limit_;
-  d.reset_epoch_s = start + window_s_;
-  d.remaining = key.empty() ? 0 : std::max<int64_t>(0, limit_ - count);
-  d.allowed = verdict == 0;
-  if (quota) {
-    d.quota_limit = quota->limit;
-    d.quota_used = day_count;
-    local_daily_.Observe(quota->organization_id, day, day_count);
-  }
-  if (verdict == 1) {
-    d.retry_after_s = std::max<int64_t>(1, d.reset_epoch_s - now_s);
-  } else if (verdict == 2) {
-    d.quota_exceeded = true;
-    d.retry_after_s = std::max<int64_t>(1, domain::NextUtcMidnight(now_s) - now_s);
-  }
-  return d;
+  return *d;
+}
+
+bool RedisRateLimiter::HitAsync(const std::string& key, const domain::DailyQuota* quota,
+                                std::function<void(core::Result<domain::RateDecision>)> done) {
+  // Down (back-off): Hit answers from local counts at once, no round trip to wait for.
+  if (async_ == nullptr || !redis_.Available()) return false;
+  if (daily_name_.empty()) quota = nullptr;
+  Prepared p = Prepare(key, quota);
+  // EVALSHA once this limiter knows the script is loaded; EVAL (which loads it) otherwise.
+  const bool loaded = script_loaded_.load();
+  std::vector<std::string> command = {loaded ? "EVALSHA" : "EVAL",
+                                      loaded ? DecideScriptSha() : std::string(kDecideScript), "2"};
+  command.insert(command.end(), p.keys_and_args.begin(), p.keys_and_args.end());
+  std::optional<domain::DailyQuota> copy;
+  if (quota) copy = *quota;
+  return async_->Send(std::move(command), [this, key, copy = std::move(copy), p = std::move(p),
+                                           done = std::move(done)](core::Result<Reply> reply) {
+    const domain::DailyQuota* q = copy ? &*copy : nullptr;
+    std::optional<domain::RateDecision> d;
+    if (reply.ok()) d = Decide(*reply, key, q, p);
+    if (!d) {
+      // The same fallback and the same link health as the blocking path (Client::Run); a
+      // NOSCRIPT answer (a Redis restarted without the script) lands here too.
+      script_loaded_ = false;
+      redis_.ReportFailure(!reply.ok()        ? reply.error().message
+                           : reply->IsError() ? "redis: " + reply->text
+                                              : "redis: unexpected reply to the rate script");
+      // On this I/O thread: a day's count not in memory yet answers WouldBlock (the
+      // caller moves the request to a worker; nothing was counted).
+      done(local_.Hit(key, q, false));
+      return;
+    }
+    script_loaded_ = true;
+    if (!redis_.Up()) redis_.ReportSuccess();
+    done(*d);
+  });
 }
 
 core::Result<int64_t> RedisRateLimiter::UsageToday(const std::string& organization_id) {

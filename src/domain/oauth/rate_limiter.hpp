@@ -8,6 +8,7 @@
 #include "core/result.hpp"
 #include "domain/tiers/tiers.hpp"
 
+#include <functional>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -47,6 +48,20 @@ class RateLimiter {
                                          bool may_block) = 0;
   // Today's count of the organization's daily counter (0 without daily counters). May block.
   virtual core::Result<int64_t> UsageToday(const std::string& organization_id) = 0;
+  // The same decision for an I/O thread, without blocking it: true when `done` will run later
+  // on this thread with the decision (a shared limiter's round trip on the thread's event
+  // loop), or with WouldBlock() when the answer needs a worker after all (nothing counted);
+  // false when the limiter cannot answer that way (nothing counted, `done` dropped): call Hit.
+  // `quota` is copied. CanHitAsync says whether HitAsync may answer true now; false lets a
+  // caller skip preparing its continuation (the in-process limiter never needs one).
+  virtual bool CanHitAsync() const { return false; }
+  virtual bool HitAsync(const std::string& key, const DailyQuota* quota,
+                        std::function<void(core::Result<RateDecision>)> done) {
+    (void)key;
+    (void)quota;
+    (void)done;
+    return false;
+  }
   virtual int64_t limit() const = 0;
 };
 

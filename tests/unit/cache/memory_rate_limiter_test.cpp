@@ -91,5 +91,14 @@ TEST(MemoryRateLimiter, SeedingADailyCountMovesTheRequestToAWorker) {
   EXPECT_TRUE(plain.Hit("c", &quota, false)->allowed) << "ignores quotas";
 }
 
+TEST(MemoryRateLimiter, AnswersInPlaceNeverAsynchronously) {
+  core::ManualClock clock(1'800'000'000'000);
+  MemoryRateLimiter rl(clock, 3, 60);
+  EXPECT_FALSE(rl.CanHitAsync()) << "the token endpoint prepares no continuation for it";
+  EXPECT_FALSE(
+      rl.HitAsync("a", nullptr, [](core::Result<domain::RateDecision>) { ADD_FAILURE(); }));
+  EXPECT_EQ(rl.Hit("a", false)->remaining, 2) << "the refused asynchronous call counted nothing";
+}
+
 }  // namespace
 }  // namespace agentidp::cache
