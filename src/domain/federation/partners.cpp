@@ -29,6 +29,26 @@ bool SafeText(std::string_view s, size_t max) {
   return true;
 }
 
+// A partner-issued JWT checked against the partner key already selected for it: the pinned
+// algorithms and types of partner tokens, the partner's issuer, a required exp and the
+// configured leeway (SPEC §5); without `audience` the caller checks "aud" itself.
+core::Result<crypto::VerifiedJwt> VerifyPartnerJwt(std::string_view token,
+                                                   const crypto::PublicKey* key,
+                                                   const std::string& issuer,
+                                                   std::optional<std::string> audience,
+                                                   int64_t now_s, int64_t leeway_s) {
+  crypto::JwtVerifyOptions opts;
+  opts.allowed_algs = {"RS256", "ES256", "EdDSA"};
+  opts.allowed_typs = {"", "JWT", "at+jwt"};
+  opts.issuer = issuer;
+  opts.audience = std::move(audience);
+  opts.now_s = now_s;
+  opts.leeway_s = leeway_s;
+  opts.require_exp = true;
+  return crypto::VerifyJwt(
+      token, [key](std::string_view, std::string_view) { return key; }, opts);
+}
+
 }  // namespace
 
 std::string PartnerStatus(const FederationPartner& p, int64_t now_ms) {
@@ -236,17 +256,8 @@ core::Result<PartnerVerification> FederationPartners::Verify(
   TRY_ASSIGN(Checked checked, Resolve(caller.organization_id, token, set));
   PartnerVerification out = std::move(checked.verdict);
   if (!out.valid) return out;
-  crypto::JwtVerifyOptions opts;
-  opts.allowed_algs = {"RS256", "ES256", "EdDSA"};
-  opts.allowed_typs = {"", "JWT", "at+jwt"};
-  opts.issuer = out.issuer;
-  opts.audience = audience.value_or(our_issuer_);
-  opts.now_s = clock_.NowSeconds();
-  opts.leeway_s = leeway_s_;
-  opts.require_exp = true;
-  const crypto::PublicKey* key = checked.key;
-  auto verified = crypto::VerifyJwt(
-      token, [&](std::string_view, std::string_view) { return key; }, opts);
+  auto verified = VerifyPartnerJwt(token, checked.key, out.issuer, audience.value_or(our_issuer_),
+                                   clock_.NowSeconds(), leeway_s_);
   if (!verified.ok()) {
     out.valid = false;
     out.reason = verified.error().message;
@@ -265,16 +276,8 @@ core::Result<ExternalSubject> FederationPartners::VerifySubjectToken(
   std::shared_ptr<const KeySet> set;
   TRY_ASSIGN(Checked checked, Resolve(organization_id, token, set));
   if (!checked.verdict.valid) return refuse(checked.verdict.reason);
-  crypto::JwtVerifyOptions opts;
-  opts.allowed_algs = {"RS256", "ES256", "EdDSA"};
-  opts.allowed_typs = {"", "JWT", "at+jwt"};
-  opts.issuer = checked.verdict.issuer;
-  opts.now_s = clock_.NowSeconds();
-  opts.leeway_s = leeway_s_;
-  opts.require_exp = true;
-  const crypto::PublicKey* key = checked.key;
-  auto verified = crypto::VerifyJwt(
-      token, [&](std::string_view, std::string_view) { return key; }, opts);
+  auto verified = VerifyPartnerJwt(token, checked.key, checked.verdict.issuer, std::nullopt,
+                                   clock_.NowSeconds(), leeway_s_);
   if (!verified.ok()) return refuse(verified.error().message);
   const boost::json::object& claims = verified->claims;
   // RFC 7519 §4.1.3 / RFC 8693 §2.1: the token must be meant for us — our issuer identifier

@@ -5,6 +5,7 @@
 #include "crypto/jws.hpp"
 #include "crypto/secret.hpp"
 
+#include <algorithm>
 #include <boost/json/serialize.hpp>
 
 #include <charconv>
@@ -228,6 +229,24 @@ IssuedToken TokenService::Mint(MintRequest& m) {
     c.Raw("cnf", boost::json::serialize(boost::json::object{{"jkt", m.jkt}}));
     out.token_type = "DPoP";
   }
+  if (m.extra) {
+    static constexpr std::string_view kWritten[] = {"iss",
+                                                    "sub",
+                                                    "aud",
+                                                    "client_id",
+                                                    "scope",
+                                                    "jti",
+                                                    "iat",
+                                                    "exp",
+                                                    "organization_id",
+                                                    "act",
+                                                    "delegation_chain",
+                                                    "cnf"};
+    for (const auto& kv : *m.extra) {
+      if (std::find(std::begin(kWritten), std::end(kWritten), kv.key()) == std::end(kWritten))
+        c.Raw(kv.key(), boost::json::serialize(kv.value()));
+    }
+  }
   c.Close();
   out.access_token = signer.SignJwt("at+jwt", claims);
   return out;
@@ -413,30 +432,22 @@ core::Result<ExchangeResult> TokenService::ExchangeExternal(const AuthenticatedC
   const int64_t exp_s = std::min(now_s + settings_.ttl_s, subject.exp_s);
   if (exp_s <= now_s) return bad("subject_token refused: it has expired");
 
-  IssuedToken out;
-  out.jti = random_.UuidV4();
-  out.expires_in = exp_s - now_s;
-  out.expires_at_ms = exp_s * 1000;
-  out.scope = JoinScopes(scopes);
-  if (!req.jkt.empty()) out.token_type = "DPoP";
-  boost::json::object claims;
-  claims["iss"] = settings_.issuer;
-  claims["sub"] = subject.subject;
-  claims["aud"] = settings_.audience;
-  claims["client_id"] = me.agent_id;
-  claims["scope"] = out.scope;
-  claims["jti"] = out.jti;
-  claims["iat"] = now_s;
-  claims["exp"] = exp_s;
-  claims["organization_id"] = me.organization_id;
   // RFC 8693 §4.1: the caller acts for the external subject. The external token's own act
   // (if any) names principals of another issuer and is not carried over.
-  claims["act"] = boost::json::object{{"sub", me.agent_id}};
-  claims["subject_issuer"] = subject.issuer;
-  claims["federation_partner"] = subject.partner_id;
-  if (!req.jkt.empty()) claims["cnf"] = boost::json::object{{"jkt", req.jkt}};
-  auto keys = keyring_.Snapshot();
-  out.access_token = keys->current->signer->SignJwt("at+jwt", boost::json::serialize(claims));
+  const boost::json::value act = boost::json::object{{"sub", me.agent_id}};
+  const boost::json::object origin{{"subject_issuer", subject.issuer},
+                                   {"federation_partner", subject.partner_id}};
+  MintRequest m;
+  m.sub = subject.subject;
+  m.client_id = me.agent_id;
+  m.organization_id = me.organization_id;
+  m.audience = settings_.audience;
+  m.scopes = &scopes;
+  m.exp_s = exp_s;
+  m.act = &act;
+  m.jkt = req.jkt;
+  m.extra = &origin;
+  IssuedToken out = Mint(m);
 
   ExchangeResult result;
   result.token = std::move(out);
@@ -619,32 +630,16 @@ core::Result<IssuedToken> TokenService::IssueForAgent(const Agent& agent,
                                                       const std::string& dpop_jkt) {
   if (ttl_s < 1 || ttl_s > settings_.ttl_s)
     return core::Error::Internal("token lifetime out of range");
-  auto keys = keyring_.Snapshot();
-  const auto& signer = *keys->current->signer;
-  const int64_t now_s = clock_.NowSeconds();
-  IssuedToken out;
-  out.jti = random_.UuidV4();
-  out.expires_in = ttl_s;
-  out.expires_at_ms = (now_s + ttl_s) * 1000;
-  out.scope = JoinScopes(scopes);
-  boost::json::object claims;
-  for (const auto& kv : extra_claims) claims[kv.key()] = kv.value();
-  claims["iss"] = settings_.issuer;
-  claims["sub"] = agent.agent_id;
-  claims["aud"] = settings_.audience;
-  claims["client_id"] = agent.agent_id;
-  claims["scope"] = out.scope;
-  claims["jti"] = out.jti;
-  claims["iat"] = now_s;
-  claims["exp"] = now_s + ttl_s;
-  claims["organization_id"] = agent.organization_id;
-  claims.erase("cnf");
-  if (!dpop_jkt.empty()) {
-    claims["cnf"] = boost::json::object{{"jkt", dpop_jkt}};
-    out.token_type = "DPoP";
-  }
-  out.access_token = signer.SignJwt("at+jwt", boost::json::serialize(claims));
-  return out;
+  MintRequest m;
+  m.sub = agent.agent_id;
+  m.client_id = agent.agent_id;
+  m.organization_id = agent.organization_id;
+  m.audience = settings_.audience;
+  m.scopes = &scopes;
+  m.ttl_s = ttl_s;
+  m.jkt = dpop_jkt;
+  m.extra = &extra_claims;
+  return Mint(m);
 }
 
 }  // namespace agentidp::domain

@@ -234,6 +234,9 @@ class TokenService {
     const boost::json::value* act = nullptr;
     std::vector<std::string> chain_ids;
     std::string jkt;
+    // Further claims (trust-policy claims, the external subject's issuer); members named
+    // like a claim Mint writes itself are ignored, so they cannot override it.
+    const boost::json::object* extra = nullptr;
   };
   // Signs one access token (RFC 9068 claims plus act / delegation_chain / cnf when set).
   IssuedToken Mint(MintRequest& request);

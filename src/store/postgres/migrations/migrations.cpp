@@ -345,53 +345,30 @@ LANGUAGE sql STABLE AS $$
   SELECT COALESCE(pg_catalog.current_setting('agentidp.system', true), '') = 'on'
 $$;
 
-ALTER TABLE organizations ENABLE ROW LEVEL SECURITY;
-ALTER TABLE organizations FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant ON organizations
-  USING (organization_id = ANY (agentidp_scope_organizations()))
-  WITH CHECK (organization_id = ANY (agentidp_scope_organizations()));
-CREATE POLICY system_read ON organizations FOR SELECT USING (agentidp_scope_system());
-
-ALTER TABLE agents ENABLE ROW LEVEL SECURITY;
-ALTER TABLE agents FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant ON agents
-  USING (organization_id = ANY (agentidp_scope_organizations()))
-  WITH CHECK (organization_id = ANY (agentidp_scope_organizations()));
-CREATE POLICY system_read ON agents FOR SELECT USING (agentidp_scope_system());
-
--- The agent row itself is subject to the agents policies inside this subquery, so "the
--- agent is visible" already means "the agent belongs to the scope".
-ALTER TABLE credentials ENABLE ROW LEVEL SECURITY;
-ALTER TABLE credentials FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant ON credentials
-  USING (EXISTS (SELECT 1 FROM agents a WHERE a.agent_id = credentials.agent_id
-                   AND a.organization_id = ANY (agentidp_scope_organizations())))
-  WITH CHECK (EXISTS (SELECT 1 FROM agents a WHERE a.agent_id = credentials.agent_id
-                        AND a.organization_id = ANY (agentidp_scope_organizations())));
-CREATE POLICY system_read ON credentials FOR SELECT USING (agentidp_scope_system());
-
-ALTER TABLE agent_keys ENABLE ROW LEVEL SECURITY;
-ALTER TABLE agent_keys FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant ON agent_keys
-  USING (EXISTS (SELECT 1 FROM agents a WHERE a.agent_id = agent_keys.agent_id
-                   AND a.organization_id = ANY (agentidp_scope_organizations())))
-  WITH CHECK (EXISTS (SELECT 1 FROM agents a WHERE a.agent_id = agent_keys.agent_id
-                        AND a.organization_id = ANY (agentidp_scope_organizations())));
-CREATE POLICY system_read ON agent_keys FOR SELECT USING (agentidp_scope_system());
-
-ALTER TABLE delegations ENABLE ROW LEVEL SECURITY;
-ALTER TABLE delegations FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant ON delegations
-  USING (organization_id = ANY (agentidp_scope_organizations()))
-  WITH CHECK (organization_id = ANY (agentidp_scope_organizations()));
-CREATE POLICY system_read ON delegations FOR SELECT USING (agentidp_scope_system());
-
-ALTER TABLE trust_policies ENABLE ROW LEVEL SECURITY;
-ALTER TABLE trust_policies FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant ON trust_policies
-  USING (organization_id = ANY (agentidp_scope_organizations()))
-  WITH CHECK (organization_id = ANY (agentidp_scope_organizations()));
-CREATE POLICY system_read ON trust_policies FOR SELECT USING (agentidp_scope_system());
+-- Tables keyed on their own organization_id, and tables keyed through their agent (the agent
+-- row itself is subject to the agents policies inside the subquery, so "the agent is
+-- visible" already means "the agent belongs to the scope").
+DO $$
+DECLARE
+  t TEXT;
+  own CONSTANT TEXT := 'organization_id = ANY (agentidp_scope_organizations())';
+  via_agent CONSTANT TEXT := 'EXISTS (SELECT 1 FROM agents a WHERE a.agent_id = %I.agent_id'
+                             ' AND a.organization_id = ANY (agentidp_scope_organizations()))';
+  rule TEXT;
+BEGIN
+  FOREACH t IN ARRAY ARRAY['organizations', 'agents', 'delegations', 'trust_policies',
+                           'credentials', 'agent_keys'] LOOP
+    rule := CASE WHEN t IN ('credentials', 'agent_keys') THEN pg_catalog.format(via_agent, t)
+                 ELSE own END;
+    EXECUTE pg_catalog.format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+    EXECUTE pg_catalog.format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
+    EXECUTE pg_catalog.format('CREATE POLICY tenant ON %I USING (%s) WITH CHECK (%s)',
+                              t, rule, rule);
+    EXECUTE pg_catalog.format(
+        'CREATE POLICY system_read ON %I FOR SELECT USING (agentidp_scope_system())', t);
+  END LOOP;
+END
+$$;
 
 -- Tenants read their own events; only the system scope appends (one batch holds many
 -- organizations' events) and purges. UPDATE has no policy at all (and a trigger refuses it).
