@@ -255,17 +255,9 @@ TEST_P(RedisTest, BusNoticesAnOutageReconnectsAndAsksForAResync) {
 }
 
 TEST_P(RedisTest, EveryCallIsBoundedAndFailsFastWhileDown) {
-  // A server that accepts connections (the kernel does, into the backlog) and never answers.
-  int silent = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(silent, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(silent, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  ASSERT_EQ(::listen(silent, 16), 0);
-  socklen_t length = sizeof address;
-  ::getsockname(silent, reinterpret_cast<sockaddr*>(&address), &length);
-  auto options = Options(ntohs(address.sin_port));
+  SilentServer silent;
+  ASSERT_NE(silent.port(), 0);
+  auto options = Options(silent.port());
   options.reconnect_backoff = std::chrono::seconds(30);
   Client client(options);
   auto first = std::async(std::launch::async, [&] { return client.Command({"PING"}); });
@@ -277,7 +269,6 @@ TEST_P(RedisTest, EveryCallIsBoundedAndFailsFastWhileDown) {
   ASSERT_FALSE(second.ok());
   EXPECT_NE(second.error().message.find("back-off"), std::string::npos)
       << "while down, calls fail without touching the network";
-  ::close(silent);
 }
 
 TEST_P(RedisTest, PingMeasuresARoundTrip) {

@@ -9,6 +9,11 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <functional>
@@ -56,6 +61,34 @@ inline RedisOptions TestOptions(const std::string& url, const std::string& prefi
   o.pool_size = 4;
   return o;
 }
+
+// A loopback server that accepts connections (the kernel completes the handshake into the
+// backlog) and never answers: what a hung Redis looks like to a client.
+class SilentServer {
+ public:
+  SilentServer() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+        ::listen(fd_, 16) != 0)
+      return;
+    socklen_t length = sizeof address;
+    if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) == 0)
+      port_ = ntohs(address.sin_port);
+  }
+  ~SilentServer() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  SilentServer(const SilentServer&) = delete;
+  SilentServer& operator=(const SilentServer&) = delete;
+  int port() const { return port_; }  // 0 when the server could not be set up
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
 
 // Polls `done` until it holds or `limit` passes (a functional wait, not a timing check).
 inline bool WaitFor(const std::function<bool()>& done,

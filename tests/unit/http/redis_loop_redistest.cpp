@@ -188,17 +188,9 @@ TEST_P(RedisTest, AsyncRateLimitDegradesToLocalCountsAndRecovers) {
 }
 
 TEST_P(RedisTest, AsyncCommandToASilentServerFailsWithinTheTimeout) {
-  // Accepts connections (the kernel completes the handshake) and never answers.
-  int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(listener, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  ASSERT_EQ(::listen(listener, 8), 0);
-  socklen_t length = sizeof address;
-  ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length);
-  auto options = Options(ntohs(address.sin_port));
+  SilentServer silent;
+  ASSERT_NE(silent.port(), 0);
+  auto options = Options(silent.port());
   options.timeout = milliseconds(200);
   auto loop = LoopClient(options);
   std::optional<core::Result<Reply>> reply;
@@ -211,7 +203,6 @@ TEST_P(RedisTest, AsyncCommandToASilentServerFailsWithinTheTimeout) {
   EXPECT_EQ(reply->error().kind, core::Errc::kUnavailable);
   EXPECT_GE(waited, milliseconds(150)) << "failed by the timeout, not at once";
   EXPECT_LT(waited, std::chrono::seconds(5));
-  ::close(listener);
 }
 
 TEST_P(RedisTest, AsyncErrorRepliesAreRepliesAndTheLinkStaysUp) {
