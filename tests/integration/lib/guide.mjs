@@ -58,6 +58,7 @@ export function yamlScripts(markdown) {
       const head = /^(\s*)(?:- +)?run: *([|>])[-+]?\s*$/.exec(lines[i]) ?? /^(\s*)- +([|>])[-+]?\s*$/.exec(lines[i]);
       if (!head) continue;
       assert.equal(head[2], '|', `yaml block at line ${lineOf(markdown, b.start)}: use a literal "|" scalar for scripts`);
+      const at = lineOf(markdown, b.start) + 1 + i;
       const body = [];
       let indent;
       for (let j = i + 1; j < lines.length; j++) {
@@ -70,7 +71,7 @@ export function yamlScripts(markdown) {
         i = j;
       }
       while (body.length && body[body.length - 1] === '') body.pop();
-      scripts.push({ line: lineOf(markdown, b.start) + i, lines: body });
+      scripts.push({ line: at, lines: body });
     }
   }
   return scripts;
