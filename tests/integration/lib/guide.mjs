@@ -152,7 +152,8 @@ export function runBash(script, env, cwd, { timeoutMs = 120_000 } = {}) {
     child.stderr.on('data', (c) => err.push(c));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('error', reject);
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': 'exit' may come before the last of stdout has been read.
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
       resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
     });
@@ -197,13 +198,19 @@ export async function runGuide(markdown, { name, env, cwd, timeoutMs } = {}) {
   all.forEach((s, i) => {
     if (!s.expected) return;
     const where = `${name} block at line ${s.line}`;
-    if (s.expected.lang === 'json') {
-      const actual = jsonStream(outputs[i], where);
-      const expected = jsonStream(s.expected.body, `${where} (expected)`);
-      assert.equal(actual.length, expected.length, `${where}: printed\n${outputs[i]}`);
-      expected.forEach((e, j) => matchJson(actual[j], e, bindings, `${where} value ${j + 1}`));
-    } else {
-      matchText(outputs[i], s.expected.body, bindings, where);
+    try {
+      if (s.expected.lang === 'json') {
+        const actual = jsonStream(outputs[i], where);
+        const expected = jsonStream(s.expected.body, `${where} (expected)`);
+        assert.equal(actual.length, expected.length, `${where}: printed\n${outputs[i]}`);
+        expected.forEach((e, j) => matchJson(actual[j], e, bindings, `${where} value ${j + 1}`));
+      } else {
+        matchText(outputs[i], s.expected.body, bindings, where);
+      }
+    } catch (e) {
+      // The whole output of the block helps more than the first differing member.
+      if (e instanceof assert.AssertionError) e.message += `\n--- the block printed:\n${outputs[i]}`;
+      throw e;
     }
   });
   return bindings;
