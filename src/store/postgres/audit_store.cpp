@@ -25,6 +25,8 @@ constexpr std::string_view kColumns =
 // head row is what the trigger checks every inserted row against (see migrations.cpp).
 // A waiter gives up after statement_timeout (Unavailable, Retry-After 1).
 constexpr std::string_view kLockHead = "SELECT hash FROM audit_head WHERE id = 1 FOR UPDATE";
+// The head without its lock: a guess to chain a batch to, which kAppend checks under the lock.
+constexpr std::string_view kReadHead = "SELECT hash FROM audit_head WHERE id = 1";
 
 // The append: one prepared statement whatever the batch size. The batch travels as eleven
 // arrays (one per column, unnested in chain order), so the statement is parsed and planned
@@ -228,36 +230,55 @@ core::Result<bool> Committed(Database& database, std::vector<domain::AuditEvent>
 core::Status AuditStore::AppendBatch(std::vector<domain::AuditEvent>& events,
                                      const Hasher& hasher) {
   if (events.empty()) return core::Ok();
-  // The head this node last saw, when no other writer has moved it since as far as we know:
-  // then the batch is chained to it and appended in one round trip (the system scope's
-  // set_config and kAppend in one pipeline, committed at its Sync; the statement takes the
-  // head lock itself). When the head has moved, kAppend inserts nothing and the batch takes
-  // the locked path below.
-  std::optional<std::string> expected_head;
   std::string known_head;
+  bool head_is_ours = false;
   {
     std::lock_guard lock(head_mutex_);
     known_head = known_head_;
-    if (head_is_ours_) expected_head = known_head_;
+    head_is_ours = head_is_ours_;
   }
+  // Chains the batch to `head` and appends it in one round trip: the system scope's
+  // set_config and kAppend in one pipeline, committed at its Sync. False when the head had
+  // moved (nothing inserted).
+  auto append_to = [&](Connection& connection, const std::string& head) -> core::Result<bool> {
+    Chain(events, head, hasher);
+    return Append(connection, head, events, database_.log());
+  };
+
   core::Status appended = core::Ok();
   bool done = false;
-  if (expected_head) {
-    Chain(events, *expected_head, hasher);
-    auto optimistic = database_.Run(domain::TenantScope::System(), [&](Connection& connection) {
-      return Append(connection, *expected_head, events, database_.log());
-    });
-    if (!optimistic.ok()) {
-      appended = std::move(optimistic).error();
-      done = true;
-    } else {
-      done = *optimistic;
-    }
-  }
   bool moved_by_others = false;
+  // 1. This node wrote the head last (as far as it knows): chain to it without reading it.
+  if (head_is_ours) {
+    auto result = database_.Run(domain::TenantScope::System(), [&](Connection& connection) {
+      return append_to(connection, known_head);
+    });
+    if (!result.ok()) appended = std::move(result).error();
+    done = !result.ok() || *result;
+  }
+  // 2. Another writer moved it (or it is unknown): read the current head (no lock, no WAL:
+  //    a miss in step 1 or 3 costs a commit of its head lock), then chain to it. This fails
+  //    only if yet another batch commits in the round trip between the two.
   if (!done) {
-    // The locked path: BEGIN, read the head under its row lock (waiters queue here and get
-    // the newest committed head), chain, append, COMMIT.
+    auto result = database_.Run(domain::TenantScope::System(),
+                                [&](Connection& connection) -> core::Result<bool> {
+                                  TRY_ASSIGN(Rows rows, connection.Query(kReadHead));
+                                  if (rows.empty()) {
+                                    database_.log().Record("postgres: audit_head row is missing");
+                                    return core::Error::Internal("Store error");
+                                  }
+                                  const std::string head = rows.Text(0, 0);
+                                  moved_by_others = head != known_head;
+                                  return append_to(connection, head);
+                                });
+    if (!result.ok()) appended = std::move(result).error();
+    done = !result.ok() || *result;
+  }
+  // 3. Still racing other writers: BEGIN, read the head under its row lock (waiters queue
+  //    here and get the newest committed head), chain, append, COMMIT. Always succeeds
+  //    against the head, however many writers there are.
+  if (!done) {
+    moved_by_others = true;
     appended = database_.Transaction(
         domain::TenantScope::System(), [&](Connection& connection) -> core::Status {
           TRY_ASSIGN(Rows head_row, connection.Query(kLockHead));
@@ -265,8 +286,7 @@ core::Status AuditStore::AppendBatch(std::vector<domain::AuditEvent>& events,
             database_.log().Record("postgres: audit_head row is missing");
             return core::Error::Internal("Store error");
           }
-          std::string head = head_row.Text(0, 0);
-          moved_by_others = head != known_head;
+          const std::string head = head_row.Text(0, 0);
           Chain(events, head, hasher);
           TRY_ASSIGN(bool inserted, Append(connection, head, events, database_.log()));
           if (!inserted) {
@@ -276,6 +296,8 @@ core::Status AuditStore::AppendBatch(std::vector<domain::AuditEvent>& events,
           return core::Ok();
         });
   }
+  // Only the last attempt can have inserted anything (the earlier ones inserted nothing), and
+  // `events` hold its chaining: that is what Committed looks for.
   if (!appended.ok() && appended.error().kind == core::Errc::kUnavailable) {
     auto committed = Committed(database_, events);
     if (committed.ok() && *committed) {
@@ -287,9 +309,8 @@ core::Status AuditStore::AppendBatch(std::vector<domain::AuditEvent>& events,
     std::lock_guard lock(head_mutex_);
     if (appended.ok()) {
       known_head_ = events.back().hash;
-      // Another writer appended since our last batch (another node, a tool): the next batch
-      // is likely to find the head moved again, so it goes straight to the locked path. A
-      // locked append that found our own head switches the one-round-trip path back on.
+      // When another writer (another node, a tool) appended since our last batch, the next
+      // batch is likely to find the head moved again: it skips step 1.
       head_is_ours_ = !moved_by_others;
     } else {
       head_is_ours_ = false;
