@@ -13,17 +13,17 @@ constexpr std::string_view kColumns =
     "seq, event_id, agent_id, organization_id, action, outcome, timestamp, ip_address, "
     "user_agent, metadata, hash, previous_hash";
 
-// Audit chain with many writers. Every append (and every purge) first takes the row lock of
-// the one-row audit_head table and reads the head in the same statement. Under READ COMMITTED
-// a SELECT ... FOR UPDATE that had to wait returns the newest committed version of the row,
-// and every later statement of the transaction sees what the previous holder committed: the
-// head we chain to is the real one, whichever node wrote it. Writers on all nodes queue on
-// this one lock (for as long as one batch insert takes), the chain stays linear, and seq
+// Audit chain with many writers. Every append (and every purge) takes the row lock of the
+// one-row audit_head table: the append statement itself (its CTE below, and the database's
+// own insert trigger audit_events_lock_head before it), or the purge's first statement.
+// Under READ COMMITTED a lock that had to wait sees the newest committed head, whichever node
+// wrote it. Writers on all nodes queue on this one lock, the chain stays linear, and seq
 // values are drawn in chain order. Why a row lock rather than pg_advisory_xact_lock: the
-// lock is also taken by the database's own insert trigger (audit_events_lock_head), so a
-// writer that bypasses this code (psql, a future tool) serializes the same way, and the
-// head row is what the trigger checks every inserted row against (see migrations.cpp).
-// A waiter gives up after statement_timeout (Unavailable, Retry-After 1).
+// trigger takes it too, so a writer that bypasses this code (psql, a future tool) serializes
+// the same way, and the head row is what the trigger checks every inserted row against (see
+// migrations.cpp). A waiter gives up after statement_timeout (Unavailable, Retry-After 1).
+// How a batch gets to the head in one or two round trips: AppendBatch and docs/decisions.md,
+// "The PostgreSQL audit append: one round trip when the head is ours".
 constexpr std::string_view kLockHead = "SELECT hash FROM audit_head WHERE id = 1 FOR UPDATE";
 // The head without its lock: a guess to chain a batch to, which kAppend checks under the lock.
 constexpr std::string_view kReadHead = "SELECT hash FROM audit_head WHERE id = 1";
