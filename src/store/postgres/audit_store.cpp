@@ -52,6 +52,7 @@ FROM head,
 ORDER BY e.position
 RETURNING seq, event_id)sql";
 constexpr int kAppendColumns = 11;
+constexpr int kLockedBatchesAfterARace = 8;
 
 // Reads a batch back by its event ids (see Committed below).
 constexpr std::string_view kSelectByIds = R"sql(
@@ -232,10 +233,15 @@ core::Status AuditStore::AppendBatch(std::vector<domain::AuditEvent>& events,
   if (events.empty()) return core::Ok();
   std::string known_head;
   bool head_is_ours = false;
+  bool locked_only = false;
   {
     std::lock_guard lock(head_mutex_);
     known_head = known_head_;
     head_is_ours = head_is_ours_;
+    if (locked_batches_left_ > 0) {
+      --locked_batches_left_;
+      locked_only = true;
+    }
   }
   // Chains the batch to `head` and appends it in one round trip: the system scope's
   // set_config and kAppend in one pipeline, committed at its Sync. False when the head had
@@ -246,19 +252,20 @@ core::Status AuditStore::AppendBatch(std::vector<domain::AuditEvent>& events,
   };
 
   core::Status appended = core::Ok();
-  bool done = false;
+  bool done = locked_only;
   bool moved_by_others = false;
+  bool raced = false;
   // 1. This node wrote the head last (as far as it knows): chain to it without reading it.
-  if (head_is_ours) {
+  if (head_is_ours && !done) {
     auto result = database_.Run(domain::TenantScope::System(), [&](Connection& connection) {
       return append_to(connection, known_head);
     });
     if (!result.ok()) appended = std::move(result).error();
     done = !result.ok() || *result;
   }
-  // 2. Another writer moved it (or it is unknown): read the current head (no lock, no WAL:
-  //    a miss in step 1 or 3 costs a commit of its head lock), then chain to it. This fails
-  //    only if yet another batch commits in the round trip between the two.
+  // 2. Another writer moved it (or it is unknown): read the current head (no lock, no WAL,
+  //    whereas a wrong guess costs a round trip and the commit of the head lock it took),
+  //    then chain to it. This fails only if another batch commits in between.
   if (!done) {
     auto result = database_.Run(domain::TenantScope::System(),
                                 [&](Connection& connection) -> core::Result<bool> {
@@ -274,11 +281,11 @@ core::Status AuditStore::AppendBatch(std::vector<domain::AuditEvent>& events,
     if (!result.ok()) appended = std::move(result).error();
     done = !result.ok() || *result;
   }
-  // 3. Still racing other writers: BEGIN, read the head under its row lock (waiters queue
-  //    here and get the newest committed head), chain, append, COMMIT. Always succeeds
-  //    against the head, however many writers there are.
-  if (!done) {
-    moved_by_others = true;
+  // 3. Still racing other writers (or backing off after such a race): BEGIN, read the head
+  //    under its row lock (waiters queue here and get the newest committed head), chain,
+  //    append, COMMIT. Always succeeds against the head, however many writers there are.
+  if (!done || locked_only) {
+    raced = !locked_only;
     appended = database_.Transaction(
         domain::TenantScope::System(), [&](Connection& connection) -> core::Status {
           TRY_ASSIGN(Rows head_row, connection.Query(kLockHead));
@@ -287,6 +294,7 @@ core::Status AuditStore::AppendBatch(std::vector<domain::AuditEvent>& events,
             return core::Error::Internal("Store error");
           }
           const std::string head = head_row.Text(0, 0);
+          moved_by_others = head != known_head;
           Chain(events, head, hasher);
           TRY_ASSIGN(bool inserted, Append(connection, head, events, database_.log()));
           if (!inserted) {
@@ -312,6 +320,11 @@ core::Status AuditStore::AppendBatch(std::vector<domain::AuditEvent>& events,
       // When another writer (another node, a tool) appended since our last batch, the next
       // batch is likely to find the head moved again: it skips step 1.
       head_is_ours_ = !moved_by_others;
+      // A race in step 2 means peers commit faster than a read and an append: the next
+      // batches take the locked path directly (a lost race costs a round trip and a commit),
+      // until one of them finds the head where this store left it.
+      if (raced) locked_batches_left_ = kLockedBatchesAfterARace;
+      if (head_is_ours_) locked_batches_left_ = 0;
     } else {
       head_is_ours_ = false;
     }

@@ -93,6 +93,7 @@ class AuditStore final : public domain::AuditStore {
   std::mutex head_mutex_;
   std::string known_head_;
   bool head_is_ours_ = false;
+  int locked_batches_left_ = 0;  // after a lost race: batches that go to the locked path
 };
 
 class KeyStore final : public domain::KeyStore {
