@@ -122,6 +122,29 @@ TEST_P(AuditStoreContract, GetRoundTripsEveryField) {
   EXPECT_FALSE(missing.has_value());
 }
 
+// A backend may ship a batch as array literals (PostgreSQL): text that such literals quote or
+// escape, and text that would read as NULL unquoted, comes back byte for byte, in every row
+// of a batch.
+TEST_P(AuditStoreContract, TextThatArrayLiteralsEscapeRoundTripsInABatch) {
+  auto events = Batch("esc", 4, kT0);
+  events[0].event_id = "esc-\"quoted\"";
+  events[0].user_agent = R"(agent\1.0 "x", {y} NULL)";
+  events[0].metadata_json = R"({"a":"b\"c\\d","e":["{","}",","],"f":null})";
+  events[1].agent_id = "NULL";
+  events[1].organization_id = "";
+  events[1].ip_address = "";
+  events[1].user_agent = "";
+  events[2].user_agent = "trailing backslash \\";
+  events[2].metadata_json = R"({"unicode":"été ✓","tab":"\t"})";
+  events[3].agent_id = " spaced ";
+  events[3].user_agent = "{}";
+  ASSERT_OK(store().audit().AppendBatch(events, kTestHasher));
+  auto stored = ScanAll(store().audit());
+  ASSERT_EQ(stored.size(), events.size());
+  ExpectUnbrokenChain(stored, "");
+  for (size_t i = 0; i < stored.size(); ++i) EXPECT_EQ(Tie(stored[i]), Tie(events[i])) << i;
+}
+
 TEST_P(AuditStoreContract, ListFiltersNewestFirstWithTotals) {
   std::vector<domain::AuditEvent> events = {
       MakeEvent("e1", kT0 + 1, "agent.created", "a-1", "org-1"),

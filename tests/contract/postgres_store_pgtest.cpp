@@ -373,7 +373,7 @@ TEST_P(PostgresStoreTest, AnExhaustedPoolIsUnavailableAfterTheAcquireTimeout) {
       if (first) {
         first = false;
         entered.set_value();
-        released.wait();  // holds the only connection, inside the transaction
+        released.wait();  // holds the only connection while the batch is chained
       }
       return TestHash(ev);
     };
@@ -582,8 +582,10 @@ TEST_P(PostgresStoreTest, ABatchWhoseCommitAnswerIsLostIsReportedAsRecorded) {
   auto proxied = ConnectThroughProxy(*schema_);
   ASSERT_NE(proxied.node, nullptr);
   auto first = AppendThree(*proxied.node);
-  // The server commits; the connection breaks before the client hears of it.
-  proxied.server->CutAfterTheAnswerTo(std::string("COMMIT\0", 7));
+  // The node wrote the head last, so this batch is appended in one pipeline that commits at
+  // its Sync (no COMMIT statement): the server commits; the connection breaks before the
+  // client hears of it. The batch's parameters (its event ids as an array) mark the message.
+  proxied.server->CutAfterTheAnswerTo(R"({"e3","e4"})");
   std::vector<domain::AuditEvent> batch = {MakeEvent("e3", kT0 + 3), MakeEvent("e4", kT0 + 4)};
   ASSERT_OK(proxied.node->audit().AppendBatch(batch, kTestHasher));
   EXPECT_NE(proxied.node->LastErrorDetail().find("answer was lost"), std::string::npos)

@@ -13,28 +13,46 @@ constexpr std::string_view kColumns =
     "seq, event_id, agent_id, organization_id, action, outcome, timestamp, ip_address, "
     "user_agent, metadata, hash, previous_hash";
 
-// Audit chain with many writers. Every append (and every purge) first takes the row lock of
-// the one-row audit_head table and reads the head in the same statement. Under READ COMMITTED
-// a SELECT ... FOR UPDATE that had to wait returns the newest committed version of the row,
-// and every later statement of the transaction sees what the previous holder committed: the
-// head we chain to is the real one, whichever node wrote it. Writers on all nodes queue on
-// this one lock (for as long as one batch insert takes), the chain stays linear, and seq
+// Audit chain with many writers. Every append (and every purge) takes the row lock of the
+// one-row audit_head table: the append statement itself (its CTE below, and the database's
+// own insert trigger audit_events_lock_head before it), or the purge's first statement.
+// Under READ COMMITTED a lock that had to wait sees the newest committed head, whichever node
+// wrote it. Writers on all nodes queue on this one lock, the chain stays linear, and seq
 // values are drawn in chain order. Why a row lock rather than pg_advisory_xact_lock: the
-// lock is also taken by the database's own insert trigger (audit_events_lock_head), so a
-// writer that bypasses this code (psql, a future tool) serializes the same way, and the
-// head row is what the trigger checks every inserted row against (see migrations.cpp).
-// A waiter gives up after statement_timeout (Unavailable, Retry-After 1).
+// trigger takes it too, so a writer that bypasses this code (psql, a future tool) serializes
+// the same way, and the head row is what the trigger checks every inserted row against (see
+// migrations.cpp). A waiter gives up after statement_timeout (Unavailable, Retry-After 1).
+// How a batch gets to the head in one or two round trips: AppendBatch and docs/decisions.md,
+// "The PostgreSQL audit append: one round trip when the head is ours".
 constexpr std::string_view kLockHead = "SELECT hash FROM audit_head WHERE id = 1 FOR UPDATE";
+// The head without its lock: a guess to chain a batch to, which kAppend checks under the lock.
+constexpr std::string_view kReadHead = "SELECT hash FROM audit_head WHERE id = 1";
 
-// One INSERT per chunk of a batch (one round trip), rows in chain order; RETURNING gives the
-// seq of each row in the same order. Multi-row VALUES needs explicit casts for non-text
-// columns.
-constexpr std::string_view kInsertPrefix =
-    "INSERT INTO audit_events (event_id, agent_id, organization_id, action, outcome, "
-    "timestamp, ip_address, user_agent, metadata, hash, previous_hash) VALUES ";
-constexpr std::string_view kInsertSuffix = " RETURNING seq, event_id";
-constexpr int kInsertColumns = 11;
-constexpr size_t kRowsPerInsert = 1000;  // 11,000 parameters, far below the 65,535 limit
+// The append: one prepared statement whatever the batch size. The batch travels as eleven
+// arrays (one per column, unnested in chain order), so the statement is parsed and planned
+// once per connection instead of once per batch (a multi-row VALUES list of N rows is a new
+// text for every N). It inserts only while the chain head is still $1, the hash the batch
+// was chained to: the CTE takes the head's row lock and, under READ COMMITTED, re-reads the
+// newest committed head when it had to wait, so a head that another writer moved yields no
+// row and nothing is inserted (no error, no aborted transaction). The database triggers take
+// the same lock before the statement and check the inserted rows against the head after it
+// (see migrations.cpp), whatever this text says. RETURNING gives each row's seq, in chain
+// order (checked below).
+constexpr std::string_view kAppend = R"sql(
+WITH head AS (SELECT hash FROM audit_head WHERE id = 1 AND hash = $1 FOR UPDATE)
+INSERT INTO audit_events (event_id, agent_id, organization_id, action, outcome, timestamp,
+                          ip_address, user_agent, metadata, hash, previous_hash)
+SELECT e.event_id, e.agent_id, e.organization_id, e.action, e.outcome, e.timestamp,
+       e.ip_address, e.user_agent, e.metadata::json, e.hash, e.previous_hash
+FROM head,
+     unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
+            $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+       WITH ORDINALITY AS e(event_id, agent_id, organization_id, action, outcome, timestamp,
+                            ip_address, user_agent, metadata, hash, previous_hash, position)
+ORDER BY e.position
+RETURNING seq, event_id)sql";
+constexpr int kAppendColumns = 11;
+constexpr int kLockedBatchesAfterARace = 8;
 
 // Reads a batch back by its event ids (see Committed below).
 constexpr std::string_view kSelectByIds = R"sql(
@@ -107,41 +125,59 @@ domain::AuditEvent ReadEvent(const Row& row) {
   return event;
 }
 
-std::string InsertSql(size_t rows) {
-  std::string sql(kInsertPrefix);
-  int index = 0;
-  for (size_t r = 0; r < rows; ++r) {
-    sql += r == 0 ? "(" : ", (";
-    for (int c = 0; c < kInsertColumns; ++c) {
-      if (c > 0) sql += ", ";
-      sql += "$" + std::to_string(++index);
-      if (c == 5) sql += "::bigint";  // timestamp
-      if (c == 8) sql += "::json";    // metadata
-    }
-    sql += ")";
+// Appends `value` to a PostgreSQL array literal as one quoted element (`"` and `\` escaped).
+void AppendArrayElement(std::string& literal, std::string_view value) {
+  literal += literal.size() == 1 ? "\"" : ",\"";
+  for (char c : value) {
+    if (c == '"' || c == '\\') literal += '\\';
+    literal += c;
   }
-  sql += kInsertSuffix;
-  return sql;
+  literal += '"';
 }
 
-core::Status InsertChunk(Connection& connection, std::span<domain::AuditEvent> events,
-                         ErrorLog& log) {
-  std::vector<Param> params;
-  params.reserve(events.size() * kInsertColumns);
+// The parameters of kAppend for `events`, chained to `head`.
+std::vector<Param> AppendParams(const std::string& head,
+                                const std::vector<domain::AuditEvent>& events) {
+  std::string columns[kAppendColumns];
+  for (auto& column : columns) column = "{";
   for (const auto& event : events) {
-    params.emplace_back(event.event_id);
-    params.emplace_back(event.agent_id);
-    params.emplace_back(event.organization_id);
-    params.emplace_back(event.action);
-    params.emplace_back(event.outcome);
-    params.emplace_back(event.timestamp);
-    params.emplace_back(event.ip_address);
-    params.emplace_back(event.user_agent);
-    params.emplace_back(event.metadata_json);
-    params.emplace_back(event.hash);
-    params.emplace_back(event.previous_hash);
+    AppendArrayElement(columns[0], event.event_id);
+    AppendArrayElement(columns[1], event.agent_id);
+    AppendArrayElement(columns[2], event.organization_id);
+    AppendArrayElement(columns[3], event.action);
+    AppendArrayElement(columns[4], event.outcome);
+    AppendArrayElement(columns[5], std::to_string(event.timestamp));
+    AppendArrayElement(columns[6], event.ip_address);
+    AppendArrayElement(columns[7], event.user_agent);
+    AppendArrayElement(columns[8], event.metadata_json);
+    AppendArrayElement(columns[9], event.hash);
+    AppendArrayElement(columns[10], event.previous_hash);
   }
-  TRY_ASSIGN(Rows inserted, connection.QueryOnce(InsertSql(events.size()), params));
+  std::vector<Param> params;
+  params.reserve(kAppendColumns + 1);
+  params.emplace_back(head);
+  for (auto& column : columns) {
+    column += '}';
+    params.emplace_back(column);
+  }
+  return params;
+}
+
+void Chain(std::vector<domain::AuditEvent>& events, std::string head,
+           const AuditStore::Hasher& hasher) {
+  for (auto& event : events) {
+    event.previous_hash = std::move(head);
+    event.hash = hasher(event);
+    head = event.hash;
+  }
+}
+
+// Runs kAppend for `events` (already chained to `head`). Returns false when the head had
+// moved (nothing inserted), true when every event was inserted (their seq filled in).
+core::Result<bool> Append(Connection& connection, const std::string& head,
+                          std::vector<domain::AuditEvent>& events, ErrorLog& log) {
+  TRY_ASSIGN(Rows inserted, connection.Query(kAppend, AppendParams(head, events)));
+  if (inserted.empty()) return false;
   if (inserted.size() != static_cast<int>(events.size())) {
     log.Record("postgres: audit insert returned an unexpected row count");
     return core::Error::Internal("Store error");
@@ -154,21 +190,13 @@ core::Status InsertChunk(Connection& connection, std::span<domain::AuditEvent> e
     }
     event.seq = inserted.Int64(i, 0);
   }
-  return core::Ok();
+  return true;
 }
 
-// A PostgreSQL text[] literal: every element quoted, with `"` and `\` escaped.
+// A PostgreSQL text[] literal of the events' ids.
 std::string TextArrayLiteral(const std::vector<domain::AuditEvent>& events) {
   std::string literal = "{";
-  for (size_t i = 0; i < events.size(); ++i) {
-    if (i > 0) literal += ',';
-    literal += '"';
-    for (char c : events[i].event_id) {
-      if (c == '"' || c == '\\') literal += '\\';
-      literal += c;
-    }
-    literal += '"';
-  }
+  for (const auto& event : events) AppendArrayElement(literal, event.event_id);
   literal += '}';
   return literal;
 }
@@ -203,32 +231,102 @@ core::Result<bool> Committed(Database& database, std::vector<domain::AuditEvent>
 core::Status AuditStore::AppendBatch(std::vector<domain::AuditEvent>& events,
                                      const Hasher& hasher) {
   if (events.empty()) return core::Ok();
-  core::Status appended = database_.Transaction(
-      domain::TenantScope::System(), [&](Connection& connection) -> core::Status {
-        TRY_ASSIGN(Rows head_row, connection.Query(kLockHead));
-        if (head_row.empty()) {
-          database_.log().Record("postgres: audit_head row is missing");
-          return core::Error::Internal("Store error");
-        }
-        std::string head = head_row.Text(0, 0);
-        for (auto& event : events) {
-          event.previous_hash = std::move(head);
-          event.hash = hasher(event);
-          head = event.hash;
-        }
-        std::span<domain::AuditEvent> all(events);
-        for (size_t start = 0; start < all.size(); start += kRowsPerInsert) {
-          TRY(InsertChunk(connection,
-                          all.subspan(start, std::min(kRowsPerInsert, all.size() - start)),
-                          database_.log()));
-        }
-        return core::Ok();
-      });
+  std::string known_head;
+  bool head_is_ours = false;
+  bool locked_only = false;
+  {
+    std::lock_guard lock(head_mutex_);
+    known_head = known_head_;
+    head_is_ours = head_is_ours_;
+    if (locked_batches_left_ > 0) {
+      --locked_batches_left_;
+      locked_only = true;
+    }
+  }
+  // Chains the batch to `head` and appends it in one round trip: the system scope's
+  // set_config and kAppend in one pipeline, committed at its Sync. False when the head had
+  // moved (nothing inserted).
+  auto append_to = [&](Connection& connection, const std::string& head) -> core::Result<bool> {
+    Chain(events, head, hasher);
+    return Append(connection, head, events, database_.log());
+  };
+
+  core::Status appended = core::Ok();
+  bool done = locked_only;
+  bool moved_by_others = false;
+  bool raced = false;
+  // 1. This node wrote the head last (as far as it knows): chain to it without reading it.
+  if (head_is_ours && !done) {
+    auto result = database_.Run(domain::TenantScope::System(), [&](Connection& connection) {
+      return append_to(connection, known_head);
+    });
+    if (!result.ok()) appended = std::move(result).error();
+    done = !result.ok() || *result;
+  }
+  // 2. Another writer moved it (or it is unknown): read the current head (no lock, no WAL,
+  //    whereas a wrong guess costs a round trip and the commit of the head lock it took),
+  //    then chain to it. This fails only if another batch commits in between.
+  if (!done) {
+    auto result = database_.Run(domain::TenantScope::System(),
+                                [&](Connection& connection) -> core::Result<bool> {
+                                  TRY_ASSIGN(Rows rows, connection.Query(kReadHead));
+                                  if (rows.empty()) {
+                                    database_.log().Record("postgres: audit_head row is missing");
+                                    return core::Error::Internal("Store error");
+                                  }
+                                  const std::string head = rows.Text(0, 0);
+                                  moved_by_others = head != known_head;
+                                  return append_to(connection, head);
+                                });
+    if (!result.ok()) appended = std::move(result).error();
+    done = !result.ok() || *result;
+  }
+  // 3. Still racing other writers (or backing off after such a race): BEGIN, read the head
+  //    under its row lock (waiters queue here and get the newest committed head), chain,
+  //    append, COMMIT. Always succeeds against the head, however many writers there are.
+  if (!done || locked_only) {
+    raced = !locked_only;
+    appended = database_.Transaction(
+        domain::TenantScope::System(), [&](Connection& connection) -> core::Status {
+          TRY_ASSIGN(Rows head_row, connection.Query(kLockHead));
+          if (head_row.empty()) {
+            database_.log().Record("postgres: audit_head row is missing");
+            return core::Error::Internal("Store error");
+          }
+          const std::string head = head_row.Text(0, 0);
+          moved_by_others = head != known_head;
+          Chain(events, head, hasher);
+          TRY_ASSIGN(bool inserted, Append(connection, head, events, database_.log()));
+          if (!inserted) {
+            database_.log().Record("postgres: audit head moved while its lock was held");
+            return core::Error::Internal("Store error");
+          }
+          return core::Ok();
+        });
+  }
+  // Only the last attempt can have inserted anything (the earlier ones inserted nothing), and
+  // `events` hold its chaining: that is what Committed looks for.
   if (!appended.ok() && appended.error().kind == core::Errc::kUnavailable) {
     auto committed = Committed(database_, events);
     if (committed.ok() && *committed) {
       database_.log().Record("postgres: audit batch committed although its answer was lost");
-      return core::Ok();
+      appended = core::Ok();
+    }
+  }
+  {
+    std::lock_guard lock(head_mutex_);
+    if (appended.ok()) {
+      known_head_ = events.back().hash;
+      // When another writer (another node, a tool) appended since our last batch, the next
+      // batch is likely to find the head moved again: it skips step 1.
+      head_is_ours_ = !moved_by_others;
+      // A race in step 2 means peers commit faster than a read and an append: the next
+      // batches take the locked path directly (a lost race costs a round trip and a commit),
+      // until one of them finds the head where this store left it.
+      if (raced) locked_batches_left_ = kLockedBatchesAfterARace;
+      if (head_is_ours_) locked_batches_left_ = 0;
+    } else {
+      head_is_ours_ = false;
     }
   }
   if (!appended.ok()) {

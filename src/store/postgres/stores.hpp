@@ -6,6 +6,9 @@
 #include "domain/store.hpp"
 #include "store/postgres/database.hpp"
 
+#include <mutex>
+#include <string>
+
 namespace agentidp::store::postgres {
 
 class OrgStore final : public domain::OrgStore {
@@ -84,6 +87,13 @@ class AuditStore final : public domain::AuditStore {
 
  private:
   Database& database_;
+  // The chain head as of this store's last append, and whether that append found the head
+  // where this store had left it (no other writer in between): then the next batch tries the
+  // one-round-trip append (audit_store.cpp).
+  std::mutex head_mutex_;
+  std::string known_head_;
+  bool head_is_ours_ = false;
+  int locked_batches_left_ = 0;  // after a lost race: batches that go to the locked path
 };
 
 class KeyStore final : public domain::KeyStore {
@@ -143,7 +153,8 @@ class AgentKeyStore final : public domain::AgentKeyStore {
                                                           const std::string& agent_id) override;
   core::Result<std::vector<domain::AgentKey>> ListByAgent(const domain::TenantScope& scope,
                                                           const std::string& agent_id) override;
-  core::Status Rotate(const domain::TenantScope& scope, const domain::AgentKey& replacement) override;
+  core::Status Rotate(const domain::TenantScope& scope,
+                      const domain::AgentKey& replacement) override;
 
  private:
   Database& database_;
