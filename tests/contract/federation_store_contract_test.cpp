@@ -32,20 +32,6 @@ auto TieP(const domain::TrustPolicy& p) {
                   p.agent_id, p.audience, p.conditions_json, p.created_by, p.created_at);
 }
 
-domain::FederationPartner MakePartner(const std::string& id, const std::string& issuer,
-                                      int64_t created_at) {
-  domain::FederationPartner p;
-  p.partner_id = id;
-  p.name = "Partner " + id;
-  p.issuer = issuer;
-  p.jwks_uri = issuer + "/jwks";
-  p.allowed_organizations = {"org-1", "org-2"};
-  p.status = "active";
-  p.created_at = created_at;
-  p.updated_at = created_at;
-  return p;
-}
-
 auto TieF(const domain::FederationPartner& p) {
   return std::tie(p.partner_id, p.name, p.issuer, p.jwks_uri, p.allowed_organizations, p.status,
                   p.expires_at, p.created_at, p.updated_at);

@@ -61,6 +61,20 @@ inline domain::Agent MakeAgent(const std::string& id, const std::string& organiz
   return agent;
 }
 
+inline domain::FederationPartner MakePartner(const std::string& id, const std::string& issuer,
+                                             int64_t created_at) {
+  domain::FederationPartner p;
+  p.partner_id = id;
+  p.name = "Partner " + id;
+  p.issuer = issuer;
+  p.jwks_uri = issuer + "/jwks";
+  p.allowed_organizations = {"org-1", "org-2"};
+  p.status = "active";
+  p.created_at = created_at;
+  p.updated_at = created_at;
+  return p;
+}
+
 inline domain::Credential MakeCredential(const std::string& id, const std::string& agent_id,
                                          int64_t created_at) {
   domain::Credential credential;

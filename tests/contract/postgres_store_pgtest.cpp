@@ -652,5 +652,52 @@ TEST_P(PostgresStoreTest, OrgDeleteWaitsForAnAgentBeingInsertedIntoIt) {
   EXPECT_EQ((*org)->status, "active");
 }
 
+// Row mapping (store/common/rows.hpp): a JSON column that is not an array of strings is a
+// store error whose detail names the backend and the column.
+TEST_P(PostgresStoreTest, MalformedStringArrayColumnsAreStoreErrors) {
+  ASSERT_OK(store_->orgs().Create(TestScope(), MakeOrg("org-1", "one")));
+  ASSERT_OK(store_->agents().Create(TestScope(), MakeAgent("agent-1", "org-1", kT0)));
+  ASSERT_OK(store_->federation().CreatePartner(
+      MakePartner("partner-1", "https://issuer.example.com", kT0)));
+
+  auto raw = Raw();
+  auto corrupt = [&](const std::string& sql) {
+    ASSERT_TRUE(raw->Exec("BEGIN").ok);
+    ASSERT_TRUE(raw->Exec("SELECT set_config('agentidp.organization_id', 'org-1', true)").ok);
+    ASSERT_TRUE(raw->Exec("SELECT set_config('agentidp.system', 'on', true)").ok);
+    auto done = raw->Exec(sql);
+    ASSERT_TRUE(done.ok) << sql << ": " << done.message;
+    ASSERT_TRUE(raw->Exec("COMMIT").ok);
+  };
+  // The schema only lets arrays into agents.capabilities (a CHECK); their items are not checked.
+  for (const std::string& bad : std::vector<std::string>{"[\"a\", 1]", "[null]", "[[\"a\"]]"}) {
+    SCOPED_TRACE(bad);
+    corrupt("UPDATE agents SET capabilities = '" + bad + "'::jsonb");
+    auto agent = store_->agents().Get(TestScope(), "agent-1");
+    ASSERT_FALSE(agent.ok());
+    EXPECT_EQ(agent.error().kind, core::Errc::kInternal);
+    EXPECT_EQ(agent.error().message, "Store error");
+    EXPECT_EQ(store_->LastErrorDetail(),
+              "postgres: agents.capabilities is not a JSON array of strings");
+    EXPECT_FALSE(store_->agents().List(TestScope(), {}, {1, 20}).ok());
+  }
+  for (const std::string& bad :
+       std::vector<std::string>{"[\"a\", 1]", "{\"a\": \"b\"}", "\"text\"", "not json"}) {
+    SCOPED_TRACE(bad);
+    corrupt("UPDATE federation_partners SET allowed_organizations = '" + bad + "'");
+    auto read = store_->federation().GetPartner("partner-1");
+    ASSERT_FALSE(read.ok());
+    EXPECT_EQ(read.error().message, "Store error");
+    EXPECT_EQ(store_->LastErrorDetail(),
+              "postgres: federation_partners.allowed_organizations is not a JSON array");
+  }
+
+  corrupt("UPDATE agents SET capabilities = '[]'::jsonb, is_public = true");
+  ASSERT_OK_AND_ASSIGN(auto agent, store_->agents().Get(TestScope(), "agent-1"));
+  ASSERT_TRUE(agent.has_value());
+  EXPECT_TRUE(agent->capabilities.empty());
+  EXPECT_TRUE(agent->is_public);
+}
+
 }  // namespace
 }  // namespace agentidp::contract

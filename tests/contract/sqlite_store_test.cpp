@@ -258,6 +258,47 @@ TEST_F(SqliteStoreTest, AnsweredAppendSurvivesSigkill) {
   EXPECT_EQ(answered, std::optional<std::string>("yes"));
 }
 
+// ---------------------------------------------------------------------------------------
+// Row mapping (store/common/rows.hpp): a JSON-array column that does not hold an array of
+// strings is a store error, never a half-read row; the detail names the backend and column.
+
+TEST_F(SqliteStoreTest, MalformedStringArrayColumnsAreStoreErrors) {
+  ASSERT_OK(store_->orgs().Create(TestScope(), MakeOrg("org-1", "one")));
+  ASSERT_OK(store_->agents().Create(TestScope(), MakeAgent("agent-1", "org-1", kT0)));
+  ASSERT_OK(store_->federation().CreatePartner(
+      MakePartner("partner-1", "https://issuer.example.com", kT0)));
+
+  for (const std::string& bad :
+       std::vector<std::string>{"[\"a\", 1]", "{\"a\": \"b\"}", "not json"}) {
+    SCOPED_TRACE(bad);
+    ASSERT_OK(store_->ExecRawForTest("UPDATE agents SET capabilities = '" + bad + "'"));
+    auto agent = store_->agents().Get(TestScope(), "agent-1");
+    ASSERT_FALSE(agent.ok());
+    EXPECT_EQ(agent.error().kind, core::Errc::kInternal);
+    EXPECT_EQ(agent.error().message, "Store error");
+    EXPECT_EQ(store_->LastErrorDetail(),
+              "sqlite: agents.capabilities is not a JSON array of strings");
+    EXPECT_FALSE(store_->agents().List(TestScope(), {}, {1, 20}).ok());
+
+    ASSERT_OK(store_->ExecRawForTest("UPDATE federation_partners SET allowed_organizations = '" +
+                                     bad + "'"));
+    auto read = store_->federation().GetPartner("partner-1");
+    ASSERT_FALSE(read.ok());
+    EXPECT_EQ(read.error().message, "Store error");
+    EXPECT_EQ(store_->LastErrorDetail(),
+              "sqlite: federation_partners.allowed_organizations is not a JSON array");
+  }
+
+  ASSERT_OK(store_->ExecRawForTest("UPDATE agents SET capabilities = '[]'"));
+  ASSERT_OK_AND_ASSIGN(auto agent, store_->agents().Get(TestScope(), "agent-1"));
+  ASSERT_TRUE(agent.has_value());
+  EXPECT_TRUE(agent->capabilities.empty());
+  EXPECT_FALSE(agent->is_public);
+  ASSERT_OK(store_->ExecRawForTest("UPDATE agents SET is_public = 1"));
+  ASSERT_OK_AND_ASSIGN(agent, store_->agents().Get(TestScope(), "agent-1"));
+  EXPECT_TRUE(agent->is_public);
+}
+
 TEST_F(SqliteStoreTest, OpenRefusesInMemoryDatabases) {
   auto store = SqliteStore::Open(":memory:");
   ASSERT_FALSE(store.ok());

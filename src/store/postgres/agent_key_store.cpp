@@ -1,3 +1,4 @@
+#include "store/common/rows.hpp"
 #include "store/postgres/stores.hpp"
 
 namespace agentidp::store::postgres {
@@ -19,18 +20,6 @@ FROM agent_keys WHERE agent_id = $1 ORDER BY created_at ASC, kid ASC)sql";
 constexpr std::string_view kRetireActive = R"sql(
 UPDATE agent_keys SET status = 'retired' WHERE agent_id = $1 AND status = 'active')sql";
 
-domain::AgentKey ReadKey(const Row& row) {
-  domain::AgentKey key;
-  key.kid = row.Text(0);
-  key.agent_id = row.Text(1);
-  key.alg = row.Text(2);
-  key.public_jwk_json = row.Text(3);
-  key.sealed_private_key = row.Text(4);
-  key.status = row.Text(5);
-  key.created_at = row.Int64(6);
-  return key;
-}
-
 }  // namespace
 
 core::Status AgentKeyStore::Insert(const domain::TenantScope& scope, const domain::AgentKey& key) {
@@ -47,7 +36,7 @@ core::Result<std::optional<domain::AgentKey>> AgentKeyStore::GetActive(
       scope, [&](Connection& connection) -> core::Result<std::optional<domain::AgentKey>> {
         TRY_ASSIGN(Rows rows, connection.QueryArgs(kSelectActive, agent_id));
         if (rows.empty()) return std::optional<domain::AgentKey>();
-        return std::optional<domain::AgentKey>(ReadKey(Row(rows, 0)));
+        return std::optional<domain::AgentKey>(common::ReadAgentKey(Row(rows, 0)));
       });
 }
 
@@ -59,7 +48,7 @@ core::Result<std::vector<domain::AgentKey>> AgentKeyStore::ListByAgent(
                          std::vector<domain::AgentKey> keys;
                          keys.reserve(static_cast<size_t>(rows.size()));
                          for (int i = 0; i < rows.size(); ++i)
-                           keys.push_back(ReadKey(Row(rows, i)));
+                           keys.push_back(common::ReadAgentKey(Row(rows, i)));
                          return keys;
                        });
 }

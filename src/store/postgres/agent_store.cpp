@@ -1,19 +1,9 @@
 #include "store/postgres/query.hpp"
 #include "store/postgres/stores.hpp"
 
-#include <boost/json/array.hpp>
-#include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
-#include <boost/json/value.hpp>
-
 namespace agentidp::store::postgres {
 
 namespace {
-
-// agent_id first: ListPage needs a NOT NULL first column.
-constexpr std::string_view kColumns =
-    "agent_id, organization_id, email, agent_type, version, capabilities, owner, "
-    "deployment_env, status, role, is_public, created_at, updated_at";
 
 constexpr std::string_view kInsert = R"sql(
 INSERT INTO agents
@@ -36,63 +26,14 @@ WHERE agent_id = $1)sql";
 constexpr std::string_view kCountLive = R"sql(
 SELECT COUNT(*) FROM agents WHERE organization_id = $1 AND status <> 'decommissioned')sql";
 
-// List: WHERE assembled by WhereClause from these fragments.
-constexpr std::string_view kFilterOrganization = "organization_id =";
-constexpr std::string_view kFilterStatus = "status =";
-constexpr std::string_view kFilterType = "agent_type =";
-constexpr std::string_view kFilterOwner = "owner =";
-constexpr std::string_view kNewestFirst = " ORDER BY created_at DESC, agent_id DESC";
-
-std::string CapabilitiesToJson(const std::vector<std::string>& capabilities) {
-  boost::json::array array;
-  array.reserve(capabilities.size());
-  for (const auto& capability : capabilities) array.emplace_back(capability);
-  return boost::json::serialize(array);
-}
-
-core::Result<std::vector<std::string>> CapabilitiesFromJson(const std::string& text,
-                                                            ErrorLog& log) {
-  boost::system::error_code ec;
-  boost::json::value value = boost::json::parse(text, ec);
-  std::vector<std::string> capabilities;
-  if (!ec && value.is_array()) {
-    for (const auto& item : value.get_array()) {
-      if (!item.is_string()) {
-        ec = boost::json::make_error_code(boost::json::error::not_string);
-        break;
-      }
-      capabilities.emplace_back(item.get_string());
-    }
-  }
-  if (ec || !value.is_array()) {
-    log.Record("postgres: agents.capabilities is not a JSON array of strings");
-    return core::Error::Internal("Store error");
-  }
-  return capabilities;
-}
-
 core::Result<domain::Agent> ReadAgent(const Row& row, ErrorLog& log) {
-  domain::Agent agent;
-  agent.agent_id = row.Text(0);
-  agent.organization_id = row.Text(1);
-  agent.email = row.Text(2);
-  agent.agent_type = row.Text(3);
-  agent.version = row.Text(4);
-  TRY_ASSIGN(agent.capabilities, CapabilitiesFromJson(row.Text(5), log));
-  agent.owner = row.Text(6);
-  agent.deployment_env = row.Text(7);
-  agent.status = row.Text(8);
-  agent.role = row.Text(9);
-  agent.is_public = row.Bool(10);
-  agent.created_at = row.Int64(11);
-  agent.updated_at = row.Int64(12);
-  return agent;
+  return common::ReadAgent(row, log, "postgres");
 }
 
 }  // namespace
 
 core::Status AgentStore::Create(const domain::TenantScope& scope, const domain::Agent& agent) {
-  std::string capabilities = CapabilitiesToJson(agent.capabilities);
+  std::string capabilities = common::CapabilitiesToJson(agent.capabilities);
   return database_.Run(scope, [&](Connection& connection) -> core::Status {
     TRY(connection.QueryArgs(kInsert, agent.agent_id, agent.organization_id, agent.email,
                              agent.agent_type, agent.version, capabilities, agent.owner,
@@ -114,7 +55,7 @@ core::Result<std::optional<domain::Agent>> AgentStore::Get(const domain::TenantS
 }
 
 core::Status AgentStore::Update(const domain::TenantScope& scope, const domain::Agent& agent) {
-  std::string capabilities = CapabilitiesToJson(agent.capabilities);
+  std::string capabilities = common::CapabilitiesToJson(agent.capabilities);
   return database_.Run(scope, [&](Connection& connection) -> core::Status {
     TRY_ASSIGN(Rows updated,
                connection.QueryArgs(kUpdate, agent.agent_id, agent.organization_id, agent.email,
@@ -130,11 +71,12 @@ core::Result<domain::PageOf<domain::Agent>> AgentStore::List(const domain::Tenan
                                                              const domain::AgentFilter& filter,
                                                              const domain::Page& page) {
   WhereClause where;
-  if (filter.organization_id) where.Add(kFilterOrganization, *filter.organization_id);
-  if (filter.status) where.Add(kFilterStatus, *filter.status);
-  if (filter.agent_type) where.Add(kFilterType, *filter.agent_type);
-  if (filter.owner) where.Add(kFilterOwner, *filter.owner);
-  return ListPage<domain::Agent>(database_, scope, "agents", kColumns, kNewestFirst, where, page,
+  if (filter.organization_id) where.Add(common::kAgentFilterOrganization, *filter.organization_id);
+  if (filter.status) where.Add(common::kAgentFilterStatus, *filter.status);
+  if (filter.agent_type) where.Add(common::kAgentFilterType, *filter.agent_type);
+  if (filter.owner) where.Add(common::kAgentFilterOwner, *filter.owner);
+  return ListPage<domain::Agent>(database_, scope, "agents", common::kAgentColumns,
+                                 common::kAgentsNewestFirst, where, page,
                                  [&](const Row& row) { return ReadAgent(row, database_.log()); });
 }
 

@@ -1,3 +1,4 @@
+#include "store/common/rows.hpp"
 #include "store/postgres/stores.hpp"
 
 namespace agentidp::store::postgres {
@@ -36,25 +37,10 @@ constexpr std::string_view kRevokeAllForAgent = R"sql(
 UPDATE credentials SET status = 'revoked', revoked_at = $2
 WHERE agent_id = $1 AND status = 'active')sql";
 
-domain::Credential ReadCredential(const Row& row) {
-  domain::Credential credential;
-  credential.credential_id = row.Text(0);
-  credential.agent_id = row.Text(1);
-  credential.type = row.Text(2);
-  credential.status = row.Text(3);
-  credential.secret_hash = row.Text(4);
-  credential.created_at = row.Int64(5);
-  credential.expires_at = row.OptionalInt64(6);
-  credential.revoked_at = row.OptionalInt64(7);
-  credential.jwks_json = row.Text(8);
-  credential.jwks_uri = row.Text(9);
-  return credential;
-}
-
 std::vector<domain::Credential> ReadAll(const Rows& rows) {
   std::vector<domain::Credential> credentials;
   credentials.reserve(static_cast<size_t>(rows.size()));
-  for (int i = 0; i < rows.size(); ++i) credentials.push_back(ReadCredential(Row(rows, i)));
+  for (int i = 0; i < rows.size(); ++i) credentials.push_back(common::ReadCredential(Row(rows, i)));
   return credentials;
 }
 
@@ -77,7 +63,7 @@ core::Result<std::optional<domain::Credential>> CredentialStore::Get(
       scope, [&](Connection& connection) -> core::Result<std::optional<domain::Credential>> {
         TRY_ASSIGN(Rows rows, connection.QueryArgs(kSelectById, credential_id));
         if (rows.empty()) return std::optional<domain::Credential>();
-        return std::optional<domain::Credential>(ReadCredential(Row(rows, 0)));
+        return std::optional<domain::Credential>(common::ReadCredential(Row(rows, 0)));
       });
 }
 

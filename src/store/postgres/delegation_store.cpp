@@ -1,3 +1,4 @@
+#include "store/common/rows.hpp"
 #include "store/postgres/stores.hpp"
 
 namespace agentidp::store::postgres {
@@ -37,20 +38,7 @@ core::Result<std::optional<domain::Delegation>> DelegationStore::Get(
       scope, [&](Connection& connection) -> core::Result<std::optional<domain::Delegation>> {
         TRY_ASSIGN(Rows rows, connection.QueryArgs(kSelect, chain_id));
         if (rows.empty()) return std::optional<domain::Delegation>();
-        Row row(rows, 0);
-        domain::Delegation d;
-        d.chain_id = row.Text(0);
-        d.parent_chain_id = row.Text(1);
-        d.organization_id = row.Text(2);
-        d.delegator_agent_id = row.Text(3);
-        d.delegatee_agent_id = row.Text(4);
-        d.scopes = row.Text(5);
-        d.depth = static_cast<int>(row.Int64(6));
-        d.token_jti = row.Text(7);
-        d.created_at = row.Int64(8);
-        d.expires_at = row.Int64(9);
-        d.revoked_at = row.OptionalInt64(10);
-        return std::optional<domain::Delegation>(std::move(d));
+        return std::optional<domain::Delegation>(common::ReadDelegation(Row(rows, 0)));
       });
 }
 

@@ -1,10 +1,6 @@
+#include "store/common/rows.hpp"
 #include "store/postgres/connection.hpp"
 #include "store/postgres/stores.hpp"
-
-#include <boost/json/array.hpp>
-#include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
-#include <boost/json/value.hpp>
 
 namespace agentidp::store::postgres {
 
@@ -62,65 +58,13 @@ WHERE partner_id = $1)sql";
 
 constexpr std::string_view kDeletePartner = "DELETE FROM federation_partners WHERE partner_id = $1";
 
-domain::TrustPolicy ReadPolicy(const Row& row) {
-  domain::TrustPolicy p;
-  p.policy_id = row.Text(0);
-  p.organization_id = row.Text(1);
-  p.provider = row.Text(2);
-  p.issuer = row.Text(3);
-  p.repository = row.Text(4);
-  p.branch = row.Text(5);
-  p.agent_id = row.Text(6);
-  p.audience = row.Text(7);
-  p.conditions_json = row.Text(8);
-  p.created_by = row.Text(9);
-  p.created_at = row.Int64(10);
-  return p;
-}
-
-std::string ListToJson(const std::vector<std::string>& items) {
-  boost::json::array array;
-  for (const auto& item : items) array.emplace_back(item);
-  return boost::json::serialize(array);
-}
-
-core::Result<std::vector<std::string>> ListFromJson(const std::string& text, ErrorLog& log) {
-  boost::system::error_code ec;
-  boost::json::value value = boost::json::parse(text, ec);
-  std::vector<std::string> out;
-  bool ok = !ec && value.is_array();
-  if (ok)
-    for (const auto& item : value.get_array()) {
-      if (!item.is_string()) {
-        ok = false;
-        break;
-      }
-      out.emplace_back(item.get_string());
-    }
-  if (!ok) {
-    log.Record("postgres: federation_partners.allowed_organizations is not a JSON array");
-    return core::Error::Internal("Store error");
-  }
-  return out;
-}
-
 core::Result<domain::FederationPartner> ReadPartner(const Row& row, ErrorLog& log) {
-  domain::FederationPartner p;
-  p.partner_id = row.Text(0);
-  p.name = row.Text(1);
-  p.issuer = row.Text(2);
-  p.jwks_uri = row.Text(3);
-  TRY_ASSIGN(p.allowed_organizations, ListFromJson(row.Text(4), log));
-  p.status = row.Text(5);
-  p.expires_at = row.OptionalInt64(6);
-  p.created_at = row.Int64(7);
-  p.updated_at = row.Int64(8);
-  return p;
+  return common::ReadFederationPartner(row, log, "postgres");
 }
 
 std::vector<domain::TrustPolicy> ReadPolicies(const Rows& rows) {
   std::vector<domain::TrustPolicy> out;
-  for (int i = 0; i < rows.size(); ++i) out.push_back(ReadPolicy(Row(rows, i)));
+  for (int i = 0; i < rows.size(); ++i) out.push_back(common::ReadTrustPolicy(Row(rows, i)));
   return out;
 }
 
@@ -142,7 +86,7 @@ core::Result<std::optional<domain::TrustPolicy>> FederationStore::GetTrustPolicy
       scope, [&](Connection& connection) -> core::Result<std::optional<domain::TrustPolicy>> {
         TRY_ASSIGN(Rows rows, connection.QueryArgs(kSelectPolicy, policy_id));
         if (rows.empty()) return std::optional<domain::TrustPolicy>();
-        return std::optional<domain::TrustPolicy>(ReadPolicy(Row(rows, 0)));
+        return std::optional<domain::TrustPolicy>(common::ReadTrustPolicy(Row(rows, 0)));
       });
 }
 
@@ -174,7 +118,7 @@ core::Result<bool> FederationStore::DeleteTrustPolicy(const domain::TenantScope&
 
 core::Status FederationStore::CreatePartner(const domain::FederationPartner& p) {
   return database_.Run([&](Connection& connection) -> core::Status {
-    const std::string allowed = ListToJson(p.allowed_organizations);
+    const std::string allowed = common::StringArrayToJson(p.allowed_organizations);
     TRY(connection.QueryArgs(kInsertPartner, p.partner_id, p.name, p.issuer, p.jwks_uri, allowed,
                              p.status, p.expires_at, p.created_at, p.updated_at));
     return core::Ok();
@@ -218,7 +162,7 @@ core::Result<std::vector<domain::FederationPartner>> FederationStore::ListPartne
 
 core::Status FederationStore::UpdatePartner(const domain::FederationPartner& p) {
   return database_.Run([&](Connection& connection) -> core::Status {
-    const std::string allowed = ListToJson(p.allowed_organizations);
+    const std::string allowed = common::StringArrayToJson(p.allowed_organizations);
     TRY_ASSIGN(Rows updated,
                connection.QueryArgs(kUpdatePartner, p.partner_id, p.name, p.issuer, p.jwks_uri,
                                     allowed, p.status, p.expires_at, p.updated_at));

@@ -1,3 +1,4 @@
+#include "store/common/rows.hpp"
 #include "store/postgres/stores.hpp"
 
 namespace agentidp::store::postgres {
@@ -46,18 +47,7 @@ core::Result<std::vector<domain::SigningKey>> KeyStore::List() {
         std::vector<domain::SigningKey> keys;
         keys.reserve(static_cast<size_t>(rows.size()));
         for (int i = 0; i < rows.size(); ++i) {
-          Row row(rows, i);
-          domain::SigningKey key;
-          key.kid = row.Text(0);
-          key.alg = row.Text(1);
-          key.public_jwk_json = row.Text(2);
-          key.sealed_private_key = row.Text(3);
-          key.status = row.Text(4);
-          key.created_at = row.Int64(5);
-          key.activates_at = row.Int64(6);
-          key.retired_at = row.OptionalInt64(7);
-          key.publish_until = row.OptionalInt64(8);
-          keys.push_back(std::move(key));
+          keys.push_back(common::ReadSigningKey(Row(rows, i)));
         }
         return keys;
       });

@@ -1,3 +1,4 @@
+#include "store/common/rows.hpp"
 #include "store/postgres/query.hpp"
 #include "store/postgres/stores.hpp"
 
@@ -18,10 +19,6 @@ constexpr std::string_view kSelectBySlug = R"sql(
 SELECT organization_id, name, slug, plan_tier, max_agents, status, created_at, updated_at
 FROM organizations WHERE slug = $1)sql";
 
-// organization_id first: ListPage needs a NOT NULL first column.
-constexpr std::string_view kColumns =
-    "organization_id, name, slug, plan_tier, max_agents, status, created_at, updated_at";
-
 // organization_id and created_at are immutable.
 constexpr std::string_view kUpdate = R"sql(
 UPDATE organizations SET name = $2, slug = $3, plan_tier = $4, max_agents = $5, status = $6,
@@ -41,24 +38,6 @@ WHERE organization_id = $1
   AND NOT EXISTS (SELECT 1 FROM agents
                   WHERE agents.organization_id = $1 AND agents.status <> 'decommissioned'))sql";
 
-constexpr std::string_view kFilterId = "organization_id =";
-constexpr std::string_view kFilterStatus = "status =";
-constexpr std::string_view kFilterNotStatus = "status <>";
-constexpr std::string_view kNewestFirst = " ORDER BY created_at DESC, organization_id DESC";
-
-domain::Organization ReadOrganization(const Row& row) {
-  domain::Organization org;
-  org.organization_id = row.Text(0);
-  org.name = row.Text(1);
-  org.slug = row.Text(2);
-  org.plan_tier = row.Text(3);
-  org.max_agents = static_cast<int>(row.Int64(4));
-  org.status = row.Text(5);
-  org.created_at = row.Int64(6);
-  org.updated_at = row.Int64(7);
-  return org;
-}
-
 core::Result<std::optional<domain::Organization>> SelectOne(Database& database,
                                                             const domain::TenantScope& scope,
                                                             std::string_view sql,
@@ -67,7 +46,7 @@ core::Result<std::optional<domain::Organization>> SelectOne(Database& database,
       scope, [&](Connection& connection) -> core::Result<std::optional<domain::Organization>> {
         TRY_ASSIGN(Rows rows, connection.QueryArgs(sql, key));
         if (rows.empty()) return std::optional<domain::Organization>();
-        return std::optional<domain::Organization>(ReadOrganization(Row(rows, 0)));
+        return std::optional<domain::Organization>(common::ReadOrganization(Row(rows, 0)));
       });
 }
 
@@ -106,14 +85,16 @@ core::Result<domain::PageOf<domain::Organization>> OrgStore::List(const domain::
                                                                   const domain::OrgFilter& filter,
                                                                   const domain::Page& page) {
   WhereClause where;
-  if (filter.organization_id) where.Add(kFilterId, *filter.organization_id);
+  if (filter.organization_id) where.Add(common::kOrgFilterId, *filter.organization_id);
   if (filter.status)
-    where.Add(kFilterStatus, *filter.status);
+    where.Add(common::kOrgFilterStatus, *filter.status);
   else
-    where.Add(kFilterNotStatus, std::string("deleted"));
-  return ListPage<domain::Organization>(
-      database_, scope, "organizations", kColumns, kNewestFirst, where, page,
-      [](const Row& row) -> core::Result<domain::Organization> { return ReadOrganization(row); });
+    where.Add(common::kOrgFilterNotStatus, std::string("deleted"));
+  return ListPage<domain::Organization>(database_, scope, "organizations", common::kOrgColumns,
+                                        common::kOrgsNewestFirst, where, page,
+                                        [](const Row& row) -> core::Result<domain::Organization> {
+                                          return common::ReadOrganization(row);
+                                        });
 }
 
 core::Result<bool> OrgStore::MarkDeletedIfEmpty(const domain::TenantScope& scope,

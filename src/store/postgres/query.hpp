@@ -4,6 +4,7 @@
 // numbered parameters (values are always bound, never spliced), and one-statement list pages.
 
 #include "domain/model.hpp"
+#include "store/common/rows.hpp"
 #include "store/postgres/connection.hpp"
 #include "store/postgres/database.hpp"
 
@@ -34,17 +35,8 @@ class WhereClause {
   std::vector<Param> params_;
 };
 
-struct PageWindow {
-  int64_t limit;
-  int64_t offset;
-};
-
-// Page is 1-based; the domain validates limits, the store only keeps the arithmetic sane.
-inline PageWindow ToWindow(const domain::Page& page) {
-  int64_t limit = std::max(page.limit, 0);
-  int64_t offset = (static_cast<int64_t>(std::max(page.page, 1)) - 1) * limit;
-  return {limit, offset};
-}
+using common::PageWindow;
+using common::ToWindow;
 
 // A filtered list page: the total and the page come from ONE statement, hence one snapshot,
 // so `total` and `data` agree without an explicit transaction (and in one round trip).

@@ -1,3 +1,4 @@
+#include "store/common/rows.hpp"
 #include "store/postgres/stores.hpp"
 
 namespace agentidp::store::postgres {
@@ -41,9 +42,7 @@ core::Result<std::vector<domain::RevokedToken>> RevocationStore::ListUnexpired(i
         std::vector<domain::RevokedToken> tokens;
         tokens.reserve(static_cast<size_t>(rows.size()));
         for (int i = 0; i < rows.size(); ++i) {
-          tokens.push_back(domain::RevokedToken{.jti = rows.Text(i, 0),
-                                                .expires_at = rows.Int64(i, 1),
-                                                .revoked_at = rows.Int64(i, 2)});
+          tokens.push_back(common::ReadRevokedToken(Row(rows, i)));
         }
         return tokens;
       });

@@ -1,3 +1,4 @@
+#include "store/common/rows.hpp"
 #include "store/sqlite/stores.hpp"
 
 namespace agentidp::store::sqlite {
@@ -19,18 +20,6 @@ FROM agent_keys WHERE agent_id = ?1 ORDER BY created_at ASC, kid ASC)sql";
 constexpr std::string_view kRetireActive = R"sql(
 UPDATE agent_keys SET status = 'retired' WHERE agent_id = ?1 AND status = 'active')sql";
 
-domain::AgentKey ReadKey(const Statement& row) {
-  domain::AgentKey key;
-  key.kid = row.Text(0);
-  key.agent_id = row.Text(1);
-  key.alg = row.Text(2);
-  key.public_jwk_json = row.Text(3);
-  key.sealed_private_key = row.Text(4);
-  key.status = row.Text(5);
-  key.created_at = row.Int64(6);
-  return key;
-}
-
 }  // namespace
 
 core::Status AgentKeyStore::Insert(const domain::TenantScope& /*scope*/,
@@ -51,7 +40,7 @@ core::Result<std::optional<domain::AgentKey>> AgentKeyStore::GetActive(
         select.BindAll(agent_id);
         TRY_ASSIGN(bool found, select.Step());
         if (!found) return std::optional<domain::AgentKey>();
-        return std::optional<domain::AgentKey>(ReadKey(select));
+        return std::optional<domain::AgentKey>(common::ReadAgentKey(select));
       });
 }
 
@@ -64,12 +53,13 @@ core::Result<std::vector<domain::AgentKey>> AgentKeyStore::ListByAgent(
     while (true) {
       TRY_ASSIGN(bool has_row, select.Step());
       if (!has_row) return keys;
-      keys.push_back(ReadKey(select));
+      keys.push_back(common::ReadAgentKey(select));
     }
   });
 }
 
-core::Status AgentKeyStore::Rotate(const domain::TenantScope& /*scope*/, const domain::AgentKey& key) {
+core::Status AgentKeyStore::Rotate(const domain::TenantScope& /*scope*/,
+                                   const domain::AgentKey& key) {
   return database_.WriteTransaction([&](Connection& connection) -> core::Status {
     TRY_ASSIGN(auto retire, connection.Prepare(kRetireActive));
     retire.BindAll(key.agent_id);

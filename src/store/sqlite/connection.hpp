@@ -85,6 +85,8 @@ class Statement {
   int64_t Int64(int column) const;
   std::string Text(int column) const;
   std::optional<int64_t> OptionalInt64(int column) const;
+  // Booleans are stored as INTEGER 0/1.
+  bool Bool(int column) const { return Int64(column) != 0; }
   bool IsNull(int column) const;
 
  private:

@@ -1,3 +1,4 @@
+#include "store/common/rows.hpp"
 #include "store/sqlite/stores.hpp"
 
 namespace agentidp::store::sqlite {
@@ -36,27 +37,12 @@ constexpr std::string_view kRevokeAllForAgent = R"sql(
 UPDATE credentials SET status = 'revoked', revoked_at = ?2
 WHERE agent_id = ?1 AND status = 'active')sql";
 
-domain::Credential ReadCredential(const Statement& row) {
-  domain::Credential credential;
-  credential.credential_id = row.Text(0);
-  credential.agent_id = row.Text(1);
-  credential.type = row.Text(2);
-  credential.status = row.Text(3);
-  credential.secret_hash = row.Text(4);
-  credential.created_at = row.Int64(5);
-  credential.expires_at = row.OptionalInt64(6);
-  credential.revoked_at = row.OptionalInt64(7);
-  credential.jwks_json = row.Text(8);
-  credential.jwks_uri = row.Text(9);
-  return credential;
-}
-
 core::Result<std::vector<domain::Credential>> ReadAll(Statement& select) {
   std::vector<domain::Credential> credentials;
   while (true) {
     TRY_ASSIGN(bool has_row, select.Step());
     if (!has_row) return credentials;
-    credentials.push_back(ReadCredential(select));
+    credentials.push_back(common::ReadCredential(select));
   }
 }
 
@@ -82,7 +68,7 @@ core::Result<std::optional<domain::Credential>> CredentialStore::Get(
         select.BindAll(credential_id);
         TRY_ASSIGN(bool found, select.Step());
         if (!found) return std::optional<domain::Credential>();
-        return std::optional<domain::Credential>(ReadCredential(select));
+        return std::optional<domain::Credential>(common::ReadCredential(select));
       });
 }
 

@@ -1,3 +1,4 @@
+#include "store/common/rows.hpp"
 #include "store/sqlite/stores.hpp"
 
 namespace agentidp::store::sqlite {
@@ -39,19 +40,7 @@ core::Result<std::optional<domain::Delegation>> DelegationStore::Get(
         select.BindAll(chain_id);
         TRY_ASSIGN(bool found, select.Step());
         if (!found) return std::optional<domain::Delegation>();
-        domain::Delegation d;
-        d.chain_id = select.Text(0);
-        d.parent_chain_id = select.Text(1);
-        d.organization_id = select.Text(2);
-        d.delegator_agent_id = select.Text(3);
-        d.delegatee_agent_id = select.Text(4);
-        d.scopes = select.Text(5);
-        d.depth = static_cast<int>(select.Int64(6));
-        d.token_jti = select.Text(7);
-        d.created_at = select.Int64(8);
-        d.expires_at = select.Int64(9);
-        d.revoked_at = select.OptionalInt64(10);
-        return std::optional<domain::Delegation>(std::move(d));
+        return std::optional<domain::Delegation>(common::ReadDelegation(select));
       });
 }
 

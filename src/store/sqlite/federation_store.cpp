@@ -1,10 +1,6 @@
+#include "store/common/rows.hpp"
 #include "store/sqlite/connection.hpp"
 #include "store/sqlite/stores.hpp"
-
-#include <boost/json/array.hpp>
-#include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
-#include <boost/json/value.hpp>
 
 namespace agentidp::store::sqlite {
 
@@ -62,60 +58,8 @@ WHERE partner_id = ?1)sql";
 
 constexpr std::string_view kDeletePartner = "DELETE FROM federation_partners WHERE partner_id = ?1";
 
-domain::TrustPolicy ReadPolicy(const Statement& row) {
-  domain::TrustPolicy p;
-  p.policy_id = row.Text(0);
-  p.organization_id = row.Text(1);
-  p.provider = row.Text(2);
-  p.issuer = row.Text(3);
-  p.repository = row.Text(4);
-  p.branch = row.Text(5);
-  p.agent_id = row.Text(6);
-  p.audience = row.Text(7);
-  p.conditions_json = row.Text(8);
-  p.created_by = row.Text(9);
-  p.created_at = row.Int64(10);
-  return p;
-}
-
-std::string ListToJson(const std::vector<std::string>& items) {
-  boost::json::array array;
-  for (const auto& item : items) array.emplace_back(item);
-  return boost::json::serialize(array);
-}
-
-core::Result<std::vector<std::string>> ListFromJson(const std::string& text, ErrorLog& log) {
-  boost::system::error_code ec;
-  boost::json::value value = boost::json::parse(text, ec);
-  std::vector<std::string> out;
-  bool ok = !ec && value.is_array();
-  if (ok)
-    for (const auto& item : value.get_array()) {
-      if (!item.is_string()) {
-        ok = false;
-        break;
-      }
-      out.emplace_back(item.get_string());
-    }
-  if (!ok) {
-    log.Record("sqlite: federation_partners.allowed_organizations is not a JSON array");
-    return core::Error::Internal("Store error");
-  }
-  return out;
-}
-
 core::Result<domain::FederationPartner> ReadPartner(const Statement& row, ErrorLog& log) {
-  domain::FederationPartner p;
-  p.partner_id = row.Text(0);
-  p.name = row.Text(1);
-  p.issuer = row.Text(2);
-  p.jwks_uri = row.Text(3);
-  TRY_ASSIGN(p.allowed_organizations, ListFromJson(row.Text(4), log));
-  p.status = row.Text(5);
-  p.expires_at = row.OptionalInt64(6);
-  p.created_at = row.Int64(7);
-  p.updated_at = row.Int64(8);
-  return p;
+  return common::ReadFederationPartner(row, log, "sqlite");
 }
 
 core::Result<std::vector<domain::TrustPolicy>> ReadPolicies(Statement& select) {
@@ -123,7 +67,7 @@ core::Result<std::vector<domain::TrustPolicy>> ReadPolicies(Statement& select) {
   while (true) {
     TRY_ASSIGN(bool has_row, select.Step());
     if (!has_row) return out;
-    out.push_back(ReadPolicy(select));
+    out.push_back(common::ReadTrustPolicy(select));
   }
 }
 
@@ -147,7 +91,7 @@ core::Result<std::optional<domain::TrustPolicy>> FederationStore::GetTrustPolicy
         select.BindAll(policy_id);
         TRY_ASSIGN(bool found, select.Step());
         if (!found) return std::optional<domain::TrustPolicy>();
-        return std::optional<domain::TrustPolicy>(ReadPolicy(select));
+        return std::optional<domain::TrustPolicy>(common::ReadTrustPolicy(select));
       });
 }
 
@@ -184,8 +128,9 @@ core::Result<bool> FederationStore::DeleteTrustPolicy(const domain::TenantScope&
 core::Status FederationStore::CreatePartner(const domain::FederationPartner& p) {
   return database_.Write([&](Connection& connection) -> core::Status {
     TRY_ASSIGN(auto insert, connection.Prepare(kInsertPartner));
-    insert.BindAll(p.partner_id, p.name, p.issuer, p.jwks_uri, ListToJson(p.allowed_organizations),
-                   p.status, p.expires_at, p.created_at, p.updated_at);
+    insert.BindAll(p.partner_id, p.name, p.issuer, p.jwks_uri,
+                   common::StringArrayToJson(p.allowed_organizations), p.status, p.expires_at,
+                   p.created_at, p.updated_at);
     return insert.Run();
   });
 }
@@ -233,8 +178,9 @@ core::Result<std::vector<domain::FederationPartner>> FederationStore::ListPartne
 core::Status FederationStore::UpdatePartner(const domain::FederationPartner& p) {
   return database_.Write([&](Connection& connection) -> core::Status {
     TRY_ASSIGN(auto update, connection.Prepare(kUpdatePartner));
-    update.BindAll(p.partner_id, p.name, p.issuer, p.jwks_uri, ListToJson(p.allowed_organizations),
-                   p.status, p.expires_at, p.updated_at);
+    update.BindAll(p.partner_id, p.name, p.issuer, p.jwks_uri,
+                   common::StringArrayToJson(p.allowed_organizations), p.status, p.expires_at,
+                   p.updated_at);
     TRY(update.Run());
     if (connection.Changes() == 0) return core::Error::NotFound("NOT_FOUND", "Partner not found");
     return core::Ok();

@@ -1,3 +1,4 @@
+#include "store/common/rows.hpp"
 #include "store/sqlite/stores.hpp"
 
 namespace agentidp::store::sqlite {
@@ -48,17 +49,7 @@ core::Result<std::vector<domain::SigningKey>> KeyStore::List() {
         while (true) {
           TRY_ASSIGN(bool has_row, select.Step());
           if (!has_row) return keys;
-          domain::SigningKey key;
-          key.kid = select.Text(0);
-          key.alg = select.Text(1);
-          key.public_jwk_json = select.Text(2);
-          key.sealed_private_key = select.Text(3);
-          key.status = select.Text(4);
-          key.created_at = select.Int64(5);
-          key.activates_at = select.Int64(6);
-          key.retired_at = select.OptionalInt64(7);
-          key.publish_until = select.OptionalInt64(8);
-          keys.push_back(std::move(key));
+          keys.push_back(common::ReadSigningKey(select));
         }
       });
 }

@@ -1,3 +1,4 @@
+#include "store/common/rows.hpp"
 #include "store/sqlite/query.hpp"
 #include "store/sqlite/stores.hpp"
 
@@ -18,9 +19,6 @@ constexpr std::string_view kSelectBySlug = R"sql(
 SELECT organization_id, name, slug, plan_tier, max_agents, status, created_at, updated_at
 FROM organizations WHERE slug = ?1)sql";
 
-constexpr std::string_view kColumns =
-    "organization_id, name, slug, plan_tier, max_agents, status, created_at, updated_at";
-
 // organization_id and created_at are immutable.
 constexpr std::string_view kUpdate = R"sql(
 UPDATE organizations SET name = ?2, slug = ?3, plan_tier = ?4, max_agents = ?5, status = ?6,
@@ -37,24 +35,6 @@ WHERE organization_id = ?1
 
 constexpr std::string_view kExists = "SELECT 1 FROM organizations WHERE organization_id = ?1";
 
-constexpr std::string_view kFilterId = "organization_id =";
-constexpr std::string_view kFilterStatus = "status =";
-constexpr std::string_view kFilterNotStatus = "status <>";
-constexpr std::string_view kNewestFirst = " ORDER BY created_at DESC, organization_id DESC";
-
-domain::Organization ReadOrganization(const Statement& row) {
-  domain::Organization org;
-  org.organization_id = row.Text(0);
-  org.name = row.Text(1);
-  org.slug = row.Text(2);
-  org.plan_tier = row.Text(3);
-  org.max_agents = static_cast<int>(row.Int64(4));
-  org.status = row.Text(5);
-  org.created_at = row.Int64(6);
-  org.updated_at = row.Int64(7);
-  return org;
-}
-
 core::Result<std::optional<domain::Organization>> SelectOne(Database& database,
                                                             std::string_view sql,
                                                             const std::string& key) {
@@ -64,7 +44,7 @@ core::Result<std::optional<domain::Organization>> SelectOne(Database& database,
         select.BindAll(key);
         TRY_ASSIGN(bool found, select.Step());
         if (!found) return std::optional<domain::Organization>();
-        return std::optional<domain::Organization>(ReadOrganization(select));
+        return std::optional<domain::Organization>(common::ReadOrganization(select));
       });
 }
 
@@ -107,15 +87,15 @@ core::Result<domain::PageOf<domain::Organization>> OrgStore::List(
     const domain::TenantScope& /*scope*/, const domain::OrgFilter& filter,
     const domain::Page& page) {
   WhereClause where;
-  if (filter.organization_id) where.Add(kFilterId, *filter.organization_id);
+  if (filter.organization_id) where.Add(common::kOrgFilterId, *filter.organization_id);
   if (filter.status)
-    where.Add(kFilterStatus, *filter.status);
+    where.Add(common::kOrgFilterStatus, *filter.status);
   else
-    where.Add(kFilterNotStatus, std::string("deleted"));
+    where.Add(common::kOrgFilterNotStatus, std::string("deleted"));
   return ListPage<domain::Organization>(
-      database_, "organizations", kColumns, kNewestFirst, where, page,
+      database_, "organizations", common::kOrgColumns, common::kOrgsNewestFirst, where, page,
       [](const Statement& row) -> core::Result<domain::Organization> {
-        return ReadOrganization(row);
+        return common::ReadOrganization(row);
       });
 }
 

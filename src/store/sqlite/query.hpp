@@ -4,6 +4,7 @@
 // numbered parameters (values are always bound, never spliced), and page arithmetic.
 
 #include "domain/model.hpp"
+#include "store/common/rows.hpp"
 #include "store/sqlite/connection.hpp"
 #include "store/sqlite/database.hpp"
 
@@ -40,17 +41,8 @@ class WhereClause {
   std::vector<std::variant<std::string, int64_t>> params_;
 };
 
-struct PageWindow {
-  int64_t limit;
-  int64_t offset;
-};
-
-// Page is 1-based; the domain validates limits, the store only keeps the arithmetic sane.
-inline PageWindow ToWindow(const domain::Page& page) {
-  int64_t limit = std::max(page.limit, 0);
-  int64_t offset = (static_cast<int64_t>(std::max(page.page, 1)) - 1) * limit;
-  return {limit, offset};
-}
+using common::PageWindow;
+using common::ToWindow;
 
 // A filtered list page: COUNT(*) and the page itself, read in one snapshot so `total` and
 // `data` agree. `read_row` turns the current row into a core::Result<T>.

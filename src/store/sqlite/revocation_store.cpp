@@ -1,3 +1,4 @@
+#include "store/common/rows.hpp"
 #include "store/sqlite/stores.hpp"
 
 namespace agentidp::store::sqlite {
@@ -44,8 +45,7 @@ core::Result<std::vector<domain::RevokedToken>> RevocationStore::ListUnexpired(i
         while (true) {
           TRY_ASSIGN(bool has_row, select.Step());
           if (!has_row) return tokens;
-          tokens.push_back(domain::RevokedToken{
-              .jti = select.Text(0), .expires_at = select.Int64(1), .revoked_at = select.Int64(2)});
+          tokens.push_back(common::ReadRevokedToken(select));
         }
       });
 }
