@@ -145,7 +145,8 @@ class AgentKeyStore final : public domain::AgentKeyStore {
                                                           const std::string& agent_id) override;
   core::Result<std::vector<domain::AgentKey>> ListByAgent(const domain::TenantScope& scope,
                                                           const std::string& agent_id) override;
-  core::Status Rotate(const domain::TenantScope& scope, const domain::AgentKey& replacement) override;
+  core::Status Rotate(const domain::TenantScope& scope,
+                      const domain::AgentKey& replacement) override;
 
  private:
   Database& database_;
