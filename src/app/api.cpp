@@ -144,6 +144,19 @@ Error ApiQuotaExceeded(const domain::RateDecision& d) {
   return e;
 }
 
+// An audit record of what this request did, for `agent_id` in `organization_id`, with the
+// request's client address and user agent (as the principal's, cut to 256 characters).
+domain::AuditRecord RequestRecord(const RequestContext& ctx, std::string action,
+                                  std::string agent_id, std::string organization_id) {
+  domain::AuditRecord rec;
+  rec.agent_id = std::move(agent_id);
+  rec.organization_id = std::move(organization_id);
+  rec.action = std::move(action);
+  rec.ip_address = ctx.req.remote_ip;
+  rec.user_agent = std::string(ctx.req.Header("user-agent").substr(0, 256));
+  return rec;
+}
+
 void RetryOnWorker(Responder& done) {
   Response r;
   r.status = 0;  // kRetryOnWorker
@@ -1020,12 +1033,8 @@ void Api::Revoke(RequestContext& ctx, Responder done) {
   auto st = s_.tokens->Revoke(*info);
   if (!st.ok()) return Reply(done, OAuthUnavailable("Revocation could not be stored; retry"));
   revocations_->Inc();
-  domain::AuditRecord rec;
-  rec.agent_id = info->agent_id;
-  rec.organization_id = info->organization_id;
-  rec.action = "token.revoked";
-  rec.ip_address = ctx.req.remote_ip;
-  rec.user_agent = std::string(ctx.req.Header("user-agent").substr(0, 256));
+  domain::AuditRecord rec =
+      RequestRecord(ctx, "token.revoked", info->agent_id, info->organization_id);
   boost::json::object meta;
   meta["jti"] = info->jti;
   meta["revokedBy"] = ctx.principal->agent_id;
@@ -1619,12 +1628,8 @@ void Api::RotateAgentDidKey(RequestContext& ctx, Responder done) {
   auto rotated = s_.dids->RotateKey(*agent);
   if (!rotated.ok()) return Reply(done, std::move(rotated).error());
   const std::string did = domain::AgentDid(s_.did_base, agent->agent_id);
-  domain::AuditRecord rec;
-  rec.agent_id = agent->agent_id;
-  rec.organization_id = agent->organization_id;
-  rec.action = "key.rotated";
-  rec.ip_address = ctx.req.remote_ip;
-  rec.user_agent = ctx.principal->user_agent;
+  domain::AuditRecord rec =
+      RequestRecord(ctx, "key.rotated", agent->agent_id, agent->organization_id);
   boost::json::object meta;
   meta["keyType"] = "agent_did";
   meta["kid"] = rotated->key.kid;
@@ -1724,12 +1729,8 @@ void Api::CreateTrustPolicy(RequestContext& ctx, Responder done) {
   if (!body.ok()) return Reply(done, std::move(body).error());
   auto created = s_.workload->CreatePolicy(*ctx.principal, *body);
   if (!created.ok()) return Reply(done, std::move(created).error());
-  domain::AuditRecord rec;
-  rec.agent_id = ctx.principal->agent_id;
-  rec.organization_id = created->organization_id;
-  rec.action = "oidc.trust_policy.created";
-  rec.ip_address = ctx.req.remote_ip;
-  rec.user_agent = ctx.principal->user_agent;
+  domain::AuditRecord rec = RequestRecord(ctx, "oidc.trust_policy.created", ctx.principal->agent_id,
+                                          created->organization_id);
   boost::json::object meta;
   meta["policyId"] = created->policy_id;
   meta["provider"] = created->provider;
@@ -1765,12 +1766,8 @@ void Api::DeleteTrustPolicy(RequestContext& ctx, Responder done) {
   auto deleted =
       s_.workload->DeletePolicy(*ctx.principal, std::string(ctx.req.PathParam("policyId")));
   if (!deleted.ok()) return Reply(done, std::move(deleted).error());
-  domain::AuditRecord rec;
-  rec.agent_id = ctx.principal->agent_id;
-  rec.organization_id = deleted->organization_id;
-  rec.action = "oidc.trust_policy.deleted";
-  rec.ip_address = ctx.req.remote_ip;
-  rec.user_agent = ctx.principal->user_agent;
+  domain::AuditRecord rec = RequestRecord(ctx, "oidc.trust_policy.deleted", ctx.principal->agent_id,
+                                          deleted->organization_id);
   rec.metadata_json = boost::json::serialize(boost::json::object{{"policyId", deleted->policy_id}});
   s_.audit->Post(std::move(rec));
   done(NoContent());
@@ -1872,12 +1869,7 @@ void Api::FinishFederatedToken(RequestContext& ctx, Responder done,
   Response response = NoStore(Json(200, TokenBody(t.token)));
   if (!jkt.empty() && s_.dpop->nonces_required())
     response.SetHeader("DPoP-Nonce", s_.dpop->CurrentNonce());
-  domain::AuditRecord rec;
-  rec.agent_id = t.agent_id;
-  rec.organization_id = t.organization_id;
-  rec.action = "token.issued";
-  rec.ip_address = ctx.req.remote_ip;
-  rec.user_agent = std::string(ctx.req.Header("user-agent").substr(0, 256));
+  domain::AuditRecord rec = RequestRecord(ctx, "token.issued", t.agent_id, t.organization_id);
   boost::json::object meta;
   meta["jti"] = t.token.jti;
   meta["grantType"] = grant_type;
@@ -1906,12 +1898,8 @@ void Api::CreatePartner(RequestContext& ctx, Responder done) {
   if (!body.ok()) return Reply(done, std::move(body).error());
   auto created = s_.partners->Create(*body);
   if (!created.ok()) return Reply(done, std::move(created).error());
-  domain::AuditRecord rec;
-  rec.agent_id = ctx.principal->agent_id;
-  rec.organization_id = ctx.principal->organization_id;
-  rec.action = "federation.partner.created";
-  rec.ip_address = ctx.req.remote_ip;
-  rec.user_agent = ctx.principal->user_agent;
+  domain::AuditRecord rec = RequestRecord(ctx, "federation.partner.created",
+                                          ctx.principal->agent_id, ctx.principal->organization_id);
   rec.metadata_json = boost::json::serialize(
       boost::json::object{{"partnerId", created->partner_id}, {"issuer", created->issuer}});
   if (auto st = s_.audit->Write(std::move(rec)); !st.ok())
@@ -1961,12 +1949,8 @@ void Api::UpdatePartner(RequestContext& ctx, Responder done) {
   if (!body.ok()) return Reply(done, std::move(body).error());
   auto p = s_.partners->Update(std::string(ctx.req.PathParam("partnerId")), *body);
   if (!p.ok()) return Reply(done, std::move(p).error());
-  domain::AuditRecord rec;
-  rec.agent_id = ctx.principal->agent_id;
-  rec.organization_id = ctx.principal->organization_id;
-  rec.action = "federation.partner.updated";
-  rec.ip_address = ctx.req.remote_ip;
-  rec.user_agent = ctx.principal->user_agent;
+  domain::AuditRecord rec = RequestRecord(ctx, "federation.partner.updated",
+                                          ctx.principal->agent_id, ctx.principal->organization_id);
   rec.metadata_json = boost::json::serialize(boost::json::object{{"partnerId", p->partner_id}});
   s_.audit->Post(std::move(rec));
   done(Json(200, domain::PartnerToJson(*p, s_.partners->NowMs())));
@@ -1976,12 +1960,8 @@ void Api::DeletePartner(RequestContext& ctx, Responder done) {
   const std::string id(ctx.req.PathParam("partnerId"));
   auto st = s_.partners->Delete(id);
   if (!st.ok()) return Reply(done, std::move(st).error());
-  domain::AuditRecord rec;
-  rec.agent_id = ctx.principal->agent_id;
-  rec.organization_id = ctx.principal->organization_id;
-  rec.action = "federation.partner.deleted";
-  rec.ip_address = ctx.req.remote_ip;
-  rec.user_agent = ctx.principal->user_agent;
+  domain::AuditRecord rec = RequestRecord(ctx, "federation.partner.deleted",
+                                          ctx.principal->agent_id, ctx.principal->organization_id);
   rec.metadata_json = boost::json::serialize(boost::json::object{{"partnerId", id}});
   s_.audit->Post(std::move(rec));
   done(NoContent());
