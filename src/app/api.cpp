@@ -24,6 +24,13 @@ Response Json(int status, const boost::json::value& v) {
   return http::JsonResponse(status, boost::json::serialize(v));
 }
 
+// 201 with the new resource and where it lives.
+Response Created(const boost::json::value& v, std::string location) {
+  Response r = Json(201, v);
+  r.SetHeader("Location", std::move(location));
+  return r;
+}
+
 Response NoContent() {
   Response r;
   r.status = 204;
@@ -1069,9 +1076,7 @@ void Api::CreateAgent(RequestContext& ctx, Responder done) {
   auto agent = s_.agents->Create(
       *ctx.principal, *input, RoleScopesOf(policy(), s_.tokens->settings().system_organization_id));
   if (!agent.ok()) return Reply(done, std::move(agent).error());
-  Response r = Json(201, domain::AgentToJson(*agent, s_.did_base));
-  r.SetHeader("Location", "/api/v1/agents/" + agent->agent_id);
-  done(std::move(r));
+  done(Created(domain::AgentToJson(*agent, s_.did_base), "/api/v1/agents/" + agent->agent_id));
 }
 
 void Api::ListAgents(RequestContext& ctx, Responder done) {
@@ -1496,9 +1501,7 @@ void Api::CreateOrg(RequestContext& ctx, Responder done) {
   if (!input.ok()) return Reply(done, std::move(input).error());
   auto org = s_.orgs->Create(*ctx.principal, *input);
   if (!org.ok()) return Reply(done, std::move(org).error());
-  Response r = Json(201, domain::OrgToJson(*org));
-  r.SetHeader("Location", "/api/v1/organizations/" + org->organization_id);
-  done(std::move(r));
+  done(Created(domain::OrgToJson(*org), "/api/v1/organizations/" + org->organization_id));
 }
 
 void Api::ListOrgs(RequestContext& ctx, Responder done) {
@@ -1739,9 +1742,8 @@ void Api::CreateTrustPolicy(RequestContext& ctx, Responder done) {
   rec.metadata_json = boost::json::serialize(meta);
   if (auto st = s_.audit->Write(std::move(rec)); !st.ok())
     return Reply(done, Error::Unavailable("The trust policy could not be recorded; retry"));
-  Response r = Json(201, domain::TrustPolicyToJson(*created, s_.workload->settings()));
-  r.SetHeader("Location", "/api/v1/oidc/trust-policies/" + created->policy_id);
-  done(std::move(r));
+  done(Created(domain::TrustPolicyToJson(*created, s_.workload->settings()),
+               "/api/v1/oidc/trust-policies/" + created->policy_id));
 }
 
 void Api::ListTrustPolicies(RequestContext& ctx, Responder done) {
@@ -1904,9 +1906,8 @@ void Api::CreatePartner(RequestContext& ctx, Responder done) {
       boost::json::object{{"partnerId", created->partner_id}, {"issuer", created->issuer}});
   if (auto st = s_.audit->Write(std::move(rec)); !st.ok())
     return Reply(done, Error::Unavailable("The partner could not be recorded; retry"));
-  Response r = Json(201, domain::PartnerToJson(*created, s_.partners->NowMs()));
-  r.SetHeader("Location", "/api/v1/federation/partners/" + created->partner_id);
-  done(std::move(r));
+  done(Created(domain::PartnerToJson(*created, s_.partners->NowMs()),
+               "/api/v1/federation/partners/" + created->partner_id));
 }
 
 void Api::ListPartners(RequestContext& ctx, Responder done) {

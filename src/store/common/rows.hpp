@@ -282,4 +282,36 @@ domain::RevokedToken ReadRevokedToken(const RowT& row) {
       .jti = row.Text(0), .expires_at = row.Int64(1), .revoked_at = row.Int64(2)};
 }
 
+// ---------------------------------------------------------------------------------------
+// audit_events (seq first: ListPage needs a NOT NULL first column)
+
+inline constexpr std::string_view kAuditColumns =
+    "seq, event_id, agent_id, organization_id, action, outcome, timestamp, ip_address, "
+    "user_agent, metadata, hash, previous_hash";
+inline constexpr std::string_view kAuditFilterOrganization = "organization_id =";
+inline constexpr std::string_view kAuditFilterAgent = "agent_id =";
+inline constexpr std::string_view kAuditFilterAction = "action =";
+inline constexpr std::string_view kAuditFilterOutcome = "outcome =";
+inline constexpr std::string_view kAuditFilterFrom = "timestamp >=";
+inline constexpr std::string_view kAuditFilterTo = "timestamp <=";
+inline constexpr std::string_view kAuditNewestFirst = " ORDER BY timestamp DESC, seq DESC";
+
+template <typename RowT>
+domain::AuditEvent ReadAuditEvent(const RowT& row) {
+  domain::AuditEvent event;
+  event.seq = row.Int64(0);
+  event.event_id = row.Text(1);
+  event.agent_id = row.Text(2);
+  event.organization_id = row.Text(3);
+  event.action = row.Text(4);
+  event.outcome = row.Text(5);
+  event.timestamp = row.Int64(6);
+  event.ip_address = row.Text(7);
+  event.user_agent = row.Text(8);
+  event.metadata_json = row.Text(9);
+  event.hash = row.Text(10);
+  event.previous_hash = row.Text(11);
+  return event;
+}
+
 }  // namespace agentidp::store::common

@@ -1,3 +1,4 @@
+#include "store/common/rows.hpp"
 #include "store/postgres/query.hpp"
 #include "store/postgres/stores.hpp"
 
@@ -7,11 +8,6 @@
 namespace agentidp::store::postgres {
 
 namespace {
-
-// seq first: ListPage needs a NOT NULL first column.
-constexpr std::string_view kColumns =
-    "seq, event_id, agent_id, organization_id, action, outcome, timestamp, ip_address, "
-    "user_agent, metadata, hash, previous_hash";
 
 // Audit chain with many writers. Every append (and every purge) takes the row lock of the
 // one-row audit_head table: the append statement itself (its CTE below, and the database's
@@ -98,32 +94,6 @@ UPDATE audit_anchor SET anchor_hash = $1, anchor_seq = $2, purged_before = $3,
 WHERE id = 1)sql";
 constexpr std::string_view kClosePurgeWindow =
     "SELECT set_config('agentidp.audit_purge_before', '', true)";
-
-// List: WHERE assembled by WhereClause from these fragments.
-constexpr std::string_view kFilterOrganization = "organization_id =";
-constexpr std::string_view kFilterAgent = "agent_id =";
-constexpr std::string_view kFilterAction = "action =";
-constexpr std::string_view kFilterOutcome = "outcome =";
-constexpr std::string_view kFilterFrom = "timestamp >=";
-constexpr std::string_view kFilterTo = "timestamp <=";
-constexpr std::string_view kNewestFirst = " ORDER BY timestamp DESC, seq DESC";
-
-domain::AuditEvent ReadEvent(const Row& row) {
-  domain::AuditEvent event;
-  event.seq = row.Int64(0);
-  event.event_id = row.Text(1);
-  event.agent_id = row.Text(2);
-  event.organization_id = row.Text(3);
-  event.action = row.Text(4);
-  event.outcome = row.Text(5);
-  event.timestamp = row.Int64(6);
-  event.ip_address = row.Text(7);
-  event.user_agent = row.Text(8);
-  event.metadata_json = row.Text(9);
-  event.hash = row.Text(10);
-  event.previous_hash = row.Text(11);
-  return event;
-}
 
 // Appends `value` to a PostgreSQL array literal as one quoted element (`"` and `\` escaped).
 void AppendArrayElement(std::string& literal, std::string_view value) {
@@ -346,7 +316,7 @@ core::Result<std::optional<domain::AuditEvent>> AuditStore::Get(const domain::Te
       scope, [&](Connection& connection) -> core::Result<std::optional<domain::AuditEvent>> {
         TRY_ASSIGN(Rows rows, connection.QueryArgs(kSelectById, event_id));
         if (rows.empty()) return std::optional<domain::AuditEvent>();
-        return std::optional<domain::AuditEvent>(ReadEvent(Row(rows, 0)));
+        return std::optional<domain::AuditEvent>(common::ReadAuditEvent(Row(rows, 0)));
       });
 }
 
@@ -354,15 +324,17 @@ core::Result<domain::PageOf<domain::AuditEvent>> AuditStore::List(const domain::
                                                                   const domain::AuditFilter& filter,
                                                                   const domain::Page& page) {
   WhereClause where;
-  if (filter.organization_id) where.Add(kFilterOrganization, *filter.organization_id);
-  if (filter.agent_id) where.Add(kFilterAgent, *filter.agent_id);
-  if (filter.action) where.Add(kFilterAction, *filter.action);
-  if (filter.outcome) where.Add(kFilterOutcome, *filter.outcome);
-  if (filter.from_ms) where.Add(kFilterFrom, *filter.from_ms);
-  if (filter.to_ms) where.Add(kFilterTo, *filter.to_ms);
-  return ListPage<domain::AuditEvent>(
-      database_, scope, "audit_events", kColumns, kNewestFirst, where, page,
-      [](const Row& row) -> core::Result<domain::AuditEvent> { return ReadEvent(row); });
+  if (filter.organization_id) where.Add(common::kAuditFilterOrganization, *filter.organization_id);
+  if (filter.agent_id) where.Add(common::kAuditFilterAgent, *filter.agent_id);
+  if (filter.action) where.Add(common::kAuditFilterAction, *filter.action);
+  if (filter.outcome) where.Add(common::kAuditFilterOutcome, *filter.outcome);
+  if (filter.from_ms) where.Add(common::kAuditFilterFrom, *filter.from_ms);
+  if (filter.to_ms) where.Add(common::kAuditFilterTo, *filter.to_ms);
+  return ListPage<domain::AuditEvent>(database_, scope, "audit_events", common::kAuditColumns,
+                                      common::kAuditNewestFirst, where, page,
+                                      [](const Row& row) -> core::Result<domain::AuditEvent> {
+                                        return common::ReadAuditEvent(row);
+                                      });
 }
 
 core::Status AuditStore::Scan(std::optional<int64_t> from_ms, std::optional<int64_t> to_ms,
@@ -375,7 +347,7 @@ core::Status AuditStore::Scan(std::optional<int64_t> from_ms, std::optional<int6
     TRY(database_.Run(domain::TenantScope::System(), [&](Connection& connection) -> core::Status {
       TRY_ASSIGN(Rows rows,
                  connection.QueryArgs(kScanChunkSql, after_seq, from_ms, to_ms, kScanChunk));
-      for (int i = 0; i < rows.size(); ++i) chunk.push_back(ReadEvent(Row(rows, i)));
+      for (int i = 0; i < rows.size(); ++i) chunk.push_back(common::ReadAuditEvent(Row(rows, i)));
       return core::Ok();
     }));
     for (const auto& event : chunk) {

@@ -1,3 +1,4 @@
+#include "store/common/rows.hpp"
 #include "store/sqlite/query.hpp"
 #include "store/sqlite/stores.hpp"
 
@@ -6,10 +7,6 @@
 namespace agentidp::store::sqlite {
 
 namespace {
-
-constexpr std::string_view kColumns =
-    "seq, event_id, agent_id, organization_id, action, outcome, timestamp, ip_address, "
-    "user_agent, metadata, hash, previous_hash";
 
 // The chain head: the newest event's hash, else the retention anchor ('' if never purged).
 constexpr std::string_view kSelectHead = R"sql(
@@ -81,32 +78,6 @@ UPDATE audit_anchor SET anchor_hash = ?1, anchor_seq = ?2, purged_before = ?3,
 WHERE id = 1)sql";
 constexpr std::string_view kClosePurgeWindow =
     "UPDATE audit_control SET purge_before = NULL WHERE id = 1";
-
-// List: WHERE assembled by WhereClause from these fragments.
-constexpr std::string_view kFilterOrganization = "organization_id =";
-constexpr std::string_view kFilterAgent = "agent_id =";
-constexpr std::string_view kFilterAction = "action =";
-constexpr std::string_view kFilterOutcome = "outcome =";
-constexpr std::string_view kFilterFrom = "timestamp >=";
-constexpr std::string_view kFilterTo = "timestamp <=";
-constexpr std::string_view kNewestFirst = " ORDER BY timestamp DESC, seq DESC";
-
-domain::AuditEvent ReadEvent(const Statement& row) {
-  domain::AuditEvent event;
-  event.seq = row.Int64(0);
-  event.event_id = row.Text(1);
-  event.agent_id = row.Text(2);
-  event.organization_id = row.Text(3);
-  event.action = row.Text(4);
-  event.outcome = row.Text(5);
-  event.timestamp = row.Int64(6);
-  event.ip_address = row.Text(7);
-  event.user_agent = row.Text(8);
-  event.metadata_json = row.Text(9);
-  event.hash = row.Text(10);
-  event.previous_hash = row.Text(11);
-  return event;
-}
 
 core::Result<std::string> ReadSingleText(Connection& connection, std::string_view sql) {
   TRY_ASSIGN(auto select, connection.Prepare(sql));
@@ -212,7 +183,7 @@ core::Result<std::optional<domain::AuditEvent>> AuditStore::Get(
         select.BindAll(event_id);
         TRY_ASSIGN(bool found, select.Step());
         if (!found) return std::optional<domain::AuditEvent>();
-        return std::optional<domain::AuditEvent>(ReadEvent(select));
+        return std::optional<domain::AuditEvent>(common::ReadAuditEvent(select));
       });
 }
 
@@ -220,15 +191,17 @@ core::Result<domain::PageOf<domain::AuditEvent>> AuditStore::List(
     const domain::TenantScope& /*scope*/, const domain::AuditFilter& filter,
     const domain::Page& page) {
   WhereClause where;
-  if (filter.organization_id) where.Add(kFilterOrganization, *filter.organization_id);
-  if (filter.agent_id) where.Add(kFilterAgent, *filter.agent_id);
-  if (filter.action) where.Add(kFilterAction, *filter.action);
-  if (filter.outcome) where.Add(kFilterOutcome, *filter.outcome);
-  if (filter.from_ms) where.Add(kFilterFrom, *filter.from_ms);
-  if (filter.to_ms) where.Add(kFilterTo, *filter.to_ms);
-  return ListPage<domain::AuditEvent>(
-      database_, "audit_events", kColumns, kNewestFirst, where, page,
-      [](Statement& row) -> core::Result<domain::AuditEvent> { return ReadEvent(row); });
+  if (filter.organization_id) where.Add(common::kAuditFilterOrganization, *filter.organization_id);
+  if (filter.agent_id) where.Add(common::kAuditFilterAgent, *filter.agent_id);
+  if (filter.action) where.Add(common::kAuditFilterAction, *filter.action);
+  if (filter.outcome) where.Add(common::kAuditFilterOutcome, *filter.outcome);
+  if (filter.from_ms) where.Add(common::kAuditFilterFrom, *filter.from_ms);
+  if (filter.to_ms) where.Add(common::kAuditFilterTo, *filter.to_ms);
+  return ListPage<domain::AuditEvent>(database_, "audit_events", common::kAuditColumns,
+                                      common::kAuditNewestFirst, where, page,
+                                      [](Statement& row) -> core::Result<domain::AuditEvent> {
+                                        return common::ReadAuditEvent(row);
+                                      });
 }
 
 core::Status AuditStore::Scan(std::optional<int64_t> from_ms, std::optional<int64_t> to_ms,
@@ -244,7 +217,7 @@ core::Status AuditStore::Scan(std::optional<int64_t> from_ms, std::optional<int6
       while (true) {
         TRY_ASSIGN(bool has_row, select.Step());
         if (!has_row) return core::Ok();
-        chunk.push_back(ReadEvent(select));
+        chunk.push_back(common::ReadAuditEvent(select));
       }
     }));
     for (const auto& event : chunk) {
