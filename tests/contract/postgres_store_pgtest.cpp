@@ -197,6 +197,65 @@ TEST_P(PostgresStoreTest, PurgeClosesItsWindowBeforeCommitting) {
   EXPECT_EQ(raw->Value("SELECT hash FROM audit_head"), events[2].hash);
 }
 
+TEST_P(PostgresStoreTest, APurgeWithNothingToRemoveTakesNoChainLock) {
+  // Every node runs retention once an hour; when nothing is old enough it must not stop the
+  // other nodes' appends, not even for a moment: it succeeds while another session holds
+  // the chain lock.
+  auto impatient = OpenMigrated(schema_->url(), With([&](PostgresOptions& o) {
+                                  o.pool_size = 2;
+                                  o.statement_timeout_ms = 200;
+                                }));
+  ASSERT_NE(impatient, nullptr);
+  AppendThree(*impatient);  // kT0 .. kT0+2
+  auto other_node = Raw();
+  ASSERT_TRUE(other_node->Exec("BEGIN").ok);
+  ASSERT_TRUE(other_node->Exec("SELECT 1 FROM audit_head FOR UPDATE").ok);
+  ASSERT_OK_AND_ASSIGN(int64_t purged, impatient->audit().PurgeBefore(kT0));
+  EXPECT_EQ(purged, 0);
+  ASSERT_TRUE(other_node->Exec("COMMIT").ok);
+  EXPECT_EQ(ScanAll(impatient->audit()).size(), 3u);
+}
+
+TEST_P(PostgresStoreTest, ALongPrefixIsPurgedInChunksAndTheChainStillVerifies) {
+  // More old events than one locked chunk holds (5,000): several transactions, each moving
+  // the anchor to its own end; the survivors chain to the last anchor.
+  constexpr int kOld = 12'345;
+  std::vector<domain::AuditEvent> last_old;
+  for (int done = 0; done < kOld;) {
+    const int n = std::min(2'000, kOld - done);
+    std::vector<domain::AuditEvent> batch;
+    for (int i = 0; i < n; ++i) batch.push_back(MakeEvent("old-" + std::to_string(done + i), kT0));
+    ASSERT_OK(store_->audit().AppendBatch(batch, kTestHasher));
+    done += n;
+    last_old = batch;
+  }
+  std::vector<domain::AuditEvent> young = {MakeEvent("young-0", kT0 + 100),
+                                           MakeEvent("young-1", kT0 + 101)};
+  ASSERT_OK(store_->audit().AppendBatch(young, kTestHasher));
+
+  ASSERT_OK_AND_ASSIGN(int64_t purged, store_->audit().PurgeBefore(kT0 + 50));
+  EXPECT_EQ(purged, kOld);
+  ASSERT_OK_AND_ASSIGN(auto anchor, store_->audit().ChainAnchor());
+  EXPECT_EQ(anchor, last_old.back().hash);
+  auto survivors = ScanAll(store_->audit());
+  ASSERT_EQ(survivors.size(), 2u);
+  EXPECT_EQ(survivors[0].event_id, "young-0");
+  EXPECT_EQ(survivors[1].event_id, "young-1");
+  ExpectUnbrokenChain(survivors, anchor);
+  auto raw = Raw();
+  EXPECT_EQ(raw->Value("SELECT anchor_seq FROM audit_anchor"), std::to_string(last_old.back().seq));
+  EXPECT_EQ(raw->Value("SELECT current_setting('agentidp.audit_purge_before', true)"), "<null>");
+
+  // Everything old: the prefix ends at the newest event, appends carry on after it.
+  ASSERT_OK_AND_ASSIGN(purged, store_->audit().PurgeBefore(kT0 + 1000));
+  EXPECT_EQ(purged, 2);
+  ASSERT_OK_AND_ASSIGN(anchor, store_->audit().ChainAnchor());
+  EXPECT_EQ(anchor, young.back().hash);
+  std::vector<domain::AuditEvent> next = {MakeEvent("next", kT0 + 2000)};
+  ASSERT_OK(store_->audit().AppendBatch(next, kTestHasher));
+  EXPECT_EQ(next[0].previous_hash, anchor);
+}
+
 // ---------------------------------------------------------------------------------------
 // Many nodes
 
@@ -335,6 +394,9 @@ TEST_P(PostgresStoreTest, ChainLockHeldPastTheStatementTimeoutIsUnavailable) {
                                   o.statement_timeout_ms = 200;
                                 }));
   ASSERT_NE(impatient, nullptr);
+  // An event old enough for the purge below to have work (and need the chain lock).
+  std::vector<domain::AuditEvent> old = {MakeEvent("old", kT0 - 10)};
+  ASSERT_OK(impatient->audit().AppendBatch(old, kTestHasher));
   auto other_node = Raw();
   ASSERT_TRUE(other_node->Exec("BEGIN").ok);
   ASSERT_TRUE(other_node->Exec("SELECT 1 FROM audit_head FOR UPDATE").ok);

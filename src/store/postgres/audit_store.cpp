@@ -77,12 +77,30 @@ constexpr std::string_view kSelectAnchor = "SELECT anchor_hash FROM audit_anchor
 // horizon, so the surviving events stay one contiguous chain even if clock skew between
 // writers left an older timestamp after a newer one. The prefix ends just before the first
 // event (in chain order) at or after the horizon.
-constexpr std::string_view kSelectPrefixEnd = R"sql(
-SELECT seq, hash FROM audit_events
-WHERE seq < COALESCE(
+//
+// Every append on every node waits while a purge holds the chain lock, so the lock is held
+// for a bounded amount of work only (docs/decisions.md, "Retention without stalling the
+// chain"): the searches run before it, without it, and the prefix goes in chunks of
+// kPurgeChunk events, one short locked transaction each. The common case (nothing old
+// enough, every node once an hour) takes no lock at all.
+constexpr int64_t kPurgeChunk = 5000;
+// Anything older than the horizon? (the timestamp index; no lock)
+constexpr std::string_view kAnyOlder = "SELECT 1 FROM audit_events WHERE timestamp < $1 LIMIT 1";
+// Where the prefix ends: before the first event at or after the horizon, or, when every
+// event is older, after the newest committed one (appends still in flight draw larger seq
+// values, the head lock orders them after every committed event). No lock.
+constexpr std::string_view kPrefixLimit = R"sql(
+SELECT COALESCE(
   (SELECT seq FROM audit_events WHERE timestamp >= $1 ORDER BY seq LIMIT 1),
-  9223372036854775807)
+  (SELECT max(seq) + 1 FROM audit_events)))sql";
+// The last event of the next chunk of the prefix (seq < $1), in chain order. No lock.
+constexpr std::string_view kChunkEnd = R"sql(
+SELECT seq, hash FROM (
+  SELECT seq, hash FROM audit_events WHERE seq < $1 ORDER BY seq LIMIT $2) chunk
 ORDER BY seq DESC LIMIT 1)sql";
+// Under the chain lock: the chunk's end is still there (no other node's purge went past it
+// meanwhile, which would make this anchor a step back).
+constexpr std::string_view kStillThere = "SELECT 1 FROM audit_events WHERE seq = $1";
 // Transaction-local: the delete and anchor triggers admit the purge only while it is set,
 // and it vanishes at COMMIT or ROLLBACK whatever happens.
 constexpr std::string_view kOpenPurgeWindow =
@@ -367,22 +385,46 @@ core::Result<std::string> AuditStore::ChainAnchor() {
 }
 
 core::Result<int64_t> AuditStore::PurgeBefore(int64_t before_ms) {
-  return database_.Transaction(
-      domain::TenantScope::System(), [&](Connection& connection) -> core::Result<int64_t> {
-        // The chain lock: no append or other purge moves the chain while the prefix is cut.
-        TRY(connection.Query(kLockHead));
-        TRY_ASSIGN(Rows prefix_end, connection.QueryArgs(kSelectPrefixEnd, before_ms));
-        if (prefix_end.empty()) return int64_t{0};
-        const int64_t last_seq = prefix_end.Int64(0, 0);
-        const std::string last_hash = prefix_end.Text(0, 1);
+  const auto system = domain::TenantScope::System();
+  // The searches, without the chain lock: appends go on meanwhile.
+  auto limit = database_.Run(system, [&](Connection& connection) -> core::Result<int64_t> {
+    TRY_ASSIGN(Rows older, connection.QueryArgs(kAnyOlder, before_ms));
+    if (older.empty()) return int64_t{0};
+    TRY_ASSIGN(Rows rows, connection.QueryArgs(kPrefixLimit, before_ms));
+    return rows.empty() || rows.IsNull(0, 0) ? int64_t{0} : rows.Int64(0, 0);
+  });
+  if (!limit.ok()) return std::move(limit).error();
+  if (*limit == 0) return int64_t{0};
 
-        TRY(connection.QueryArgs(kOpenPurgeWindow, std::to_string(before_ms)));
-        TRY_ASSIGN(Rows removed, connection.QueryArgs(kDeletePrefix, last_seq));
-        TRY(connection.QueryArgs(kMoveAnchor, last_hash, last_seq, before_ms));
-        // Closed explicitly as well, so that nothing later in this transaction could use it.
-        TRY(connection.Query(kClosePurgeWindow));
-        return removed.Affected();
-      });
+  int64_t purged = 0;
+  for (;;) {
+    auto end =
+        database_.Run(system,
+                      [&](Connection& connection)
+                          -> core::Result<std::optional<std::pair<int64_t, std::string>>> {
+                        TRY_ASSIGN(Rows rows, connection.QueryArgs(kChunkEnd, *limit, kPurgeChunk));
+                        if (rows.empty()) return std::optional<std::pair<int64_t, std::string>>();
+                        return std::optional(std::make_pair(rows.Int64(0, 0), rows.Text(0, 1)));
+                      });
+    if (!end.ok()) return std::move(end).error();
+    if (!end->has_value()) return purged;  // the prefix is gone
+    const auto& [last_seq, last_hash] = **end;
+    auto removed =
+        database_.Transaction(system, [&](Connection& connection) -> core::Result<int64_t> {
+          // The chain lock: no append or other purge moves the chain while the chunk is cut.
+          TRY(connection.Query(kLockHead));
+          TRY_ASSIGN(Rows still_there, connection.QueryArgs(kStillThere, last_seq));
+          if (still_there.empty()) return int64_t{-1};  // another purge went past it: search again
+          TRY(connection.QueryArgs(kOpenPurgeWindow, std::to_string(before_ms)));
+          TRY_ASSIGN(Rows deleted, connection.QueryArgs(kDeletePrefix, last_seq));
+          TRY(connection.QueryArgs(kMoveAnchor, last_hash, last_seq, before_ms));
+          // Closed explicitly as well, so that nothing later in this transaction could use it.
+          TRY(connection.Query(kClosePurgeWindow));
+          return deleted.Affected();
+        });
+    if (!removed.ok()) return std::move(removed).error();
+    if (*removed > 0) purged += *removed;
+  }
 }
 
 }  // namespace agentidp::store::postgres
