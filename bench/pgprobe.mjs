@@ -36,6 +36,9 @@ const cfg = {
   connections: num(env.CONNECTIONS, 64),
   threads: num(env.THREADS, 2),
   preload: num(env.PRELOAD, 0),
+  // WAITS=0: no pg_stat_activity sampling (each sample is a new psql session, whose start
+  // shows in a profile of the PostgreSQL processes).
+  waits: (env.WAITS ?? '1') !== '0',
   pgSettings: (env.PG_SETTINGS ?? '').split(';').map((s) => s.trim()).filter(Boolean),
 };
 const log = (...a) => console.error('[pgprobe]', ...a);
@@ -156,7 +159,7 @@ async function main() {
     const cpu0 = { node: cpuSeconds(node.pid), ...Object.fromEntries(Object.entries(extra).map(([k, p]) => [k, cpuSeconds(p, { withDescendants: true })])) };
     const m0 = machineTicks();
     const probe = startProbe(node.url, auth);
-    const waits = startWaitSampler(pg);
+    const waits = cfg.waits ? startWaitSampler(pg) : { async stop() { return { samples: 0, counts: [] }; } };
     const r = await runWrk({ url, script: 'token.lua', env: { BENCH_AUTH: auth }, threads: cfg.threads, connections: cfg.connections, duration: cfg.duration, label: 'token' });
     const m1 = machineTicks();
     const secs = r.duration_s;
