@@ -84,8 +84,12 @@ constexpr std::string_view kSelectAnchor = "SELECT anchor_hash FROM audit_anchor
 // kPurgeChunk events, one short locked transaction each. The common case (nothing old
 // enough, every node once an hour) takes no lock at all.
 constexpr int64_t kPurgeChunk = 5000;
-// Anything older than the horizon? (the timestamp index; no lock)
-constexpr std::string_view kAnyOlder = "SELECT 1 FROM audit_events WHERE timestamp < $1 LIMIT 1";
+// The oldest event's time, to see whether anything is older than the horizon. ORDER BY
+// makes the timestamp index the plan even before the table was analyzed: "WHERE timestamp <
+// $1 LIMIT 1" looked cheap to the planner as a sequential scan (a third of the rows guessed to
+// match) and read the whole table when none did (60 ms at 100,000 events). No lock.
+constexpr std::string_view kOldest =
+    "SELECT timestamp FROM audit_events ORDER BY timestamp LIMIT 1";
 // Where the prefix ends: before the first event at or after the horizon, or, when every
 // event is older, after the newest committed one (appends still in flight draw larger seq
 // values, the head lock orders them after every committed event). No lock.
@@ -388,8 +392,8 @@ core::Result<int64_t> AuditStore::PurgeBefore(int64_t before_ms) {
   const auto system = domain::TenantScope::System();
   // The searches, without the chain lock: appends go on meanwhile.
   auto limit = database_.Run(system, [&](Connection& connection) -> core::Result<int64_t> {
-    TRY_ASSIGN(Rows older, connection.QueryArgs(kAnyOlder, before_ms));
-    if (older.empty()) return int64_t{0};
+    TRY_ASSIGN(Rows oldest, connection.Query(kOldest));
+    if (oldest.empty() || oldest.Int64(0, 0) >= before_ms) return int64_t{0};
     TRY_ASSIGN(Rows rows, connection.QueryArgs(kPrefixLimit, before_ms));
     return rows.empty() || rows.IsNull(0, 0) ? int64_t{0} : rows.Int64(0, 0);
   });
