@@ -130,6 +130,9 @@ async function main() {
     await pg.stop();
     await pg.start();
     pg.psql('CREATE EXTENSION pg_stat_statements');
+    // Statements inside functions too (the audit triggers' queries), once the library is loaded.
+    pg.psql(`ALTER SYSTEM SET pg_stat_statements.track = 'all'`);
+    pg.psql('SELECT pg_reload_conf()');
     const shared = {
       DATABASE_URL: pg.url,
       AGENTIDP_MASTER_KEY: randomBytes(32).toString('hex'),
@@ -190,7 +193,7 @@ async function main() {
     console.log('\npg_stat_statements (calls, mean ms, max ms, stddev ms, rows, wal bytes per row):');
     console.log(pg.psql(`SELECT calls, round(mean_exec_time::numeric, 3), round(max_exec_time::numeric, 2), round(stddev_exec_time::numeric, 2), rows,
       CASE WHEN rows > 0 THEN round(wal_bytes / rows) END, left(regexp_replace(query, '\\s+', ' ', 'g'), 70)
-      FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 12`));
+      FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 16`));
     console.log('pg_stat_wal (records, fpi, bytes, buffers_full, writes, syncs, sync ms):');
     console.log(pg.psql('SELECT wal_records, wal_fpi, wal_bytes, wal_buffers_full, wal_write, wal_sync, round(wal_sync_time::numeric, 1) FROM pg_stat_wal'));
     console.log('checkpoints (timed, requested, write ms, sync ms), buffers_backend, buffers_backend_fsync:');
