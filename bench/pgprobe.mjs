@@ -10,7 +10,8 @@
 //   - Redis's: INFO commandstats and LATENCY LATEST.
 // Run by hand:  AGENTIDP_BIN=build-rel/agentidp node bench/pgprobe.mjs
 // Environment (optional): REDIS=1 (default) or 0, DURATION=10 WARMUP=3 CONNECTIONS=64
-// THREADS=2, PRELOAD=<seconds of token load on a PostgreSQL-only node first, as scaleout.mjs
+// THREADS=2, NODES=1 (2: a second node on the same PostgreSQL and Redis, one wrk -t1 per
+// node with half the connections each, summed; the probe goes to the first), PRELOAD=<seconds of token load on a PostgreSQL-only node first, as scaleout.mjs
 // does before its Redis rows> (default 0), PG_SETTINGS="name=value;name=value" (ALTER SYSTEM,
 // applied with a restart before the node starts).
 
@@ -31,6 +32,7 @@ const env = process.env;
 const num = (v, d) => (v === undefined || v === '' ? d : Number(v));
 const cfg = {
   redis: (env.REDIS ?? '1') !== '0',
+  nodes: num(env.NODES, 1),
   duration: num(env.DURATION, 10),
   warmup: num(env.WARMUP, 3),
   connections: num(env.CONNECTIONS, 64),
@@ -149,28 +151,40 @@ async function main() {
         threads: cfg.threads, connections: cfg.connections, duration: cfg.preload, label: 'preload' });
       await solo.stop();
     }
-    const node = await startNode({ ...shared, ...(redis ? { REDIS_URL: redis.url, AGENTIDP_REDIS_URL: redis.url } : {}) }, admin);
+    const nodeEnv = { ...shared, ...(redis ? { REDIS_URL: redis.url, AGENTIDP_REDIS_URL: redis.url } : {}) };
+    const node = await startNode(nodeEnv, admin);
+    const nodes = [node];
+    while (nodes.length < cfg.nodes) nodes.push(await startNode(nodeEnv, node.admin));
     const agent = await registerAgent(node, await adminToken(node));
     const auth = basicAuth(agent.clientId, agent.clientSecret);
     const extra = { postgres: pg.pid(), ...(redis ? { redis: redis.pid() } : {}) };
-    const url = `${node.url}/api/v1/token`;
-    if (cfg.warmup > 0) await runWrk({ url, script: 'token.lua', env: { BENCH_AUTH: auth }, threads: cfg.threads, connections: cfg.connections, duration: cfg.warmup, label: 'warmup' });
+    const load = (duration, label) => Promise.all(nodes.map((n) => runWrk({
+      url: `${n.url}/api/v1/token`, script: 'token.lua', env: { BENCH_AUTH: auth }, threads: nodes.length === 1 ? cfg.threads : 1,
+      connections: Math.floor(cfg.connections / nodes.length), duration, label })));
+    if (cfg.warmup > 0) await load(cfg.warmup, 'warmup');
     pg.psql('SELECT pg_stat_statements_reset(); SELECT pg_stat_reset_shared(\'wal\'); SELECT pg_stat_reset_shared(\'bgwriter\')');
     if (redis) await redisCommand(redis.port, 'CONFIG', 'RESETSTAT');
     if (redis) await redisCommand(redis.port, 'CONFIG', 'SET', 'latency-monitor-threshold', '5');
     const started = Date.now();
-    const cpu0 = { node: cpuSeconds(node.pid), ...Object.fromEntries(Object.entries(extra).map(([k, p]) => [k, cpuSeconds(p, { withDescendants: true })])) };
+    const nodeCpu = () => nodes.reduce((a, n) => a + cpuSeconds(n.pid), 0);
+    const cpu0 = { node: nodeCpu(), ...Object.fromEntries(Object.entries(extra).map(([k, p]) => [k, cpuSeconds(p, { withDescendants: true })])) };
     const m0 = machineTicks();
     const probe = startProbe(node.url, auth);
     const waits = cfg.waits ? startWaitSampler(pg) : { async stop() { return { samples: 0, counts: [] }; } };
-    const r = await runWrk({ url, script: 'token.lua', env: { BENCH_AUTH: auth }, threads: cfg.threads, connections: cfg.connections, duration: cfg.duration, label: 'token' });
+    const runs = await load(cfg.duration, 'token');
+    const r = {
+      requests: runs.reduce((a, x) => a + x.requests, 0),
+      duration_s: Math.max(...runs.map((x) => x.duration_s)),
+      latency_us: Object.fromEntries(Object.keys(runs[0].latency_us).map((k) => [k, Math.max(...runs.map((x) => x.latency_us[k]))])),
+      errors: runs.reduce((a, x) => { for (const [k, v] of Object.entries(x.errors)) a[k] = (a[k] ?? 0) + v; return a; }, {}),
+    };
     const m1 = machineTicks();
     const secs = r.duration_s;
-    const cores = { node: (cpuSeconds(node.pid) - cpu0.node) / secs, ...Object.fromEntries(Object.entries(extra).map(([k, p]) => [k, (cpuSeconds(p, { withDescendants: true }) - cpu0[k]) / secs])) };
+    const cores = { node: (nodeCpu() - cpu0.node) / secs, ...Object.fromEntries(Object.entries(extra).map(([k, p]) => [k, (cpuSeconds(p, { withDescendants: true }) - cpu0[k]) / secs])) };
     await probe.stop();
     const w = await waits.stop();
     const rps = r.requests / secs;
-    console.log(`# pgprobe (${cfg.redis ? 'PostgreSQL + Redis' : 'PostgreSQL only'}), ${new Date(started).toISOString()}`);
+    console.log(`# pgprobe (${cfg.redis ? 'PostgreSQL + Redis' : 'PostgreSQL only'}, ${nodes.length} node(s)), ${new Date(started).toISOString()}`);
     console.log(`wrk: ${rps.toFixed(0)} req/s, p50 ${(r.latency_us.p50 / 1000).toFixed(2)} ms, p90 ${(r.latency_us.p90 / 1000).toFixed(2)}, p99 ${(r.latency_us.p99 / 1000).toFixed(2)}, p99.9 ${(r.latency_us.p999 / 1000).toFixed(2)}, max ${(r.latency_us.max / 1000).toFixed(2)}; errors ${JSON.stringify(r.errors)}`);
     console.log(`cores: ${Object.entries(cores).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}, idle ${((m1.idle - m0.idle) / clockTicksPerSecond() / secs).toFixed(2)}; µs per token: `
       + Object.entries(cores).map(([k, v]) => `${k} ${(v / rps * 1e6).toFixed(1)}`).join(', '));
@@ -217,7 +231,7 @@ async function main() {
     }
     const nodeLog = readFileSync(path.join(node.dataDir, 'server.log'), 'utf8').split('\n').filter((l) => /warn|error/i.test(l));
     console.log(`\nnode log: ${nodeLog.length} warning/error lines; last: ${nodeLog.slice(-5).join('\n')}`);
-    await node.stop();
+    for (const n of nodes) await n.stop();
   } finally {
     if (redis) await redis.close();
     pg.close();
