@@ -16,6 +16,7 @@
 // applied with a restart before the node starts).
 
 import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -33,6 +34,9 @@ const num = (v, d) => (v === undefined || v === '' ? d : Number(v));
 const cfg = {
   redis: (env.REDIS ?? '1') !== '0',
   nodes: num(env.NODES, 1),
+  // HOLD_SNAPSHOT=1: a REPEATABLE READ transaction (as pg_dump holds) stays open through the
+  // load, so nothing that the load deletes or updates can be pruned meanwhile.
+  holdSnapshot: env.HOLD_SNAPSHOT === '1',
   duration: num(env.DURATION, 10),
   warmup: num(env.WARMUP, 3),
   connections: num(env.CONNECTIONS, 64),
@@ -170,6 +174,10 @@ async function main() {
     const cpu0 = { node: nodeCpu(), ...Object.fromEntries(Object.entries(extra).map(([k, p]) => [k, cpuSeconds(p, { withDescendants: true })])) };
     const m0 = machineTicks();
     const probe = startProbe(node.url, auth);
+    const holder = cfg.holdSnapshot
+      ? spawn('psql', ['-h', '127.0.0.1', '-p', String(pg.port), '-U', 'postgres', '-d', 'agentidp', '-X', '-q', '-c',
+        `BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM audit_head; SELECT pg_sleep(${cfg.duration + 1}); COMMIT`], { stdio: 'ignore' })
+      : null;
     const waits = cfg.waits ? startWaitSampler(pg) : { async stop() { return { samples: 0, counts: [] }; } };
     const runs = await load(cfg.duration, 'token');
     const r = {
@@ -182,6 +190,7 @@ async function main() {
     const secs = r.duration_s;
     const cores = { node: (nodeCpu() - cpu0.node) / secs, ...Object.fromEntries(Object.entries(extra).map(([k, p]) => [k, (cpuSeconds(p, { withDescendants: true }) - cpu0[k]) / secs])) };
     await probe.stop();
+    holder?.kill();
     const w = await waits.stop();
     const rps = r.requests / secs;
     console.log(`# pgprobe (${cfg.redis ? 'PostgreSQL + Redis' : 'PostgreSQL only'}, ${nodes.length} node(s)), ${new Date(started).toISOString()}`);
