@@ -256,6 +256,41 @@ TEST_P(PostgresStoreTest, ALongPrefixIsPurgedInChunksAndTheChainStillVerifies) {
   EXPECT_EQ(next[0].previous_hash, anchor);
 }
 
+TEST_P(PostgresStoreTest, TwoNodesPurgingAtOnceNeverMoveTheAnchorBack) {
+  // Both find the same chunks without the lock; whoever cuts a chunk second must notice that
+  // its end is gone and search again, not anchor the chain at a position already purged.
+  auto other_node = OpenMigrated(schema_->url());
+  ASSERT_NE(other_node, nullptr);
+  constexpr int kOld = 16'000;
+  std::vector<domain::AuditEvent> last_old;
+  for (int done = 0; done < kOld;) {
+    const int n = std::min(4'000, kOld - done);
+    std::vector<domain::AuditEvent> batch;
+    for (int i = 0; i < n; ++i) batch.push_back(MakeEvent("old-" + std::to_string(done + i), kT0));
+    ASSERT_OK(store_->audit().AppendBatch(batch, kTestHasher));
+    done += n;
+    last_old = batch;
+  }
+  std::vector<domain::AuditEvent> young = {MakeEvent("young", kT0 + 100)};
+  ASSERT_OK(store_->audit().AppendBatch(young, kTestHasher));
+
+  auto first =
+      std::async(std::launch::async, [&] { return store_->audit().PurgeBefore(kT0 + 50); });
+  auto second =
+      std::async(std::launch::async, [&] { return other_node->audit().PurgeBefore(kT0 + 50); });
+  auto a = first.get();
+  auto b = second.get();
+  ASSERT_TRUE(a.ok()) << store_->LastErrorDetail();
+  ASSERT_TRUE(b.ok()) << other_node->LastErrorDetail();
+  EXPECT_EQ(*a + *b, kOld);
+  ASSERT_OK_AND_ASSIGN(auto anchor, store_->audit().ChainAnchor());
+  EXPECT_EQ(anchor, last_old.back().hash);
+  auto survivors = ScanAll(store_->audit());
+  ASSERT_EQ(survivors.size(), 1u);
+  EXPECT_EQ(survivors[0].event_id, "young");
+  ExpectUnbrokenChain(survivors, anchor);
+}
+
 // ---------------------------------------------------------------------------------------
 // Many nodes
 
