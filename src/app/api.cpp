@@ -879,8 +879,9 @@ void Api::Token(RequestContext& ctx, Responder done) {
   }
   const domain::RateDecision decision = *counted;
   AddRateHeaders(ctx, decision);
-  std::vector<std::pair<std::string, std::string>> rate_headers = ctx.extra_headers;
-  auto with_rate = [rate_headers](Response r) {
+  // Every answer from here on carries the rate-limit headers (used synchronously only).
+  const auto& rate_headers = ctx.extra_headers;
+  auto with_rate = [&rate_headers](Response r) {
     for (const auto& [k, v] : rate_headers) r.SetHeader(k, v);
     return r;
   };
