@@ -1017,25 +1017,26 @@ void Api::Introspect(RequestContext& ctx, Responder done) {
   if (!token || token->empty())
     return Reply(done, Error::OAuth("invalid_request", "token is required"));
   auto inactive = [&] { done(NoStore(http::JsonResponse(200, R"({"active":false})"))); };
-  auto info = s_.tokens->Validate(*token, ctx.may_block);
-  if (!info.ok()) {
-    if (domain::IsWouldBlock(info.error())) return RetryOnWorker(done);
-    if (info.error().kind != core::Errc::kOAuth)
+  auto validated = s_.tokens->ValidateShared(*token, ctx.may_block);
+  if (!validated.ok()) {
+    if (domain::IsWouldBlock(validated.error())) return RetryOnWorker(done);
+    if (validated.error().kind != core::Errc::kOAuth)
       return Reply(done, OAuthUnavailable("Token state could not be read; retry"));
     return inactive();
   }
+  const domain::AccessTokenInfo& info = **validated;
   // Tokens of another organization are not the caller's business (SPEC §5).
-  if (!ctx.principal->CanSee(info->organization_id)) return inactive();
+  if (!ctx.principal->CanSee(info.organization_id)) return inactive();
   std::string text;
   text.reserve(512);
   core::JsonObjectWriter o(text);
   o.Bool("active", true);
   for (std::string_view k : {"scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti",
                              "organization_id", "act", "cnf"}) {
-    if (auto* v = info->claims.if_contains(k)) o.Value(k, *v);
+    if (auto* v = info.claims.if_contains(k)) o.Value(k, *v);
   }
   // RFC 9449 §6.2: a bound token introspects with its cnf.jkt and token_type DPoP.
-  o.String("token_type", info->jkt.empty() ? "Bearer" : "DPoP");
+  o.String("token_type", info.jkt.empty() ? "Bearer" : "DPoP");
   o.Finish();
   done(NoStore(http::JsonResponse(200, std::move(text))));
 }
