@@ -1,6 +1,7 @@
 #pragma once
 
-// Eight bytes at a time ("SIMD within a register") for the scans on every request:
+// Sixteen bytes at a time with SSE2 where the target has it, else eight at a time ("SIMD
+// within a register", portable 64-bit arithmetic), for the scans on every request:
 // finding the bytes a JSON string must escape, or the bytes that make a form component
 // need percent-decoding. GCC does not vectorize loops that stop at the first match, and
 // these loops ran at 5-15 instructions per byte over tokens of ~600 bytes.
@@ -9,6 +10,10 @@
 #include <cstdint>
 #include <cstring>
 #include <string_view>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace agentidp::core::swar {
 
@@ -41,6 +46,22 @@ constexpr uint64_t AnyHigh(uint64_t x) {
 // quotation mark, reverse solidus), or s.size().
 inline size_t FindJsonSpecial(std::string_view s, size_t from = 0) {
   size_t i = from;
+#if defined(__SSE2__)
+  // Sixteen bytes per step where SSE2 is there (every x86-64): x <= 0x1f is min(x, 0x1f) == x.
+  {
+    const __m128i ctl = _mm_set1_epi8(0x1f);
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i backslash = _mm_set1_epi8('\\');
+    for (; i + 16 <= s.size(); i += 16) {
+      const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
+      const __m128i hit =
+          _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(x, ctl), x),
+                       _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash)));
+      if (const int mask = _mm_movemask_epi8(hit); mask != 0)
+        return i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
+    }
+  }
+#endif
   for (; i + 8 <= s.size(); i += 8) {
     const uint64_t x = Load8(s.data() + i);
     if (AnyBelow(x, 0x20) | AnyEqual(x, '"') | AnyEqual(x, '\\')) break;
@@ -56,6 +77,19 @@ inline size_t FindJsonSpecial(std::string_view s, size_t from = 0) {
 // (and, for non-ASCII, a UTF-8 check).
 inline bool HasFormSpecial(std::string_view s) {
   size_t i = 0;
+#if defined(__SSE2__)
+  {
+    const __m128i pct = _mm_set1_epi8('%');
+    const __m128i plus = _mm_set1_epi8('+');
+    for (; i + 16 <= s.size(); i += 16) {
+      const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
+      // movemask takes each byte's high bit: non-ASCII bytes, and the 0xff of a match.
+      const __m128i hit =
+          _mm_or_si128(x, _mm_or_si128(_mm_cmpeq_epi8(x, pct), _mm_cmpeq_epi8(x, plus)));
+      if (_mm_movemask_epi8(hit) != 0) return true;
+    }
+  }
+#endif
   for (; i + 8 <= s.size(); i += 8) {
     const uint64_t x = Load8(s.data() + i);
     if (AnyHigh(x) | AnyEqual(x, '%') | AnyEqual(x, '+')) return true;

@@ -23,12 +23,12 @@ bool NaiveFormSpecial(std::string_view s) {
   return false;
 }
 
-// Every byte value at every position of strings of 1..19 bytes (both sides of the
-// eight-byte blocks and the tail), in a background of a plain character and of
-// neighbours of the special bytes that a wrong mask would confuse with them.
+// Every byte value at every position of strings of 1..40 bytes (the sixteen-byte SSE2
+// blocks, the eight-byte blocks after them and the byte tail), in a background of a plain character
+// and of neighbours of the special bytes that a wrong mask would confuse with them.
 TEST(Swar, AgreesWithTheByteLoopForEveryByteAtEveryPosition) {
   for (char fill : {'a', '!', '#', '*', ',', '[', ']', '~', ' ', '\x7f'}) {
-    for (size_t len = 1; len < 20; ++len) {
+    for (size_t len = 1; len <= 40; ++len) {
       for (size_t pos = 0; pos < len; ++pos) {
         for (int c = 0; c < 256; ++c) {
           std::string s(len, fill);
