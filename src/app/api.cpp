@@ -879,8 +879,9 @@ void Api::Token(RequestContext& ctx, Responder done) {
   }
   const domain::RateDecision decision = *counted;
   AddRateHeaders(ctx, decision);
-  std::vector<std::pair<std::string, std::string>> rate_headers = ctx.extra_headers;
-  auto with_rate = [rate_headers](Response r) {
+  // Every answer from here on carries the rate-limit headers (used synchronously only).
+  const auto& rate_headers = ctx.extra_headers;
+  auto with_rate = [&rate_headers](Response r) {
     for (const auto& [k, v] : rate_headers) r.SetHeader(k, v);
     return r;
   };
@@ -896,8 +897,11 @@ void Api::Token(RequestContext& ctx, Responder done) {
   };
 
   domain::IssuedToken issued;
-  boost::json::object body;
-  boost::json::object meta;
+  // The response and the audit metadata are written as JSON text (core::JsonObjectWriter):
+  // the same bytes boost::json would serialize, without building two trees per token.
+  std::string meta_text;
+  meta_text.reserve(384);
+  core::JsonObjectWriter meta(meta_text);
   domain::AuditRecord rec;
   rec.agent_id = client->record->agent.agent_id;
   rec.organization_id = client->record->agent.organization_id;
@@ -940,52 +944,60 @@ void Api::Token(RequestContext& ctx, Responder done) {
       return done(with_rate(http::ErrorResponse(result.error())));
     }
     issued = std::move(result->token);
-    body["issued_token_type"] = std::string(domain::kTokenTypeAccessToken);
     rec.action = "token.exchanged";
     rec.organization_id = result->subject.organization_id;
-    meta["grantType"] = std::string(domain::kGrantTokenExchange);
-    meta["subjectJti"] = result->subject.jti;
+    meta.String("grantType", domain::kGrantTokenExchange);
+    meta.String("subjectJti", result->subject.jti);
     if (result->partner_id.empty()) {
-      meta["subjectAgentId"] = result->subject.agent_id;
-      meta["subjectClientId"] = result->subject.client_id;
+      meta.String("subjectAgentId", result->subject.agent_id);
+      meta.String("subjectClientId", result->subject.client_id);
     } else {
-      meta["subject"] = result->subject.agent_id;
-      meta["subjectIssuer"] = result->subject_issuer;
-      meta["partnerId"] = result->partner_id;
+      meta.String("subject", result->subject.agent_id);
+      meta.String("subjectIssuer", result->subject_issuer);
+      meta.String("partnerId", result->partner_id);
     }
-    meta["actorAgentId"] = result->actor_agent_id;
+    meta.String("actorAgentId", result->actor_agent_id);
     // The whole chain: the new token's act (with every earlier actor nested) and the
     // delegation chains it derives from.
     auto parsed = crypto::DecodeJwtUnverified(issued.access_token);
     if (parsed.ok()) {
-      if (const auto* act = parsed->claims.if_contains("act")) meta["act"] = *act;
+      if (const auto* act = parsed->claims.if_contains("act")) meta.Value("act", *act);
       if (const auto* chain = parsed->claims.if_contains("delegation_chain"))
-        meta["delegationChain"] = *chain;
+        meta.Value("delegationChain", *chain);
     }
   } else {
     auto cc = s_.tokens->IssueClientCredentials(*client, opt("scope"), *policy, jkt);
     if (!cc.ok()) return done(with_rate(http::ErrorResponse(cc.error())));
     issued = std::move(cc).value();
     rec.action = "token.issued";
-    meta["grantType"] = "client_credentials";
+    meta.String("grantType", "client_credentials");
   }
-  body["access_token"] = issued.access_token;
-  body["token_type"] = issued.token_type;
-  body["expires_in"] = issued.expires_in;
-  body["scope"] = issued.scope;
-  if (!issued.id_token.empty()) body["id_token"] = issued.id_token;
-  Response response = with_rate(NoStore(Json(200, body)));
+  std::string body_text;
+  body_text.reserve(issued.access_token.size() + issued.id_token.size() + issued.scope.size() +
+                    160);
+  {
+    core::JsonObjectWriter body(body_text);
+    if (exchange) body.String("issued_token_type", domain::kTokenTypeAccessToken);
+    body.String("access_token", issued.access_token)
+        .String("token_type", issued.token_type)
+        .Int("expires_in", issued.expires_in)
+        .String("scope", issued.scope);
+    if (!issued.id_token.empty()) body.String("id_token", issued.id_token);
+    body.Finish();
+  }
+  Response response = with_rate(NoStore(http::JsonResponse(200, std::move(body_text))));
   if (!jkt.empty() && s_.dpop->nonces_required())
     response.SetHeader("DPoP-Nonce", s_.dpop->CurrentNonce());
 
-  meta["jti"] = issued.jti;
-  meta["scope"] = issued.scope;
-  meta["credentialId"] = client->credential_id;
-  meta["authMethod"] =
-      FormValue(ctx.form, "client_assertion") ? "private_key_jwt" : "client_secret";
-  if (!jkt.empty()) meta["dpopJkt"] = jkt;
-  meta["expiresAt"] = core::FormatIso8601(issued.expires_at_ms);
-  rec.metadata_json = boost::json::serialize(meta);
+  meta.String("jti", issued.jti);
+  meta.String("scope", issued.scope);
+  meta.String("credentialId", client->credential_id);
+  meta.String("authMethod",
+              FormValue(ctx.form, "client_assertion") ? "private_key_jwt" : "client_secret");
+  if (!jkt.empty()) meta.String("dpopJkt", jkt);
+  meta.String("expiresAt", core::FormatIso8601(issued.expires_at_ms));
+  meta.Finish();
+  rec.metadata_json = std::move(meta_text);
   // A 200 means the token.issued / token.exchanged event is durable (group commit): answer
   // when its batch commits; if it cannot be recorded, the token is not handed out.
   core::Counter* counter = exchange ? tokens_exchanged_ : tokens_issued_;
@@ -1005,24 +1017,28 @@ void Api::Introspect(RequestContext& ctx, Responder done) {
   if (!token || token->empty())
     return Reply(done, Error::OAuth("invalid_request", "token is required"));
   auto inactive = [&] { done(NoStore(http::JsonResponse(200, R"({"active":false})"))); };
-  auto info = s_.tokens->Validate(*token, ctx.may_block);
-  if (!info.ok()) {
-    if (domain::IsWouldBlock(info.error())) return RetryOnWorker(done);
-    if (info.error().kind != core::Errc::kOAuth)
+  auto validated = s_.tokens->ValidateShared(*token, ctx.may_block);
+  if (!validated.ok()) {
+    if (domain::IsWouldBlock(validated.error())) return RetryOnWorker(done);
+    if (validated.error().kind != core::Errc::kOAuth)
       return Reply(done, OAuthUnavailable("Token state could not be read; retry"));
     return inactive();
   }
+  const domain::AccessTokenInfo& info = **validated;
   // Tokens of another organization are not the caller's business (SPEC §5).
-  if (!ctx.principal->CanSee(info->organization_id)) return inactive();
-  boost::json::object o;
-  o["active"] = true;
-  for (const char* k : {"scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti",
-                        "organization_id", "act", "cnf"}) {
-    if (auto* v = info->claims.if_contains(k)) o[k] = *v;
+  if (!ctx.principal->CanSee(info.organization_id)) return inactive();
+  std::string text;
+  text.reserve(512);
+  core::JsonObjectWriter o(text);
+  o.Bool("active", true);
+  for (std::string_view k : {"scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti",
+                             "organization_id", "act", "cnf"}) {
+    if (auto* v = info.claims.if_contains(k)) o.Value(k, *v);
   }
   // RFC 9449 §6.2: a bound token introspects with its cnf.jkt and token_type DPoP.
-  o["token_type"] = info->jkt.empty() ? "Bearer" : "DPoP";
-  done(NoStore(Json(200, o)));
+  o.String("token_type", info.jkt.empty() ? "Bearer" : "DPoP");
+  o.Finish();
+  done(NoStore(http::JsonResponse(200, std::move(text))));
 }
 
 void Api::Revoke(RequestContext& ctx, Responder done) {

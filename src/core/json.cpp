@@ -1,8 +1,11 @@
 #include "core/json.hpp"
 
+#include "core/swar.hpp"
+
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -222,9 +225,8 @@ void AppendJsonString(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
   size_t run = 0;  // start of the bytes not copied yet
-  for (size_t i = 0; i < s.size(); ++i) {
+  for (size_t i = swar::FindJsonSpecial(s); i < s.size(); i = swar::FindJsonSpecial(s, i + 1)) {
     const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
     out.append(s.data() + run, i - run);
     run = i + 1;
     switch (c) {
@@ -257,6 +259,59 @@ void AppendJsonString(std::string& out, std::string_view s) {
   }
   out.append(s.data() + run, s.size() - run);
   out.push_back('"');
+}
+
+namespace {
+template <typename Int>
+void AppendInt(std::string& out, Int v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, end);
+}
+}  // namespace
+
+JsonObjectWriter& JsonObjectWriter::String(std::string_view key, std::string_view value) {
+  Key(key);
+  AppendJsonString(out_, value);
+  return *this;
+}
+
+JsonObjectWriter& JsonObjectWriter::Int(std::string_view key, int64_t value) {
+  Key(key);
+  AppendInt(out_, value);
+  return *this;
+}
+
+JsonObjectWriter& JsonObjectWriter::Bool(std::string_view key, bool value) {
+  Key(key);
+  out_.append(value ? "true" : "false");
+  return *this;
+}
+
+JsonObjectWriter& JsonObjectWriter::Value(std::string_view key, const boost::json::value& value) {
+  Key(key);
+  switch (value.kind()) {
+    case boost::json::kind::string: {
+      const boost::json::string& str = value.get_string();
+      AppendJsonString(out_, std::string_view(str.data(), str.size()));
+      break;
+    }
+    case boost::json::kind::int64:
+      AppendInt(out_, value.get_int64());
+      break;
+    case boost::json::kind::uint64:
+      AppendInt(out_, value.get_uint64());
+      break;
+    case boost::json::kind::bool_:
+      out_.append(value.get_bool() ? "true" : "false");
+      break;
+    case boost::json::kind::null:
+      out_.append("null");
+      break;
+    default:  // arrays, objects, doubles: the serializer's own formatting
+      out_.append(boost::json::serialize(value));
+  }
+  return *this;
 }
 
 }  // namespace agentidp::core

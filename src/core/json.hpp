@@ -6,6 +6,7 @@
 #include <boost/json/value.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -42,5 +43,34 @@ inline void AppendJsonKey(std::string& out, std::string_view key) {
   AppendJsonString(out, key);
   out.push_back(':');
 }
+
+// Writes one JSON object as text into `out`, members in call order: byte for byte what
+// JsonSerialize writes for a boost::json::object given the same members in the same order
+// (a unit test holds it to that). For responses and audit metadata on the token endpoint,
+// where building a boost::json tree cost a dozen allocations per request. Member names must
+// be distinct: unlike boost::json::object::operator[], a repeated name is written twice.
+class JsonObjectWriter {
+ public:
+  explicit JsonObjectWriter(std::string& out) : out_(out) { out_.push_back('{'); }
+  JsonObjectWriter(const JsonObjectWriter&) = delete;
+  JsonObjectWriter& operator=(const JsonObjectWriter&) = delete;
+
+  JsonObjectWriter& String(std::string_view key, std::string_view value);
+  JsonObjectWriter& Int(std::string_view key, int64_t value);
+  JsonObjectWriter& Bool(std::string_view key, bool value);
+  // Any value; strings, integers, booleans and null without a detour through the serializer.
+  JsonObjectWriter& Value(std::string_view key, const boost::json::value& value);
+  // Closes the object; nothing may be added afterwards.
+  void Finish() { out_.push_back('}'); }
+
+ private:
+  void Key(std::string_view key) {
+    if (!first_) out_.push_back(',');
+    first_ = false;
+    AppendJsonKey(out_, key);
+  }
+  std::string& out_;
+  bool first_ = true;
+};
 
 }  // namespace agentidp::core

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 namespace agentidp::crypto {
 namespace {
@@ -103,11 +104,17 @@ class ThreadHmac {
 }  // namespace
 
 std::string HmacSha256(std::string_view key, std::string_view data) {
+  uint8_t out[32];
+  HmacSha256To(key, data, out);
+  return std::string(reinterpret_cast<const char*>(out), sizeof out);
+}
+
+void HmacSha256To(std::string_view key, std::string_view data, uint8_t (&out)[32]) {
   thread_local ThreadHmac hmac;
-  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned char buf[EVP_MAX_MD_SIZE];
   size_t out_len = 0;
-  if (!hmac.Mac(key, data, out, out_len)) Fatal("HMAC-SHA-256 failed");
-  return std::string(reinterpret_cast<const char*>(out), out_len);
+  if (!hmac.Mac(key, data, buf, out_len)) Fatal("HMAC-SHA-256 failed");
+  std::memcpy(out, buf, sizeof out);
 }
 
 std::string HmacSha256Hex(std::string_view key, std::string_view data) {

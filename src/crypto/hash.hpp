@@ -14,6 +14,8 @@ std::string Sha256Hex(std::string_view data);
 
 // HMAC-SHA-256; returns the raw 32-byte tag.
 std::string HmacSha256(std::string_view key, std::string_view data);
+// HmacSha256 into a caller's buffer (no allocation, for client authentication).
+void HmacSha256To(std::string_view key, std::string_view data, uint8_t (&out)[32]);
 // Lower-case hex of HmacSha256.
 std::string HmacSha256Hex(std::string_view key, std::string_view data);
 

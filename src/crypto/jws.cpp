@@ -80,17 +80,26 @@ class ThreadCtxCache {
       it = entries_.begin();
     }
     if (it->copyable) {
-      if (EVP_MD_CTX_copy_ex(work_, it->tmpl) == 1) return work_;
+      if (EVP_MD_CTX_copy_ex(work_, it->tmpl) == 1) return Finalising(work_);
       // Some providers cannot duplicate a context (this has varied for Ed25519
       // across OpenSSL 3 releases): fall back to a fresh init for this key.
       ERR_clear_error();
       it->copyable = false;
     }
     EVP_MD_CTX_reset(work_);
-    return Init(work_, pkey, md) ? work_ : nullptr;
+    return Init(work_, pkey, md) ? Finalising(work_) : nullptr;
   }
 
  private:
+  // The work context serves exactly one EVP_DigestSign / EVP_DigestVerify call. Without
+  // this flag OpenSSL 3 duplicates the whole signature context inside every
+  // EVP_DigestSignFinal / EVP_DigestVerifyFinal (so that the caller could go on
+  // updating it): an allocation-heavy copy per token that nobody needs here.
+  static EVP_MD_CTX* Finalising(EVP_MD_CTX* ctx) {
+    EVP_MD_CTX_set_flags(ctx, EVP_MD_CTX_FLAG_FINALISE);
+    return ctx;
+  }
+
   static constexpr size_t kMaxEntries = 16;
   struct Entry {
     uint64_t id;

@@ -1,5 +1,7 @@
 #include "http/form.hpp"
 
+#include "core/swar.hpp"
+
 #include <boost/url/encoding_opts.hpp>
 #include <boost/url/pct_string_view.hpp>
 
@@ -13,15 +15,7 @@ namespace {
 // or when the result is not UTF-8.
 std::optional<std::string> DecodeComponent(std::string_view encoded) {
   // Common case (grant types, tokens, ids): plain ASCII with nothing to decode.
-  bool plain = true;
-  for (char ch : encoded) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '%' || c == '+' || c >= 0x80) {
-      plain = false;
-      break;
-    }
-  }
-  if (plain) return std::string(encoded);
+  if (!core::swar::HasFormSpecial(encoded)) return std::string(encoded);
   auto pct = boost::urls::make_pct_string_view(encoded);
   if (!pct) return std::nullopt;
   boost::urls::encoding_opts opts;

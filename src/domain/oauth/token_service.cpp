@@ -532,6 +532,12 @@ void TokenService::VerifiedCache::Put(const std::string& key,
 }
 
 core::Result<AccessTokenInfo> TokenService::Validate(std::string_view token, bool may_load) {
+  TRY_ASSIGN(auto shared, ValidateShared(token, may_load));
+  return AccessTokenInfo(*shared);
+}
+
+core::Result<std::shared_ptr<const AccessTokenInfo>> TokenService::ValidateShared(
+    std::string_view token, bool may_load) {
   const auto digest = crypto::Sha256(token);
   const std::string key(reinterpret_cast<const char*>(digest.data()), digest.size());
   std::shared_ptr<const AccessTokenInfo> cached = verified_.Find(key);
@@ -542,7 +548,7 @@ core::Result<AccessTokenInfo> TokenService::Validate(std::string_view token, boo
   } else if (clock_.NowSeconds() > cached->exp_s + settings_.leeway_s) {
     return core::Error::OAuth("invalid_token", "Token has expired");
   }
-  AccessTokenInfo info = *cached;
+  const AccessTokenInfo& info = *cached;
   if (revocations_.IsRevoked(info.jti))
     return core::Error::OAuth("invalid_token", "Token has been revoked");
   for (const auto& chain : info.chain_ids)
@@ -561,7 +567,7 @@ core::Result<AccessTokenInfo> TokenService::Validate(std::string_view token, boo
       return core::Error::OAuth("invalid_token", "Agent or its organization is not active");
     if (holder->agent.organization_id != info.organization_id)
       return core::Error::OAuth("invalid_token", "Agent has changed organization");
-    return info;
+    return cached;
   }
   TRY_ASSIGN(auto record, clients_.Find(info.agent_id, may_load));
   if (!record || !record->Usable())
@@ -576,12 +582,13 @@ core::Result<AccessTokenInfo> TokenService::Validate(std::string_view token, boo
   // authority in the one it left.
   if (record->agent.organization_id != info.organization_id)
     return core::Error::OAuth("invalid_token", "Agent has changed organization");
-  return info;
+  return cached;
 }
 
 core::Result<Principal> TokenService::AuthenticateBearer(std::string_view token,
                                                          const Policy& policy, bool may_load) {
-  TRY_ASSIGN(AccessTokenInfo info, Validate(token, may_load));
+  TRY_ASSIGN(auto validated, ValidateShared(token, may_load));
+  const AccessTokenInfo& info = *validated;
   bool audience_ok = false;
   if (auto* aud = info.claims.if_contains("aud")) {
     if (aud->is_string()) audience_ok = aud->as_string() == settings_.audience;
@@ -595,7 +602,7 @@ core::Result<Principal> TokenService::AuthenticateBearer(std::string_view token,
   // external subject is no agent here (and its scopes are within the holder's own).
   p.agent_id = info.partner_id.empty() ? info.agent_id : info.client_id;
   p.organization_id = info.organization_id;
-  p.scopes = std::move(info.scopes);
+  p.scopes = info.scopes;
   p.cross_tenant = policy.IsCrossTenant(p.scopes);
   p.jti = info.jti;
   p.jkt = info.jkt;

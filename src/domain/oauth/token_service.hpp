@@ -203,6 +203,9 @@ class TokenService {
 
   // For introspection: any of our access tokens, whatever its audience.
   core::Result<AccessTokenInfo> Validate(std::string_view token, bool may_load = true);
+  // Validate without copying: the verified-token cache's own entry (immutable, shared).
+  core::Result<std::shared_ptr<const AccessTokenInfo>> ValidateShared(std::string_view token,
+                                                                      bool may_load = true);
   // For Bearer authentication of our API: additionally requires our API audience.
   core::Result<Principal> AuthenticateBearer(std::string_view token, const Policy& policy,
                                              bool may_load = true);

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <boost/json/array.hpp>
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace agentidp::core {
 namespace {
@@ -177,6 +179,85 @@ TEST(AppendJsonString, KeyIsAStringAndAColon) {
   std::string out;
   AppendJsonKey(out, "a\"b");
   EXPECT_EQ(out, R"("a\"b":)");
+}
+
+// Long strings cross the eight-byte blocks of the escape scan: each byte value at each
+// position of a 21-byte string.
+TEST(AppendJsonString, WritesWhatSerializeWritesAtEveryPositionOfALongString) {
+  for (size_t pos = 0; pos < 21; ++pos) {
+    for (int c = 0; c < 256; ++c) {
+      std::string s = "abcdefghijklmnopqrstu";
+      s[pos] = static_cast<char>(c);
+      std::string ours = "[";
+      AppendJsonString(ours, s);
+      ours += "]";
+      boost::json::array expected;
+      expected.emplace_back(boost::json::string_view(s));
+      ASSERT_EQ(ours, JsonSerialize(expected)) << "byte " << c << " at " << pos;
+    }
+  }
+}
+
+TEST(JsonObjectWriter, WritesWhatSerializeWritesForTheSameMembers) {
+  const std::vector<std::string> tricky = {
+      "plain",
+      "quote \" and backslash \\ and slash /",
+      "controls \b\f\n\r\t \x01\x1f\x7f",
+      std::string("nul \0 inside", 13),
+      "UTF-8: \xc3\xa9 \xe2\x80\xa8 \xe2\x80\xa9 \xf0\x9f\x98\x80 \xef\xbb\xbf",
+      "not UTF-8: \xff\xfe \xc3",
+      "eyJhbGciOiJFUzI1NiIsImtpZCI6ImsxIiwidHlwIjoiYXQrand0In0.eyJpc3MiOiJodHRwOi8v",
+      "</script><!-- \\u0000 -->",
+  };
+  for (const std::string& v : tricky) {
+    for (const std::string& k : tricky) {
+      boost::json::object o;
+      o["a"] = boost::json::string_view(v);
+      o[k] = boost::json::string_view(v);
+      o["n"] = -42;
+      o["z"] = false;
+      std::string ours;
+      JsonObjectWriter w(ours);
+      w.String("a", v).String(k, v).Int("n", -42).Bool("z", false);
+      w.Finish();
+      EXPECT_EQ(ours, JsonSerialize(o)) << v;
+      // Where the text is valid JSON (valid UTF-8), it reads back as the same document.
+      auto parsed = ParseJsonObjectStrict(ours);
+      if (parsed.ok()) {
+        EXPECT_EQ(*parsed, o);
+      }
+    }
+  }
+  EXPECT_TRUE(ParseJsonObjectStrict([&] {
+                std::string t;
+                JsonObjectWriter w(t);
+                w.String(tricky[4], tricky[2]).String("q", tricky[1]).String("nul", tricky[3]);
+                w.Finish();
+                return t;
+              }())
+                  .ok());
+}
+
+TEST(JsonObjectWriter, WritesEveryKindOfValueAsSerializeDoes) {
+  auto value = ParseJsonStrict(
+      R"({"s":"x\"y\u00e9","i":-9223372036854775808,"u":18446744073709551615,"big":9223372036854775807,)"
+      R"("t":true,"f":false,"n":null,"d":1.5,"e":-0.0,"x":1e300,"arr":[1,"two",{"three":[]}],)"
+      R"("obj":{"k":"v","nested":{"a":[null]}},"empty":{},"ea":[]})");
+  ASSERT_TRUE(value.ok());
+  const boost::json::object& o = value->as_object();
+  std::string ours;
+  JsonObjectWriter w(ours);
+  for (const auto& kv : o) w.Value(std::string_view(kv.key().data(), kv.key().size()), kv.value());
+  w.Finish();
+  EXPECT_EQ(ours, JsonSerialize(o));
+  std::string empty;
+  JsonObjectWriter(empty).Finish();
+  EXPECT_EQ(empty, "{}");
+  std::string ints;
+  JsonObjectWriter iw(ints);
+  iw.Int("min", INT64_MIN).Int("max", INT64_MAX).Int("zero", 0);
+  iw.Finish();
+  EXPECT_EQ(ints, R"({"min":-9223372036854775808,"max":9223372036854775807,"zero":0})");
 }
 
 }  // namespace

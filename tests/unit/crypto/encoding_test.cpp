@@ -18,6 +18,26 @@ TEST(Base64Url, EncodesRfc4648Vectors) {
   EXPECT_EQ(Base64UrlEncode("foobar"), "Zm9vYmFy");
 }
 
+// Every byte value in every position of a 3-byte group, and every length up to 40, round
+// trip; the output uses only the URL-safe alphabet, unpadded.
+TEST(Base64Url, RoundTripsEveryByteInEveryPosition) {
+  for (size_t len = 0; len <= 40; ++len) {
+    for (int c = 0; c < 256; ++c) {
+      std::string in(len, '\x5a');
+      if (len > 0) in[c % len] = static_cast<char>(c);
+      if (len > 1) in[(c + 1) % len] = static_cast<char>(255 - c);
+      std::string enc = Base64UrlEncode(in);
+      ASSERT_EQ(enc.size(), (len * 4 + 2) / 3);
+      ASSERT_EQ(
+          enc.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+          std::string::npos);
+      auto dec = Base64UrlDecode(enc);
+      ASSERT_TRUE(dec.has_value()) << enc;
+      ASSERT_EQ(*dec, in) << len << " " << c;
+    }
+  }
+}
+
 TEST(Base64Url, UsesUrlSafeAlphabet) {
   EXPECT_EQ(Base64UrlEncode("\xFB\xFF"), "-_8");
   EXPECT_EQ(Base64UrlDecode("-_8"), std::string("\xFB\xFF"));

@@ -38,6 +38,9 @@ TEST(HmacSha256, RawIs32BytesAndMatchesHex) {
   std::string raw = HmacSha256("k", "data");
   ASSERT_EQ(raw.size(), 32u);
   EXPECT_EQ(HexEncode(raw), HmacSha256Hex("k", "data"));
+  uint8_t to[32];
+  HmacSha256To("k", "data", to);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(to), sizeof to), raw);
   EXPECT_EQ(HmacSha256("", "data").size(), 32u);
   EXPECT_NE(HmacSha256("k1", "data"), HmacSha256("k2", "data"));
 }

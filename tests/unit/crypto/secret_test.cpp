@@ -39,6 +39,12 @@ TEST(ClientSecret, VerifiesOnlyTheRightSecretAndPepper) {
   EXPECT_FALSE(VerifyClientSecret("pepper", secret, ""));
   // The stored value is compared as-is: the secret itself is not a valid hash.
   EXPECT_FALSE(VerifyClientSecret("pepper", secret, secret));
+  // Any one character of the stored hash changed (including to upper case) fails.
+  for (size_t i = 0; i < stored.size(); ++i) {
+    std::string changed = stored;
+    changed[i] = changed[i] == '0' ? '1' : (changed[i] >= 'a' ? changed[i] - 32 : '0');
+    EXPECT_FALSE(VerifyClientSecret("pepper", secret, changed)) << i;
+  }
 }
 
 }  // namespace
