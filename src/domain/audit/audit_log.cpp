@@ -2,6 +2,8 @@
 
 #include "crypto/hash.hpp"
 
+#include <pthread.h>
+
 #include <chrono>
 
 namespace agentidp::domain {
@@ -179,6 +181,7 @@ void AuditWriter::Run() {
 }
 
 void AuditWriter::RunSync() {
+  pthread_setname_np(pthread_self(), "agentidp-fsync");
   std::vector<Committed> batches;
   for (;;) {
     core::Status status = core::Ok();

@@ -1,6 +1,7 @@
 #include "store/sqlite/database.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -132,6 +133,7 @@ int Database::OnWalCommit(void* database, sqlite3* /*db*/, const char* /*name*/,
 }
 
 void Database::RunCheckpointer() {
+  pthread_setname_np(pthread_self(), "agentidp-ckpt");
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(checkpoint_mutex_);
