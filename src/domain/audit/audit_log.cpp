@@ -123,9 +123,16 @@ void AuditWriter::Run() {
     bool failed = false;
     {
       std::unique_lock lock(mu_);
-      writer_idle_ = true;
-      cv_.wait(lock, ready);
+      while (!ready()) {
+        // Submit wakes the writer only for an event into an empty queue; while it waits for
+        // the sync thread to take the previous batch, only the sync thread wakes it (else
+        // every token would wake it for nothing).
+        writer_idle_ = queue_.empty();
+        writer_waiting_ = true;
+        cv_.wait(lock);
+      }
       writer_idle_ = false;
+      writer_waiting_ = false;
       if (queue_.empty()) {  // stopping, and everything queued is committed
         writer_exited_ = true;
         sync_cv_.notify_one();
@@ -191,7 +198,7 @@ void AuditWriter::RunSync() {
       if (committed_.empty()) return;  // the writer is gone and every batch is completed
       // Every batch taken here was committed before the sync below begins.
       batches.swap(committed_);
-      if (writer_idle_) cv_.notify_one();
+      if (writer_waiting_) cv_.notify_one();
       if (failed_) status = *failed_;
     }
     if (status.ok()) {

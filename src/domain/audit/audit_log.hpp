@@ -103,7 +103,8 @@ class AuditWriter {
   std::condition_variable sync_cv_;  // the sync thread waits on it
   std::deque<Pending> queue_;
   bool stopping_ = false;
-  bool writer_idle_ = false;  // the writer waits on cv_: only then does Submit notify
+  bool writer_idle_ = false;     // the writer waits for events: only then does Submit notify
+  bool writer_waiting_ = false;  // the writer waits on cv_ (for events or for the sync thread)
   bool writer_exited_ = false;
   std::vector<Committed> committed_;      // committed, waiting for the next sync to begin
   std::optional<core::Error> failed_;     // the first failed sync's error (sticky)
