@@ -259,6 +259,85 @@ TEST_F(SqliteStoreTest, AnsweredAppendSurvivesSigkill) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Deferred sync (the audit writer's pipeline): batches commit on a synchronous=NORMAL
+// connection and become durable with SyncAppended (an fdatasync of the WAL).
+
+TEST_F(SqliteStoreTest, UnsyncedAppendsChainWithEveryOtherWriteAndSurviveSigkill) {
+  const std::string db = (dir_.path() / "deferred.db").string();
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(ready[0]);
+    auto store = SqliteStore::Open(db);
+    if (!store.ok() || !(*store)->Migrate().ok()) ::_exit(2);
+    domain::AuditStore& audit = (*store)->audit();
+    if (!audit.DefersSync()) ::_exit(3);
+    // Deferred batches (both the one-statement and the transactional path) interleaved with
+    // durable appends and other writes on the other writer connection.
+    std::vector<domain::AuditEvent> small = {MakeEvent("d-0", kT0), MakeEvent("d-1", kT0 + 1)};
+    if (!audit.AppendBatchUnsynced(small, kTestHasher).ok()) ::_exit(4);
+    std::vector<domain::AuditEvent> durable = {MakeEvent("f-0", kT0 + 2)};
+    if (!audit.AppendBatch(durable, kTestHasher).ok()) ::_exit(5);
+    if (!(*store)->meta().Put("between", "yes").ok()) ::_exit(6);
+    std::vector<domain::AuditEvent> large;
+    for (int i = 0; i < 40; ++i) large.push_back(MakeEvent("l-" + std::to_string(i), kT0 + 3 + i));
+    if (!audit.AppendBatchUnsynced(large, kTestHasher).ok()) ::_exit(7);
+    if (!audit.SyncAppended().ok()) ::_exit(8);
+    char byte = 1;
+    if (::write(ready[1], &byte, 1) != 1) ::_exit(9);
+    while (true) ::pause();
+  }
+  ::close(ready[1]);
+  char byte = 0;
+  ASSERT_EQ(::read(ready[0], &byte, 1), 1);
+  ::close(ready[0]);
+  ::kill(child, SIGKILL);
+  int wstatus = 0;
+  ::waitpid(child, &wstatus, 0);
+  ASSERT_TRUE(WIFSIGNALED(wstatus));
+
+  auto reopened = OpenMigrated(db);
+  ASSERT_NE(reopened, nullptr);
+  auto chain = ScanAll(reopened->audit());
+  ASSERT_EQ(chain.size(), 43u);
+  EXPECT_EQ(chain[0].event_id, "d-0");
+  EXPECT_EQ(chain[2].event_id, "f-0");
+  EXPECT_EQ(chain[42].event_id, "l-39");
+  ExpectUnbrokenChain(chain, "");
+  ASSERT_OK_AND_ASSIGN(auto between, reopened->meta().Get("between"));
+  EXPECT_EQ(between, std::optional<std::string>("yes"));
+}
+
+TEST_F(SqliteStoreTest, CheckpointsRunInTheBackgroundOnceTheWalGrows) {
+  // Nothing but the background checkpointer copies WAL frames into the database file while
+  // the store is open (the writers' autocheckpoint is replaced by it).
+  struct stat before {};
+  ASSERT_EQ(::stat(path().c_str(), &before), 0);
+  domain::AuditStore& audit = store_->audit();
+  ASSERT_TRUE(audit.DefersSync());
+  int64_t t = kT0;
+  // ~2 WAL pages per 16-event batch: 1,200 batches pass the 1,000-frame threshold.
+  for (int batch = 0; batch < 1200; ++batch) {
+    std::vector<domain::AuditEvent> events;
+    for (int i = 0; i < 16; ++i, ++t) events.push_back(MakeEvent("c-" + std::to_string(t), t));
+    ASSERT_OK(audit.AppendBatchUnsynced(events, kTestHasher));
+  }
+  ASSERT_OK(audit.SyncAppended());
+  struct stat after {};
+  for (int i = 0; i < 500; ++i) {
+    ASSERT_EQ(::stat(path().c_str(), &after), 0);
+    if (after.st_size > before.st_size) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GT(after.st_size, before.st_size);
+  auto chain = ScanAll(audit);
+  ASSERT_EQ(chain.size(), 1200u * 16u);
+  ExpectUnbrokenChain(chain, "");
+}
+
+// ---------------------------------------------------------------------------------------
 // Row mapping (store/common/rows.hpp): a JSON-array column that does not hold an array of
 // strings is a store error, never a half-read row; the detail names the backend and column.
 
