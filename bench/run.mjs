@@ -143,8 +143,7 @@ async function measure({ label, url, script, env: wrkEnv, pid, withDescendants =
 // (tid = pid, it only waits for signals), the upkeep thread and the audit
 // writer keep the process name "agentidp". Under token load the busiest of
 // those besides the main thread is the audit writer (group commit), so that
-// one is reported as "writer", together with its sync stage (agentidp-fsync)
-// and the SQLite checkpointer (agentidp-ckpt).
+// one is reported as "writer".
 function threadBreakdown(pid, before, after, seconds) {
   const hz = clockTicksPerSecond();
   const cores = (tid) => ((after.get(tid)?.ticks ?? 0) - (before.get(tid)?.ticks ?? 0)) / hz / seconds;
@@ -156,13 +155,11 @@ function threadBreakdown(pid, before, after, seconds) {
     if (t.name.startsWith('agentidp-io-')) { out.io += c; out.ioSystem += part(tid, 'stime'); out.ioThreads += 1; }
     else if (t.name.startsWith('agentidp-wo-')) { out.pool += c; out.poolThreads += 1; }
     else if (tid !== pid && t.name === 'agentidp') unnamed.push({ tid, c });
-    // The audit writer's sync stage (fdatasync of the WAL) and the SQLite checkpointer.
-    else if (t.name === 'agentidp-fsync' || t.name === 'agentidp-ckpt') { out.writer += c; out.writerSystem += part(tid, 'stime'); }
     else out.rest += c;
   }
   unnamed.sort((a, b) => b.c - a.c);
-  out.writer += unnamed[0]?.c ?? 0;
-  out.writerSystem += unnamed[0] ? part(unnamed[0].tid, 'stime') : 0;
+  out.writer = unnamed[0]?.c ?? 0;
+  out.writerSystem = unnamed[0] ? part(unnamed[0].tid, 'stime') : 0;
   for (const u of unnamed.slice(1)) out.rest += u.c;
   out.total = out.io + out.pool + out.writer + out.rest;
   return out;
@@ -457,7 +454,7 @@ function render(results) {
     L.push('## Where the server CPU goes (cores, per thread group, from /proc/<pid>/task/*/stat)');
     L.push('');
     L.push('"writer" is the busiest thread named `agentidp` other than the main thread: the audit writer '
-      + '(group commit) under token load, plus its sync stage (`agentidp-fsync`) and the SQLite checkpointer (`agentidp-ckpt`). "rest" is the main thread, the upkeep thread and anything unnamed.');
+      + '(group commit) under token load. "rest" is the main thread, the upkeep thread and anything unnamed.');
     L.push('');
     L.push('Cells are user+system CPU in cores, the system (kernel: syscalls, loopback TCP, fsync) part in parentheses, the number of threads in brackets.');
     L.push('');

@@ -103,17 +103,6 @@ class AuditStore {
   // Runs in the system scope: one batch holds events of many organizations.
   using Hasher = std::function<std::string(const AuditEvent& ev)>;  // uses ev.previous_hash
   virtual Status AppendBatch(std::vector<AuditEvent>& events, const Hasher& hasher) = 0;
-  // Pipelined durability (docs/decisions.md, "The audit commit cycle: commit, then sync").
-  // A store that DefersSync() commits AppendBatchUnsynced's batch (atomic, visible, chained)
-  // without waiting for the disk; the batch is durable once a SyncAppended() call that began
-  // after AppendBatchUnsynced returned has succeeded. A failed SyncAppended leaves every batch
-  // appended before it of unknown durability, for good: a retry may succeed without the data
-  // being on disk. The defaults are a store whose AppendBatch is durable when it returns.
-  virtual bool DefersSync() const { return false; }
-  virtual Status AppendBatchUnsynced(std::vector<AuditEvent>& events, const Hasher& hasher) {
-    return AppendBatch(events, hasher);
-  }
-  virtual Status SyncAppended() { return core::Ok(); }
   virtual Result<std::optional<AuditEvent>> Get(const TenantScope& scope,
                                                 const std::string& event_id) = 0;
   // Newest first.

@@ -2,8 +2,6 @@
 
 #include "crypto/hash.hpp"
 
-#include <pthread.h>
-
 #include <chrono>
 
 namespace agentidp::domain {
@@ -25,30 +23,17 @@ std::string AuditEventHash(const AuditEvent& ev) {
 }
 
 AuditWriter::AuditWriter(AuditStore& store, const core::Clock& clock, core::Random& random,
-                         size_t max_batch, size_t max_pending, SyncFn sync)
+                         size_t max_batch, size_t max_pending)
     : store_(store),
       clock_(clock),
       random_(random),
       max_batch_(max_batch),
       max_pending_(max_pending),
-      pipelined_(sync != nullptr || store.DefersSync()),
-      sync_(sync ? std::move(sync) : SyncFn([&store] { return store.SyncAppended(); })) {
-  thread_ = std::thread([this] { Run(); });
-  if (pipelined_) sync_thread_ = std::thread([this] { RunSync(); });
-}
+      thread_([this] { Run(); }) {}
 
 AuditWriter::~AuditWriter() {
   Shutdown();
 }
-
-namespace {
-
-// What every waiter sees once a sync has failed: the node cannot vouch for any later write.
-core::Error AuditUnavailable() {
-  return core::Error::Unavailable("Audit log is unavailable", 30);
-}
-
-}  // namespace
 
 void AuditWriter::Submit(AuditRecord record, Done done) {
   Pending p;
@@ -64,16 +49,13 @@ void AuditWriter::Submit(AuditRecord record, Done done) {
   p.done = std::move(done);
   {
     std::lock_guard lock(mu_);
-    if (!stopping_ && !failed_ && queue_.size() < max_pending_) {
+    if (!stopping_ && queue_.size() < max_pending_) {
       queue_.push_back(std::move(p));
       if (writer_idle_) cv_.notify_one();
       return;
     }
   }
-  if (p.done) {
-    p.done(failed_flag_.load() ? AuditUnavailable()
-                               : core::Error::Unavailable("Audit log is overloaded", 1));
-  }
+  if (p.done) p.done(core::Error::Unavailable("Audit log is overloaded", 1));
 }
 
 core::Status AuditWriter::Write(AuditRecord record) {
@@ -93,18 +75,11 @@ core::Status AuditWriter::Write(AuditRecord record) {
 void AuditWriter::Shutdown() {
   {
     std::lock_guard lock(mu_);
-    if (stopping_ && !thread_.joinable() && !sync_thread_.joinable()) return;
+    if (stopping_ && !thread_.joinable()) return;
     stopping_ = true;
     cv_.notify_all();
   }
   if (thread_.joinable()) thread_.join();
-  if (sync_thread_.joinable()) sync_thread_.join();
-}
-
-void AuditWriter::Complete(std::vector<Done>& done, const core::Status& status) {
-  for (auto& d : done)
-    if (d) d(status);
-  done.clear();
 }
 
 void AuditWriter::Run() {
@@ -112,36 +87,17 @@ void AuditWriter::Run() {
   std::vector<Done> done;
   events.reserve(max_batch_);
   done.reserve(max_batch_);
-  // Pipelined, the writer commits the next batch only once the sync thread has taken the
-  // previous one: a second committed batch could not be synced any earlier (the sync in
-  // progress began before its commit), so its events are better gathered into one commit.
-  auto ready = [&] {
-    if (queue_.empty()) return stopping_;
-    return !pipelined_ || committed_.empty() || failed_.has_value();
-  };
   for (;;) {
-    bool failed = false;
     {
       std::unique_lock lock(mu_);
-      while (!ready()) {
-        // Submit wakes the writer only for an event into an empty queue; while it waits for
-        // the sync thread to take the previous batch, only the sync thread wakes it (else
-        // every token would wake it for nothing).
-        writer_idle_ = queue_.empty();
-        writer_waiting_ = true;
-        cv_.wait(lock);
-      }
+      writer_idle_ = true;
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       writer_idle_ = false;
-      writer_waiting_ = false;
-      if (queue_.empty()) {  // stopping, and everything queued is committed
-        writer_exited_ = true;
-        sync_cv_.notify_one();
-        return;
-      }
+      if (queue_.empty() && stopping_) return;
       // Small batches under concurrent load (a few events per commit, as when every request
       // spends most of its time signing RS256): gather a little longer, so that one commit,
-      // whose cost (WAL pages written, and the sync) hardly depends on its size, serves more
-      // requests. Not for a lone client (batches of one) nor once batches are large anyway.
+      // whose cost hardly depends on its size, serves more requests. Not for a lone client
+      // (batches of one) nor once batches are large anyway.
       if (last_batch_ >= kGatherMinBatch && last_batch_ <= kGatherMaxBatch &&
           queue_.size() < kGatherMaxBatch && !stopping_) {
         lock.unlock();
@@ -153,68 +109,22 @@ void AuditWriter::Run() {
         done.push_back(std::move(queue_.front().done));
         queue_.pop_front();
       }
-      failed = failed_.has_value();
     }
-    core::Status status = failed ? core::Status(AuditUnavailable()) : core::Ok();
-    if (!failed) {
-      auto append = [&] {
-        return pipelined_ ? store_.AppendBatchUnsynced(events, AuditEventHash)
-                          : store_.AppendBatch(events, AuditEventHash);
-      };
-      status = append();
-      // A transient failure (busy store) gets one more try before the waiters are failed.
-      if (!status.ok() && status.error().kind == core::Errc::kUnavailable) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        status = append();
-      }
+    core::Status status = store_.AppendBatch(events, AuditEventHash);
+    // A transient failure (busy store) gets one more try before the waiters are failed.
+    if (!status.ok() && status.error().kind == core::Errc::kUnavailable) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      status = store_.AppendBatch(events, AuditEventHash);
     }
     last_batch_ = events.size();
     if (status.ok()) {
       batches_.fetch_add(1, std::memory_order_relaxed);
       events_.fetch_add(events.size(), std::memory_order_relaxed);
     }
-    if (status.ok() && pipelined_) {
-      // Committed, not yet durable: the sync thread completes it after its next sync.
-      std::lock_guard lock(mu_);
-      committed_.push_back(Committed{std::move(done), events.size()});
-      sync_cv_.notify_one();
-      done = {};
-      done.reserve(max_batch_);
-    } else {
-      Complete(done, status);
-    }
+    for (auto& d : done)
+      if (d) d(status);
+    done.clear();
     events.clear();
-  }
-}
-
-void AuditWriter::RunSync() {
-  pthread_setname_np(pthread_self(), "agentidp-fsync");
-  std::vector<Committed> batches;
-  for (;;) {
-    core::Status status = core::Ok();
-    {
-      std::unique_lock lock(mu_);
-      sync_cv_.wait(lock, [&] { return !committed_.empty() || writer_exited_; });
-      if (committed_.empty()) return;  // the writer is gone and every batch is completed
-      // Every batch taken here was committed before the sync below begins.
-      batches.swap(committed_);
-      if (writer_waiting_) cv_.notify_one();
-      if (failed_) status = *failed_;
-    }
-    if (status.ok()) {
-      status = sync_();
-      syncs_.fetch_add(1, std::memory_order_relaxed);
-      if (!status.ok()) {
-        // Never retried: after a failed fsync the kernel may have marked the unwritten pages
-        // clean, so a later fsync can succeed without the data being on disk.
-        std::lock_guard lock(mu_);
-        failed_ = AuditUnavailable();
-        failed_flag_.store(true);
-        status = *failed_;
-      }
-    }
-    for (auto& batch : batches) Complete(batch.done, status);
-    batches.clear();
   }
 }
 

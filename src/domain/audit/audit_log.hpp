@@ -15,7 +15,6 @@
 #include <mutex>
 #include <optional>
 #include <thread>
-#include <vector>
 
 namespace agentidp::domain {
 
@@ -39,85 +38,53 @@ struct AuditRecord {
 // Group commit (DESIGN §4): callers enqueue events; one thread appends everything pending as
 // one transaction and then completes every waiter of that batch. A completion with ok() means
 // the event is durable.
-//
-// With a store that DefersSync() the cycle is a two-stage pipeline (docs/decisions.md, "The
-// audit commit cycle: commit, then sync"): the writer thread commits a batch without syncing
-// and hands it to the sync thread, which syncs (fdatasync of the WAL) and then completes every
-// batch whose commit returned before that sync began; meanwhile the writer commits the next
-// batch. At most one committed batch waits for the next sync: events that arrive meanwhile
-// gather into the batch after it. A failed sync fails its waiters and, for good, every later
-// event (the node refuses audit writes until it restarts): after a failed fsync the kernel
-// may have dropped the unwritten pages, so no later sync can vouch for them.
 class AuditWriter {
  public:
   using Done = std::function<void(const core::Status&)>;
-  // Makes every batch committed before it began durable. Defaults to store.SyncAppended().
-  using SyncFn = std::function<core::Status()>;
 
   AuditWriter(AuditStore& store, const core::Clock& clock, core::Random& random,
-              size_t max_batch = 512, size_t max_pending = 100'000, SyncFn sync = nullptr);
+              size_t max_batch = 512, size_t max_pending = 100'000);
   ~AuditWriter();
   AuditWriter(const AuditWriter&) = delete;
   AuditWriter& operator=(const AuditWriter&) = delete;
 
-  // Asynchronous: `done` runs on the writer (or sync) thread once the batch holding the event
-  // is durable (or failed). Refuses (Unavailable) immediately when the queue is full or after
-  // a failed sync.
+  // Asynchronous: `done` runs on the writer thread once the batch holding the event commits
+  // (or fails). Refuses (Unavailable) immediately when the queue is full.
   void Submit(AuditRecord record, Done done);
   // Blocking convenience for non-hot paths.
   core::Status Write(AuditRecord record);
   // Fire-and-forget for records whose durability no response depends on.
   void Post(AuditRecord record) { Submit(std::move(record), nullptr); }
 
-  // Stops after committing, syncing and completing everything queued.
+  // Stops after flushing everything queued.
   void Shutdown();
   uint64_t batches_committed() const { return batches_.load(); }
   uint64_t events_committed() const { return events_.load(); }
-  uint64_t syncs() const { return syncs_.load(); }
-  // True once a sync failed: every audit write is refused until the process restarts.
-  bool failed() const { return failed_flag_.load(); }
 
  private:
   struct Pending {
     AuditEvent event;
     Done done;
   };
-  // A committed batch waiting for its sync.
-  struct Committed {
-    std::vector<Done> done;
-    size_t events = 0;
-  };
   void Run();
-  void RunSync();
-  void Complete(std::vector<Done>& done, const core::Status& status);
 
   AuditStore& store_;
   const core::Clock& clock_;
   core::Random& random_;
   const size_t max_batch_;
   const size_t max_pending_;
-  const bool pipelined_;
-  SyncFn sync_;
   std::mutex mu_;
-  std::condition_variable cv_;       // the writer waits on it
-  std::condition_variable sync_cv_;  // the sync thread waits on it
+  std::condition_variable cv_;
   std::deque<Pending> queue_;
   bool stopping_ = false;
-  bool writer_idle_ = false;     // the writer waits for events: only then does Submit notify
-  bool writer_waiting_ = false;  // the writer waits on cv_ (for events or for the sync thread)
-  bool writer_exited_ = false;
-  std::vector<Committed> committed_;      // committed, waiting for the next sync to begin
-  std::optional<core::Error> failed_;     // the first failed sync's error (sticky)
-  std::atomic<bool> failed_flag_{false};  // failed_.has_value(), readable without mu_
-  size_t last_batch_ = 0;                 // writer thread only
+  bool writer_idle_ = false;  // the writer waits on cv_: only then does Submit notify
+  size_t last_batch_ = 0;     // writer thread only
   static constexpr size_t kGatherMinBatch = 2;
   static constexpr size_t kGatherMaxBatch = 8;
   static constexpr std::chrono::microseconds kGatherDelay{1500};
   std::atomic<uint64_t> batches_{0};
   std::atomic<uint64_t> events_{0};
-  std::atomic<uint64_t> syncs_{0};
   std::thread thread_;
-  std::thread sync_thread_;
 };
 
 struct ChainVerification {

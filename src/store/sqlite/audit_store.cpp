@@ -133,60 +133,36 @@ core::Status InsertRows(Connection& connection, std::vector<domain::AuditEvent>&
 
 core::Status AuditStore::AppendBatch(std::vector<domain::AuditEvent>& events,
                                      const Hasher& hasher) {
-  return Append(events, hasher, Database::Sync::kAtCommit);
-}
-
-core::Status AuditStore::AppendBatchUnsynced(std::vector<domain::AuditEvent>& events,
-                                             const Hasher& hasher) {
-  return Append(events, hasher,
-                database_.CanDeferSync() ? Database::Sync::kDeferred : Database::Sync::kAtCommit);
-}
-
-bool AuditStore::DefersSync() const {
-  return database_.CanDeferSync();
-}
-
-core::Status AuditStore::SyncAppended() {
-  return database_.SyncWal();
-}
-
-core::Status AuditStore::Append(std::vector<domain::AuditEvent>& events, const Hasher& hasher,
-                                Database::Sync sync) {
   if (events.empty()) return core::Ok();
   core::Status appended = core::Ok();
   bool done = false;
   // Fast path for a batch that fits one statement: that statement on its own is a
   // transaction (atomic, and durable when it returns: synchronous=FULL syncs the WAL at its
-  // commit; with Sync::kDeferred, after the caller's SyncAppended), so it needs no
-  // BEGIN/COMMIT and no statement journal. The head is read just
+  // commit), so it needs no BEGIN/COMMIT and no statement journal. The head is read just
   // before it, under the same writer lock; if another process appended in between, the
   // chain trigger refuses the INSERT (nothing is written) and the batch goes the
   // transactional way below, which reads the head inside its transaction. A busy store or
   // a duplicate event id would fail there the same way: those are answered at once.
   if (events.size() <= kSmallBatch) {
-    appended = database_.Write(
-        [&](Connection& connection) -> core::Status {
-          if (connection.InTransaction()) return core::Error::Internal("Store error");
-          TRY_ASSIGN(std::string head, ReadSingleText(connection, kSelectHead));
-          ChainTo(std::move(head), events, hasher);
-          return InsertRows(connection, events, 0, events.size());
-        },
-        sync);
+    appended = database_.Write([&](Connection& connection) -> core::Status {
+      if (connection.InTransaction()) return core::Error::Internal("Store error");
+      TRY_ASSIGN(std::string head, ReadSingleText(connection, kSelectHead));
+      ChainTo(std::move(head), events, hasher);
+      return InsertRows(connection, events, 0, events.size());
+    });
     done = appended.ok() || appended.error().kind != core::Errc::kInternal;
   }
   if (!done) {
-    appended = database_.WriteTransaction(
-        [&](Connection& connection) -> core::Status {
-          TRY_ASSIGN(std::string head, ReadSingleText(connection, kSelectHead));
-          ChainTo(std::move(head), events, hasher);
-          for (size_t next = 0; next < events.size();) {
-            const size_t rows = ChunkRows(events.size() - next);
-            TRY(InsertRows(connection, events, next, rows));
-            next += rows;
-          }
-          return core::Ok();
-        },
-        sync);
+    appended = database_.WriteTransaction([&](Connection& connection) -> core::Status {
+      TRY_ASSIGN(std::string head, ReadSingleText(connection, kSelectHead));
+      ChainTo(std::move(head), events, hasher);
+      for (size_t next = 0; next < events.size();) {
+        const size_t rows = ChunkRows(events.size() - next);
+        TRY(InsertRows(connection, events, next, rows));
+        next += rows;
+      }
+      return core::Ok();
+    });
   }
   if (!appended.ok()) {
     // Nothing was written: do not let the caller see chain positions that do not exist.

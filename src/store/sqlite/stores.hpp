@@ -74,11 +74,6 @@ class AuditStore final : public domain::AuditStore {
  public:
   explicit AuditStore(Database& database) : database_(database) {}
   core::Status AppendBatch(std::vector<domain::AuditEvent>& events, const Hasher& hasher) override;
-  // Commits on the deferred writer (synchronous=NORMAL); SyncAppended fdatasyncs the WAL.
-  bool DefersSync() const override;
-  core::Status AppendBatchUnsynced(std::vector<domain::AuditEvent>& events,
-                                   const Hasher& hasher) override;
-  core::Status SyncAppended() override;
   core::Result<std::optional<domain::AuditEvent>> Get(const domain::TenantScope& scope,
                                                       const std::string& event_id) override;
   core::Result<domain::PageOf<domain::AuditEvent>> List(const domain::TenantScope& scope,
@@ -90,8 +85,6 @@ class AuditStore final : public domain::AuditStore {
   core::Result<int64_t> PurgeBefore(int64_t before_ms) override;
 
  private:
-  core::Status Append(std::vector<domain::AuditEvent>& events, const Hasher& hasher,
-                      Database::Sync sync);
   Database& database_;
 };
 
