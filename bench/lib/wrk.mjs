@@ -44,7 +44,9 @@ export function runWrk({ url, script, env = {}, threads = 2, connections = 64, d
     child.stdout.on('data', (c) => { out += c; });
     child.stderr.on('data', (c) => { err += c; });
     child.on('error', (e) => { clearInterval(timer); reject(e); });
-    child.on('exit', (code) => {
+    // 'close', not 'exit': 'exit' may fire before stdout has been read to its end, which
+    // lost wrk's report now and then (an empty `out` with exit code 0).
+    child.on('close', (code) => {
       clearInterval(timer);
       const report = parseWrkReport(out);
       if (code !== 0 || !report) {
