@@ -4,9 +4,9 @@
 //
 // Most of an ECDSA signature's cost does not depend on the message or the key: drawing the
 // nonce k, the point multiplication k·G that gives r, and the inversion k⁻¹ mod n. This pool
-// computes (k⁻¹, r) pairs ahead of time on a background thread that runs at SCHED_IDLE, i.e.
-// only on CPU time nothing else wants; a signature then costs one SHA-256 and two modular
-// multiplications (s = k⁻¹·(z + r·d) mod n, ~1 µs instead of ~25 µs). When the pool is
+// computes (k⁻¹, r) pairs ahead of time on a background thread at the lowest priority (nice
+// 19), i.e. mostly on CPU time nothing else wants; a signature then costs one SHA-256 and two
+// modular multiplications (s = k⁻¹·(z + r·d) mod n, ~1 µs instead of ~25 µs). When the pool is
 // empty, callers sign the ordinary way. docs/decisions.md, "ES256 nonces computed ahead".
 //
 // Each pair is handed out exactly once (popped under the pool's lock) and cleared as soon as
@@ -57,8 +57,8 @@ class EcdsaPresignPool {
 
  private:
   // Plain bytes, not BIGNUMs: a BIGNUM allocated by the filler and freed by a request's
-  // thread would take the allocator's locks of the filler's arena, which a preempted
-  // SCHED_IDLE thread may be holding.
+  // thread would take the allocator's locks of the filler's arena, which the preempted
+  // low-priority filler may be holding.
   struct Pair {
     unsigned char kinv[32];
     unsigned char r[32];
