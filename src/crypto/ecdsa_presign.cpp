@@ -11,20 +11,18 @@
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/obj_mac.h>
-#include <pthread.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include <stdexcept>
 
 namespace agentidp::crypto {
 
 namespace {
-constexpr size_t kBlock = 32;  // pairs computed between two looks at the pool
 constexpr int kP256Bytes = 32;
 }  // namespace
 
-EcdsaPresignPool::EcdsaPresignPool(size_t capacity, bool start_filler) : capacity_(capacity) {
+std::atomic<bool> EcdsaPresignPool::in_use_{false};
+
+EcdsaPresignPool::EcdsaPresignPool(size_t capacity) : capacity_(capacity) {
   setup_key_ = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
   setup_ctx_ = BN_CTX_new();
   // ECDSA_sign_setup wants a key with a private part; the pairs do not depend on it (without
@@ -35,24 +33,16 @@ EcdsaPresignPool::EcdsaPresignPool(size_t capacity, bool start_filler) : capacit
     throw std::runtime_error("ECDSA presign pool: OpenSSL set-up failed");
   }
   pairs_.reserve(capacity_);
-  if (start_filler && capacity_ > 0) filler_ = std::thread([this] { Run(); });
 }
 
 EcdsaPresignPool::~EcdsaPresignPool() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  stop_.store(true, std::memory_order_relaxed);
-  cv_.notify_all();
-  if (filler_.joinable()) filler_.join();
   for (auto& p : pairs_) Clear(p);
   EC_KEY_free(setup_key_);
   BN_CTX_free(setup_ctx_);
 }
 
 EcdsaPresignPool& EcdsaPresignPool::Shared() {
-  static EcdsaPresignPool pool(4096, true);
+  static EcdsaPresignPool pool(4096);
   return pool;
 }
 
@@ -66,6 +56,7 @@ std::shared_ptr<EC_KEY> EcdsaPresignPool::SigningKey(EVP_PKEY* pkey) {
     EC_KEY_free(key);
     return nullptr;
   }
+  in_use_.store(true, std::memory_order_relaxed);
   return std::shared_ptr<EC_KEY>(key, EC_KEY_free);
 }
 
@@ -85,57 +76,26 @@ bool EcdsaPresignPool::Compute(Pair& out) {
   return ok;
 }
 
-size_t EcdsaPresignPool::Fill(size_t n) {
-  std::lock_guard fill_lock(fill_mu_);
+size_t EcdsaPresignPool::Refill(size_t n) {
+  std::unique_lock fill_lock(fill_mu_, std::try_to_lock);
+  if (!fill_lock.owns_lock() || full()) return 0;
   size_t added = 0;
-  std::vector<Pair> block;
-  block.reserve(kBlock);
-  while (added < n && !stop_.load(std::memory_order_relaxed)) {
-    block.clear();
-    for (size_t i = 0; i < kBlock && added + block.size() < n; ++i) {
-      if (stop_.load(std::memory_order_relaxed)) break;
-      Pair p;
-      if (!Compute(p)) break;
-      block.push_back(p);
-      Clear(p);
-    }
-    if (block.empty()) break;
+  for (size_t i = 0; i < n; ++i) {
+    Pair p;
+    if (!Compute(p)) break;
     std::lock_guard lock(mu_);
-    for (auto& p : block) {
-      if (pairs_.size() < capacity_) {
-        pairs_.push_back(p);
-        ++added;
-      }
-      Clear(p);
+    if (pairs_.size() < capacity_) {
+      pairs_.push_back(p);
+      ++added;
     }
-    if (pairs_.size() >= capacity_) break;
+    Clear(p);
   }
   return added;
 }
 
-void EcdsaPresignPool::Run() {
-  // The lowest priority of the normal class: under load this thread gets little and signing
-  // falls back to the ordinary path; on a server with spare cycles every signature is cheap.
-  // Not SCHED_IDLE: measured, a thread of that class preempted while it held a lock inside
-  // OpenSSL (its random generator's, say) kept requests waiting 90-260 ms at p99; at nice 19
-  // it still gets a slice within milliseconds.
-  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 19);
-  pthread_setname_np(pthread_self(), "agentidp-presig");
-  for (;;) {
-    {
-      std::unique_lock lock(mu_);
-      filler_waiting_ = true;
-      cv_.wait(lock, [&] { return stopping_ || pairs_.size() < capacity_ / 2 || pairs_.empty(); });
-      filler_waiting_ = false;
-      if (stopping_) return;
-    }
-    if (Fill(capacity_) == 0) {
-      // OpenSSL refused (should not happen): do not spin.
-      std::unique_lock lock(mu_);
-      cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
-      if (stopping_) return;
-    }
-  }
+bool EcdsaPresignPool::full() const {
+  std::lock_guard lock(mu_);
+  return pairs_.size() >= capacity_;
 }
 
 size_t EcdsaPresignPool::size() const {
@@ -146,22 +106,16 @@ size_t EcdsaPresignPool::size() const {
 bool EcdsaPresignPool::Sign(EC_KEY* key, const unsigned char* digest, unsigned char* out) {
   Pair p;
   {
-    // Never wait for the lock: its other user is the filler, which runs at the lowest
-    // priority and, preempted while holding it, would make a request wait for it (priority
-    // inversion). Contended means "sign the ordinary way".
+    // Never wait for the lock: a request's thread signs the ordinary way instead.
     std::unique_lock lock(mu_, std::try_to_lock);
     if (!lock.owns_lock()) return false;
-    if (pairs_.empty()) {
-      if (filler_waiting_) cv_.notify_one();
-      return false;
-    }
+    if (pairs_.empty()) return false;
     p = pairs_.back();
     Clear(pairs_.back());  // pop_back leaves the bytes in the vector's storage
     pairs_.pop_back();
-    if (filler_waiting_ && pairs_.size() < capacity_ / 2) cv_.notify_one();
   }
   // The pair is used once whatever happens next. The BIGNUMs are the calling thread's own,
-  // reused from one signature to the next (no allocation shared with the filler).
+  // reused from one signature to the next.
   thread_local struct Scratch {
     BIGNUM* kinv = BN_secure_new();
     BIGNUM* r = BN_new();

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <set>
 #include <string>
 #include <thread>
@@ -27,8 +28,8 @@ struct P256 {
 TEST(EcdsaPresignTest, SignaturesFromPrecomputedNoncesVerify) {
   P256 key;
   ASSERT_NE(key.ec, nullptr);
-  EcdsaPresignPool pool(64, /*start_filler=*/false);
-  ASSERT_EQ(pool.Fill(16), 16u);
+  EcdsaPresignPool pool(64);
+  ASSERT_EQ(pool.Refill(16), 16u);
   for (int i = 0; i < 16; ++i) {
     const std::string input = "header.payload-" + std::to_string(i);
     const auto digest = Sha256(input);
@@ -43,8 +44,8 @@ TEST(EcdsaPresignTest, SignaturesFromPrecomputedNoncesVerify) {
 
 TEST(EcdsaPresignTest, EveryNonceIsUsedOnceAndAnEmptyPoolRefuses) {
   P256 key;
-  EcdsaPresignPool pool(256, /*start_filler=*/false);
-  ASSERT_EQ(pool.Fill(200), 200u);
+  EcdsaPresignPool pool(256);
+  ASSERT_EQ(pool.Refill(200), 200u);
   const auto digest = Sha256("the same input every time");
   std::set<std::string> r_values;
   std::set<std::string> signatures;
@@ -65,8 +66,8 @@ TEST(EcdsaPresignTest, NoncesDoNotDependOnTheSigningKey) {
   // One pool serves every P-256 key (the keys rotate; the pairs need not be recomputed).
   P256 a;
   P256 b;
-  EcdsaPresignPool pool(8, /*start_filler=*/false);
-  ASSERT_EQ(pool.Fill(2), 2u);
+  EcdsaPresignPool pool(8);
+  ASSERT_EQ(pool.Refill(2), 2u);
   const std::string input = "same.input";
   const auto digest = Sha256(input);
   unsigned char sig_a[64];
@@ -79,37 +80,34 @@ TEST(EcdsaPresignTest, NoncesDoNotDependOnTheSigningKey) {
 }
 
 TEST(EcdsaPresignTest, CapacityBoundsThePool) {
-  EcdsaPresignPool pool(10, /*start_filler=*/false);
-  EXPECT_EQ(pool.Fill(25), 10u);
+  EcdsaPresignPool pool(10);
+  EXPECT_EQ(pool.Refill(25), 10u);
   EXPECT_EQ(pool.size(), 10u);
-  EXPECT_EQ(pool.Fill(5), 0u);
+  EXPECT_EQ(pool.Refill(5), 0u);
 }
 
-TEST(EcdsaPresignTest, TheFillerRefillsInTheBackground) {
-  P256 key;
-  EcdsaPresignPool pool(64, /*start_filler=*/true);
-  const auto digest = Sha256("x");
-  unsigned char sig[64];
-  int signed_from_pool = 0;
-  // The filler runs at the lowest priority; on an idle test machine it fills the pool within
-  // milliseconds. Use up to 500 pairs, waiting for the filler whenever the pool is empty.
-  for (int waited_ms = 0; signed_from_pool < 500 && waited_ms < 20'000;) {
-    if (pool.Sign(key.ec.get(), digest.data(), sig)) {
-      ++signed_from_pool;
-      ASSERT_TRUE(VerifyJwsSignature(key.pub, "x", Raw(sig)));
-    } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      ++waited_ms;
-    }
+TEST(EcdsaPresignTest, OneRefillerAtATimeAndNeverPastCapacity) {
+  EcdsaPresignPool pool(300);
+  std::vector<std::thread> threads;
+  std::atomic<size_t> added{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 100; ++i) added += pool.Refill(2);
+    });
   }
-  EXPECT_EQ(signed_from_pool, 500);
-  EXPECT_EQ(pool.signatures(), 500u);
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(pool.size(), added.load());
+  EXPECT_LE(pool.size(), 300u);
+  EXPECT_GT(pool.size(), 0u);
+  while (!pool.full()) pool.Refill(16);
+  EXPECT_EQ(pool.size(), 300u);
+  EXPECT_EQ(pool.Refill(1), 0u);
 }
 
 TEST(EcdsaPresignTest, ConcurrentSignersNeverShareANonce) {
   P256 key;
-  EcdsaPresignPool pool(4096, /*start_filler=*/false);
-  ASSERT_EQ(pool.Fill(4000), 4000u);
+  EcdsaPresignPool pool(4096);
+  ASSERT_EQ(pool.Refill(4000), 4000u);
   const auto digest = Sha256("concurrent");
   std::vector<std::vector<std::string>> r_per_thread(4);
   std::vector<std::thread> threads;
@@ -150,21 +148,25 @@ TEST(EcdsaPresignTest, Es256TokensFromTheSharedPoolVerify) {
   auto pair = KeyPair::Generate("ES256").value();
   const auto pub = PublicKey::FromKeyPair(pair).value();
   JwsSigner signer(std::move(pair), "kid-es");
+  EXPECT_TRUE(EcdsaPresignPool::InUse());
   auto& shared = EcdsaPresignPool::Shared();
-  // Its filler starts with the first use and runs on idle CPU time: wait for it.
-  for (int i = 0; i < 20'000 && shared.size() == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (int round = 0; round < 2; ++round) {
+    // Round 0: whatever the pool holds (possibly nothing: the ordinary path); round 1: with
+    // pairs in the pool (in the server, the I/O threads refill it when idle).
+    if (round == 1) {
+      ASSERT_EQ(shared.Refill(300), 300u);
+    }
+    const uint64_t before = shared.signatures();
+    for (int i = 0; i < 300; ++i) {
+      const std::string input = "eyJhbGciOiJFUzI1NiJ9.payload" + std::to_string(i);
+      const std::string sig = signer.SignRaw(input);
+      ASSERT_EQ(sig.size(), 64u);
+      ASSERT_TRUE(VerifyJwsSignature(pub, input, sig));
+    }
+    if (round == 1) {
+      EXPECT_EQ(shared.signatures() - before, 300u);
+    }
   }
-  ASSERT_GT(shared.size(), 0u);
-  const uint64_t before = shared.signatures();
-  for (int i = 0; i < 300; ++i) {
-    const std::string input = "eyJhbGciOiJFUzI1NiJ9.payload" + std::to_string(i);
-    const std::string sig = signer.SignRaw(input);
-    ASSERT_EQ(sig.size(), 64u);
-    ASSERT_TRUE(VerifyJwsSignature(pub, input, sig));
-  }
-  // Some of them came from the pool.
-  EXPECT_GT(shared.signatures(), before);
 }
 
 }  // namespace
