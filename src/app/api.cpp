@@ -1,7 +1,6 @@
 #include "app/api.hpp"
 
 #include "core/json.hpp"
-#include "crypto/ecdsa_presign.hpp"
 #include "crypto/hash.hpp"
 #include "crypto/jws.hpp"
 #include "http/basic_auth.hpp"
@@ -305,10 +304,6 @@ Api::Api(Services services) : s_(std::move(services)) {
   chain_valid_ = &m.GetGauge("agentidp_audit_chain_valid",
                              "1 if the last audit chain verification passed, 0 if it failed", {});
   chain_valid_->Set(1);
-  presign_pool_ = &m.GetGauge("agentidp_es256_presign_pool_pairs",
-                              "Precomputed ES256 nonces ready for use", {});
-  presigned_ = &m.GetCounter("agentidp_es256_presigned_total",
-                             "ES256 signatures made with a precomputed nonce", {});
   shed_ = &m.GetCounter("agentidp_requests_shed_total",
                         "Requests refused with 503 because the worker queue was full", {});
   const char* refusals_help = "Requests refused with 429 over an organization's daily limit";
@@ -762,11 +757,6 @@ void Api::HealthDetailed(RequestContext&, Responder done) {
 void Api::MetricsText(RequestContext&, Responder done) {
   Response r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-  auto& pool = crypto::EcdsaPresignPool::Shared();
-  presign_pool_->Set(static_cast<double>(pool.size()));
-  const uint64_t presigned = pool.signatures();
-  const uint64_t reported = presigned_reported_.exchange(presigned);
-  if (presigned > reported) presigned_->Inc(presigned - reported);
   r.body = s_.metrics->RenderPrometheus();
   done(std::move(r));
 }

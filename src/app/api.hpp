@@ -232,10 +232,6 @@ class Api final : public http::Application {
   core::Counter* delegations_verified_ = nullptr;
   core::Counter* delegations_revoked_ = nullptr;
   core::Gauge* chain_valid_ = nullptr;
-  // The ES256 nonce pool (crypto/ecdsa_presign.hpp), read when /metrics is rendered.
-  core::Gauge* presign_pool_ = nullptr;
-  core::Counter* presigned_ = nullptr;
-  std::atomic<uint64_t> presigned_reported_{0};
   core::Counter* shed_ = nullptr;
   core::Counter* token_quota_refusals_ = nullptr;  // over an organization's daily limit
   core::Counter* api_quota_refusals_ = nullptr;

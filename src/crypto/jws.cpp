@@ -1,9 +1,7 @@
 #include "crypto/jws.hpp"
 
 #include "core/json.hpp"
-#include "crypto/ecdsa_presign.hpp"
 #include "crypto/encoding.hpp"
-#include "crypto/hash.hpp"
 
 #include <openssl/bn.h>
 #include <openssl/ec.h>
@@ -391,19 +389,12 @@ JwsSigner::JwsSigner(std::shared_ptr<const KeyPair> key, std::string kid)
   assert(key_ && key_->native_handle() != nullptr);
   at_jwt_header_b64_ = EncodeHeader("at+jwt");
   jwt_header_b64_ = EncodeHeader("JWT");
-  if (key_->alg() == kAlgEs256) ec_key_ = EcdsaPresignPool::SigningKey(key_->native_handle());
 }
 
 JwsSigner::JwsSigner(KeyPair key, std::string kid)
     : JwsSigner(std::make_shared<const KeyPair>(std::move(key)), std::move(kid)) {}
 
 size_t JwsSigner::SignRawTo(std::string_view signing_input, unsigned char* sig) const {
-  if (ec_key_) {
-    const auto digest = Sha256(signing_input);
-    if (EcdsaPresignPool::Shared().Sign(ec_key_.get(), digest.data(), sig)) {
-      return kEcdsaRawSigSize;
-    }
-  }
   EVP_PKEY* pkey = key_->native_handle();
   EVP_MD_CTX* ctx = SignCache().Prepare(key_->cache_id(), pkey, DigestFor(key_->alg()));
   if (ctx == nullptr) SigningFailed();

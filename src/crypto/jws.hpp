@@ -5,11 +5,9 @@
 
 #include <boost/json/object.hpp>
 
-#include <openssl/types.h>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-
 #include <memory>
 #include <optional>
 #include <string>
@@ -61,8 +59,6 @@ class JwsSigner {
   // tokens), computed once: every token carries one of them.
   std::string at_jwt_header_b64_;
   std::string jwt_header_b64_;
-  // ES256: the key as the nonce pool signs with it (crypto/ecdsa_presign.hpp).
-  std::shared_ptr<EC_KEY> ec_key_;
 };
 
 struct JwtVerifyOptions {

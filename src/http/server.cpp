@@ -3,7 +3,6 @@
 #include "core/clock.hpp"
 #include "core/metrics.hpp"
 #include "core/random.hpp"
-#include "crypto/ecdsa_presign.hpp"
 #include "http/access_log.hpp"
 #include "http/io_thread.hpp"
 
@@ -60,21 +59,6 @@ namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
 using SteadyClock = std::chrono::steady_clock;
-
-// Runs `context` until it is stopped, as run() would, except that whenever nothing is ready to
-// run, the thread first precomputes ES256 nonces (crypto/ecdsa_presign.hpp), two at a time
-// (~60 µs), while the process signs ES256 and the pool is not full. A request that arrives
-// meanwhile waits at most that long; a saturated thread never gets here.
-void RunIoContext(asio::io_context& context) {
-  while (!context.stopped()) {
-    if (context.poll() > 0) continue;
-    if (context.stopped()) return;
-    if (crypto::EcdsaPresignPool::InUse() && crypto::EcdsaPresignPool::Shared().Refill(2) > 0) {
-      continue;
-    }
-    context.run_one();
-  }
-}
 
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 // After an error answer the client may still be sending (a too-large body): read and
@@ -920,7 +904,7 @@ core::Result<uint16_t> ServerCore::Start() {
       IoThreadScope scope(*context);
       for (;;) {
         try {
-          RunIoContext(*context);
+          context->run();
           return;
         } catch (...) {
           // Handlers do not throw (coroutines catch); keep the thread serving regardless.

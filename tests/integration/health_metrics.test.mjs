@@ -85,32 +85,3 @@ test('/metrics: Prometheus text with the product metrics', async () => {
   assert.ok(!text.includes('/nope'), 'raw unknown paths are not metric labels');
   assert.ok(!text.includes('sk_live_'));
 });
-
-test('/metrics: an ES256 server precomputes nonces while idle and signs tokens with them', async () => {
-  const es = await startServer({ env: { AGENTIDP_SIGNING_ALG: 'ES256' } });
-  try {
-    const read = async () => {
-      const text = (await es.api('GET', '/metrics')).text;
-      const one = (name) => metricValues(text, name).reduce((s, m) => s + m.value, 0);
-      return { pool: one('agentidp_es256_presign_pool_pairs'), used: one('agentidp_es256_presigned_total') };
-    };
-    // The I/O threads fill the pool when they have nothing else to do: on an idle server,
-    // within moments (4,096 pairs, ~0.1 s of CPU).
-    let m = await read();
-    for (let i = 0; i < 100 && m.pool === 0; i += 1) {
-      await new Promise((r) => setTimeout(r, 100));
-      m = await read();
-    }
-    assert.ok(m.pool > 0, `pool filled: ${JSON.stringify(m)}`);
-    for (let i = 0; i < 5; i += 1) {
-      const t = await es.token(es.admin.client_id, es.admin.client_secret);
-      assert.equal(t.status, 200, t.text);
-      const [header] = t.json.access_token.split('.');
-      assert.equal(JSON.parse(Buffer.from(header, 'base64url')).alg, 'ES256');
-    }
-    const after = await read();
-    assert.ok(after.used >= m.used + 5, `presigned ${m.used} -> ${after.used}`);
-  } finally {
-    await es.close();
-  }
-});
