@@ -17,6 +17,8 @@ std::optional<std::string> Base64UrlDecode(std::string_view text);
 
 // Lower-case hex.
 std::string HexEncode(std::string_view bytes);
+// The same into `out`, which has room for 2 * bytes.size() characters (no allocation).
+void HexEncodeTo(std::string_view bytes, char* out);
 // Accepts upper- and lower-case digits; refuses odd length and anything else.
 std::optional<std::string> HexDecode(std::string_view text);
 

@@ -12,14 +12,10 @@ std::string HashClientSecret(std::string_view pepper, std::string_view secret) {
 bool VerifyClientSecret(std::string_view pepper, std::string_view secret,
                         std::string_view stored_hex) {
   // HashClientSecret without its two allocations: this runs on every token request.
-  static constexpr char kHex[] = "0123456789abcdef";
   uint8_t mac[32];
   HmacSha256To(pepper, secret, mac);
   char hex[64];
-  for (size_t i = 0; i < sizeof mac; ++i) {
-    hex[2 * i] = kHex[mac[i] >> 4];
-    hex[2 * i + 1] = kHex[mac[i] & 15];
-  }
+  HexEncodeTo(std::string_view(reinterpret_cast<const char*>(mac), sizeof mac), hex);
   return ConstantTimeEquals(std::string_view(hex, sizeof hex), stored_hex);
 }
 

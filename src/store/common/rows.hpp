@@ -59,6 +59,15 @@ inline constexpr std::string_view kAgentFilterType = "agent_type =";
 inline constexpr std::string_view kAgentFilterOwner = "owner =";
 inline constexpr std::string_view kAgentsNewestFirst = " ORDER BY created_at DESC, agent_id DESC";
 
+// The GET /agents filter as conditions of a backend's WhereClause.
+template <typename WhereT>
+void AddAgentFilters(WhereT& where, const domain::AgentFilter& filter) {
+  if (filter.organization_id) where.Add(kAgentFilterOrganization, *filter.organization_id);
+  if (filter.status) where.Add(kAgentFilterStatus, *filter.status);
+  if (filter.agent_type) where.Add(kAgentFilterType, *filter.agent_type);
+  if (filter.owner) where.Add(kAgentFilterOwner, *filter.owner);
+}
+
 // ---------------------------------------------------------------------------------------
 // Lists of strings stored as a JSON array (TEXT on SQLite, jsonb on PostgreSQL)
 
@@ -295,6 +304,17 @@ inline constexpr std::string_view kAuditFilterOutcome = "outcome =";
 inline constexpr std::string_view kAuditFilterFrom = "timestamp >=";
 inline constexpr std::string_view kAuditFilterTo = "timestamp <=";
 inline constexpr std::string_view kAuditNewestFirst = " ORDER BY timestamp DESC, seq DESC";
+
+// The GET /audit filter as conditions of a backend's WhereClause.
+template <typename WhereT>
+void AddAuditFilters(WhereT& where, const domain::AuditFilter& filter) {
+  if (filter.organization_id) where.Add(kAuditFilterOrganization, *filter.organization_id);
+  if (filter.agent_id) where.Add(kAuditFilterAgent, *filter.agent_id);
+  if (filter.action) where.Add(kAuditFilterAction, *filter.action);
+  if (filter.outcome) where.Add(kAuditFilterOutcome, *filter.outcome);
+  if (filter.from_ms) where.Add(kAuditFilterFrom, *filter.from_ms);
+  if (filter.to_ms) where.Add(kAuditFilterTo, *filter.to_ms);
+}
 
 template <typename RowT>
 domain::AuditEvent ReadAuditEvent(const RowT& row) {

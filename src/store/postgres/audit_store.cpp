@@ -346,12 +346,7 @@ core::Result<domain::PageOf<domain::AuditEvent>> AuditStore::List(const domain::
                                                                   const domain::AuditFilter& filter,
                                                                   const domain::Page& page) {
   WhereClause where;
-  if (filter.organization_id) where.Add(common::kAuditFilterOrganization, *filter.organization_id);
-  if (filter.agent_id) where.Add(common::kAuditFilterAgent, *filter.agent_id);
-  if (filter.action) where.Add(common::kAuditFilterAction, *filter.action);
-  if (filter.outcome) where.Add(common::kAuditFilterOutcome, *filter.outcome);
-  if (filter.from_ms) where.Add(common::kAuditFilterFrom, *filter.from_ms);
-  if (filter.to_ms) where.Add(common::kAuditFilterTo, *filter.to_ms);
+  common::AddAuditFilters(where, filter);
   return ListPage<domain::AuditEvent>(database_, scope, "audit_events", common::kAuditColumns,
                                       common::kAuditNewestFirst, where, page,
                                       [](const Row& row) -> core::Result<domain::AuditEvent> {

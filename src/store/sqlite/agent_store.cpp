@@ -72,10 +72,7 @@ core::Result<domain::PageOf<domain::Agent>> AgentStore::List(const domain::Tenan
                                                              const domain::AgentFilter& filter,
                                                              const domain::Page& page) {
   WhereClause where;
-  if (filter.organization_id) where.Add(common::kAgentFilterOrganization, *filter.organization_id);
-  if (filter.status) where.Add(common::kAgentFilterStatus, *filter.status);
-  if (filter.agent_type) where.Add(common::kAgentFilterType, *filter.agent_type);
-  if (filter.owner) where.Add(common::kAgentFilterOwner, *filter.owner);
+  common::AddAgentFilters(where, filter);
   return ListPage<domain::Agent>(database_, "agents", common::kAgentColumns,
                                  common::kAgentsNewestFirst, where, page,
                                  [&](Statement& row) { return ReadAgent(row, database_.log()); });
