@@ -292,6 +292,13 @@ int Serve(const Config& config) {
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const unsigned worker_count = config.worker_threads > 0 ? config.worker_threads : cores * 4;
   core::Metrics metrics;
+  core.audit->AttachMetrics(
+      &metrics.GetCounter("agentidp_audit_batches_total",
+                          "Audit batches committed (one transaction each; DESIGN group commit)"),
+      &metrics.GetCounter("agentidp_audit_events_total", "Audit events committed"));
+  // The writer outlives `metrics`: it stops counting before they go.
+  const std::unique_ptr<domain::AuditWriter, void (*)(domain::AuditWriter*)> detach_audit_metrics(
+      core.audit.get(), [](domain::AuditWriter* w) { w->AttachMetrics(nullptr, nullptr); });
   core::ThreadPool workers(worker_count, static_cast<size_t>(config.max_queue), "agentidp-work");
   // Rate limits, replay cache and the cluster bus: in process, or in Redis (REDIS_URL).
   // In process, the organizations' daily counts (SPEC §8) are seeded from the store the first

@@ -2,6 +2,7 @@
 
 #include "crypto/hash.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 namespace agentidp::domain {
@@ -23,12 +24,13 @@ std::string AuditEventHash(const AuditEvent& ev) {
 }
 
 AuditWriter::AuditWriter(AuditStore& store, const core::Clock& clock, core::Random& random,
-                         size_t max_batch, size_t max_pending)
+                         size_t max_batch, size_t max_pending, AuditGather gather)
     : store_(store),
       clock_(clock),
       random_(random),
       max_batch_(max_batch),
       max_pending_(max_pending),
+      gather_(gather),
       thread_([this] { Run(); }) {}
 
 AuditWriter::~AuditWriter() {
@@ -94,15 +96,21 @@ void AuditWriter::Run() {
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       writer_idle_ = false;
       if (queue_.empty() && stopping_) return;
-      // Small batches under concurrent load (a few events per commit, as when every request
-      // spends most of its time signing RS256): gather a little longer, so that one commit,
-      // whose cost hardly depends on its size, serves more requests. Not for a lone client
-      // (batches of one) nor once batches are large anyway.
-      if (last_batch_ >= kGatherMinBatch && last_batch_ <= kGatherMaxBatch &&
-          queue_.size() < kGatherMaxBatch && !stopping_) {
-        lock.unlock();
-        std::this_thread::sleep_for(kGatherDelay);
-        lock.lock();
+      // A small batch while events keep coming (AuditGather): wait for company, step by step,
+      // for as long as every step brings someone new.
+      if (!stopping_ && queue_.size() < gather_.below && (queue_.size() >= 2 || last_batch_ >= 2)) {
+        const auto deadline = std::chrono::steady_clock::now() + gather_.cap;
+        size_t seen = queue_.size();
+        while (!stopping_ && seen < gather_.target) {
+          const auto now = std::chrono::steady_clock::now();
+          if (now >= deadline) break;
+          // Shutdown wakes it; a Submit does not (it notifies only an idle writer).
+          cv_.wait_for(lock,
+                       std::min<std::chrono::steady_clock::duration>(gather_.step, deadline - now),
+                       [&] { return stopping_; });
+          if (queue_.size() == seen) break;  // a quiet step: whoever was coming is here
+          seen = queue_.size();
+        }
       }
       while (!queue_.empty() && events.size() < max_batch_) {
         events.push_back(std::move(queue_.front().event));
@@ -120,6 +128,8 @@ void AuditWriter::Run() {
     if (status.ok()) {
       batches_.fetch_add(1, std::memory_order_relaxed);
       events_.fetch_add(events.size(), std::memory_order_relaxed);
+      if (core::Counter* c = batches_metric_.load(std::memory_order_relaxed)) c->Inc();
+      if (core::Counter* c = events_metric_.load(std::memory_order_relaxed)) c->Inc(events.size());
     }
     for (auto& d : done)
       if (d) d(status);
