@@ -75,6 +75,11 @@ test('/metrics: Prometheus text with the product metrics', async () => {
   assert.ok(failures.reduce((s, m) => s + m.value, 0) >= 1, `auth failures ${JSON.stringify(failures)}`);
   const chain = metricValues(text, 'agentidp_audit_chain_valid');
   assert.deepEqual(chain.map((m) => m.value), [1]);
+  // The token's audit event was committed before its 200: at least one batch and one event.
+  assert.match(text, /# TYPE agentidp_audit_batches_total counter/);
+  const [batches] = metricValues(text, 'agentidp_audit_batches_total');
+  const [events] = metricValues(text, 'agentidp_audit_events_total');
+  assert.ok(batches.value >= 1 && events.value >= batches.value, `audit batches ${batches.value}, events ${events.value}`);
   const buckets = metricValues(text, 'agentidp_http_request_duration_seconds_bucket');
   assert.ok(buckets.some((b) => b.labels.includes('le="+Inf"')), 'histogram has a +Inf bucket');
   const requests = metricValues(text, 'agentidp_http_requests_total');
