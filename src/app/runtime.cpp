@@ -505,8 +505,8 @@ int Serve(const Config& config) {
   cluster_sync.Start();
   late.target = &api;
 
-  // Background upkeep: pick up keys rotated elsewhere, forget expired revocations, apply
-  // audit retention.
+  // Background upkeep: send the shared limiters' counts (every second), pick up keys rotated
+  // elsewhere, forget expired revocations, apply audit retention.
   std::mutex upkeep_mu;
   std::condition_variable upkeep_cv;
   bool stopping = false;
