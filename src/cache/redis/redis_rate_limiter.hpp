@@ -2,15 +2,16 @@
 
 // RateLimiter shared by every node: one Redis counter per key and window, and (optionally)
 // one per organization and UTC day, checked and incremented together by one Lua script
-// (one EVALSHA round trip per request). Windows are aligned to the clock like the
-// in-process limiter's, so X-RateLimit-* mean the same on every node (with clocks in sync:
-// run NTP).
+// (one EVALSHA round trip per decision; see the modes below). Windows are aligned to the clock like
+// the in-process limiter's, so X-RateLimit-* mean the same on every node (with clocks in sync: run
+// NTP).
 //
 // While Redis is down (or too slow) the node counts on its own (MemoryRateLimiter): with N
 // nodes a client then gets up to N x the limit until Redis is back; an organization's daily
 // count continues locally from the last value this node read from Redis. On an I/O thread
-// (`may_block` false) it answers WouldBlock() unless it is in that local mode; HitAsync sends
-// the same script over the I/O thread's own connection (SetAsync) instead.
+// (`may_block` false) it answers WouldBlock() unless it is in that local mode or holds leased
+// credit for the key; HitAsync sends the same script over the I/O thread's own connection
+// (SetAsync) instead.
 //
 // Two modes (docs/decisions.md "Shared rate limits: exact near the limit, leased far from
 // it"):
