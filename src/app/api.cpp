@@ -854,9 +854,13 @@ void Api::Token(RequestContext& ctx, Responder done) {
       if (!ctx.may_block && domain::IsWouldBlock(quota.error())) return RetryOnWorker(done);
       return Reply(done, OAuthUnavailable("Try again shortly"));
     }
-    if (!ctx.may_block && s_.token_limiter->CanHitAsync()) {
-      // A shared (Redis) limiter decides over this I/O thread's own connection; the request
-      // stays on this thread and comes back here with the decision (no worker hand-off).
+    // A shared (Redis) limiter answers at once from its leased credit, or WouldBlock on an
+    // I/O thread when it needs Redis (nothing counted).
+    auto hit = s_.token_limiter->Hit(client->record->agent.agent_id, &*quota, ctx.may_block);
+    if (!hit.ok() && !ctx.may_block && domain::IsWouldBlock(hit.error()) &&
+        s_.token_limiter->CanHitAsync()) {
+      // It decides over this I/O thread's own connection; the request stays on this thread
+      // and comes back here with the decision (no worker hand-off).
       ctx.client = *client;
       auto again = std::make_shared<RequestContext>(ctx);
       if (s_.token_limiter->HitAsync(
@@ -868,7 +872,6 @@ void Api::Token(RequestContext& ctx, Responder done) {
               }))
         return;
     }
-    auto hit = s_.token_limiter->Hit(client->record->agent.agent_id, &*quota, ctx.may_block);
     if (!hit.ok()) {
       // WouldBlock: a shared (Redis) limiter, or a day's count not in memory yet, on the I/O
       // thread; otherwise the store could not be read.

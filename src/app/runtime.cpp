@@ -505,8 +505,8 @@ int Serve(const Config& config) {
   cluster_sync.Start();
   late.target = &api;
 
-  // Background upkeep: pick up keys rotated elsewhere, forget expired revocations, apply
-  // audit retention.
+  // Background upkeep: send the shared limiters' counts (every second), pick up keys rotated
+  // elsewhere, forget expired revocations, apply audit retention.
   std::mutex upkeep_mu;
   std::condition_variable upkeep_cv;
   bool stopping = false;
@@ -519,17 +519,32 @@ int Serve(const Config& config) {
     if (auto st = domain::SaveDailyCounts(core.store->meta(), "api", changed); !st.ok())
       log->warn(Q("saving the daily API-call counts failed: " + st.error().message));
   };
+  // Shared (Redis) limiters count unlimited daily quotas ahead in memory and send them at
+  // least once a second (docs/decisions.md "Shared rate limits: exact near the limit, leased
+  // far from it"): a crash loses at most about a second of those counts.
+  auto flush_limiters = [&] {
+    services.token_limiter->Flush();
+    services.api_limiter->Flush();
+    services.verify_limiter->Flush();
+  };
   std::thread upkeep([&] {
-    int64_t last_sweep = 0, last_retention = 0;
+    int64_t last_sweep = 0, last_retention = 0, last_refresh = core.clock.NowMs();
     std::unique_lock lock(upkeep_mu);
     while (!stopping) {
-      upkeep_cv.wait_for(lock, std::chrono::seconds(config.key_refresh_seconds));
+      upkeep_cv.wait_for(lock, std::chrono::seconds(1));
       if (stopping) break;
       lock.unlock();
+      flush_limiters();
+      const int64_t now = core.clock.NowMs();
+      // Every key_refresh_seconds (ticks of about a second: half a tick of tolerance).
+      if (now - last_refresh + 500 < int64_t{config.key_refresh_seconds} * 1000) {
+        lock.lock();
+        continue;
+      }
+      last_refresh = now;
       if (auto st = core.keyring->Refresh(); !st.ok())
         log->warn(Q("key refresh failed: " + st.error().message));
       save_api_counts();
-      const int64_t now = core.clock.NowMs();
       if (now - last_sweep > 60'000) {
         revocations.Sweep();
         last_sweep = now;
@@ -587,6 +602,7 @@ int Serve(const Config& config) {
   }
   upkeep_cv.notify_all();
   upkeep.join();
+  flush_limiters();
   save_api_counts();
   core.audit->Shutdown();
   std::error_code ec;

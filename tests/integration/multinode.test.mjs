@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeJwt, makeTempDir, sleep } from './lib/harness.mjs';
+import { decodeJwt, makeTempDir, sleep, startServer } from './lib/harness.mjs';
 import { startCluster } from './lib/cluster.mjs';
 import { startIssuer } from './lib/oidc_issuer.mjs';
 
@@ -256,6 +256,51 @@ test("an organization's daily token count is shared: its 8th token of the day, o
     } while (Date.now() - started < 1000);
     assert.equal(r.status, 200, `after the upgrade: ${r.text}`);
   }
+});
+
+test("an unlimited organization's API calls are counted ahead by each node and reach every node's usage within about a second", async () => {
+  // API calls are limited at 100,000/min here: an enterprise organization's calls are leased
+  // (docs/decisions.md "Shared rate limits: exact near the limit, leased far from it").
+  const org = await A.api('POST', '/api/v1/organizations', {
+    token: adminToken, body: { name: 'Unlimited Usage', slug: `unlimited-${Date.now().toString(36)}` },
+  });
+  assert.equal(org.status, 201, org.text);
+  const orgId = org.json.organizationId;
+  const up = await A.api('PATCH', `/api/v1/organizations/${orgId}`, { token: adminToken, body: { planTier: 'enterprise' } });
+  assert.equal(up.status, 200, up.text);
+  const agent = await A.agentWithSecret(adminToken, { organizationId: orgId });
+  const token = await A.accessToken(agent.id, agent.secret);
+  // The administrator looks (its calls count for the system organization).
+  const usage = async (n) => {
+    const r = await n.api('GET', `/api/v1/tiers/status?organizationId=${orgId}`, { token: adminToken });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.tier, 'enterprise');
+    return r.json.usage.apiCallsToday;
+  };
+  let calls = 0;
+  for (let i = 0; i < 30; i++) {
+    const r = await [A, B][i % 2].api('GET', '/api/v1/tiers/status', { token });
+    assert.equal(r.status, 200, r.text);
+    assert.ok(Number(r.headers.get('x-ratelimit-remaining')) >= 0);
+    calls++;
+  }
+  for (const n of cluster.nodes)
+    await waitFor(`${calls} calls on ${n.url}`, async () => (await usage(n)) === calls, 3000);
+
+  // A node stopped gracefully sends what it counted ahead on its way out.
+  const extra = await startServer({ env: cluster.env, admin: cluster.admin });
+  try {
+    for (let i = 0; i < 5; i++) {
+      const r = await extra.api('GET', '/api/v1/tiers/status', { token });
+      assert.equal(r.status, 200, r.text);
+      calls++;
+    }
+    assert.equal(await usage(extra), calls, "a node's own count is Redis's plus what it has not sent");
+    await extra.stop();
+  } finally {
+    await extra.close();
+  }
+  assert.equal(await usage(C), calls, 'nothing lost by the graceful stop');
 });
 
 test('a key rotated with the CLI is in every JWKS at once and signs on every node after the staging delay', async () => {

@@ -63,6 +63,10 @@ class RateLimiter {
     return false;
   }
   virtual int64_t limit() const = 0;
+  // Sends what this limiter counted ahead in memory to the shared store and forgets state of
+  // past windows and days. The runtime calls it every second and once at graceful shutdown;
+  // may block. The in-process limiter has nothing to send.
+  virtual void Flush() {}
 };
 
 // Slow-down of repeated failed authentications (SPEC §8): after `free_failures` failures of
