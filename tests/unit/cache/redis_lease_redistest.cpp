@@ -15,7 +15,6 @@
 
 #include <atomic>
 #include <cstring>
-#include <iostream>
 #include <sstream>
 #include <thread>
 
@@ -102,44 +101,38 @@ TEST_P(RedisLeaseTest, AFiniteQuotaKeepsLargeLimitsExact) {
 
 TEST_P(RedisLeaseTest, LargeLimitsAreAnsweredFromLeasedCredit) {
   const int64_t lease = 100;  // min(256, 10,000 / 100)
-  bool within_bound = false;
-  for (int attempt = 0; attempt < 5 && !within_bound; ++attempt) {
-    core::ManualClock clock(kStartMs);
-    Client node(Options());
-    RedisRateLimiter limiter(node, clock, "api", 10'000, 60, "api");
-    ASSERT_EQ(limiter.LeaseSize(), lease);
-    const domain::DailyQuota unlimited{"org-ent", domain::kUnlimited};
-    const std::string client = "agent-" + std::to_string(attempt);
-    const int64_t calls_before = ScriptCalls();
-    int64_t last_remaining = 10'000, blocking = 0;
-    for (int i = 0; i < 2'000; ++i) {
-      // Each hit is tried as on an I/O thread first, where the limiter never calls Redis
-      // (WouldBlock instead): the blocking retries are this limiter's script calls.
-      auto d = limiter.Hit(client, &unlimited, false);
-      if (!d.ok()) {
-        ASSERT_TRUE(domain::IsWouldBlock(d.error()));
-        ++blocking;
-        d = limiter.Hit(client, &unlimited, true);
-      }
-      ASSERT_TRUE(d.ok());
-      ASSERT_TRUE(d->allowed) << "hit " << i + 1;
-      EXPECT_EQ(d->limit, 10'000);
-      EXPECT_EQ(d->remaining, 10'000 - (i + 1)) << "one node alone: exact remaining";
-      EXPECT_LT(d->remaining, last_remaining);
-      last_remaining = d->remaining;
-      EXPECT_EQ(d->reset_epoch_s, (kStartMs / 1000) - (kStartMs / 1000) % 60 + 60);
+  core::ManualClock clock(kStartMs);
+  Client node(Options());
+  RedisRateLimiter limiter(node, clock, "api", 10'000, 60, "api");
+  ASSERT_EQ(limiter.LeaseSize(), lease);
+  const domain::DailyQuota unlimited{"org-ent", domain::kUnlimited};
+  const int64_t calls_before = ScriptCalls();
+  int64_t last_remaining = 10'000, blocking = 0;
+  for (int i = 0; i < 2'000; ++i) {
+    // Each hit is tried as on an I/O thread first, where the limiter never calls Redis
+    // (WouldBlock instead): the blocking retries are this limiter's only script calls (no
+    // Flush runs here).
+    auto d = limiter.Hit("agent-1", &unlimited, false);
+    if (!d.ok()) {
+      ASSERT_TRUE(domain::IsWouldBlock(d.error()));
+      ++blocking;
+      d = limiter.Hit("agent-1", &unlimited, true);
     }
-    const int64_t calls = ScriptCalls() - calls_before;
-    EXPECT_EQ(blocking, 2'000 / lease) << "one script call per grant of L hits";
-    EXPECT_GE(calls, blocking);
-    const int64_t window = Counter(WindowKey("api", client, kStartMs));
-    EXPECT_GE(window, 2'000);
-    EXPECT_LE(window, 2'000 + lease);
-    // The server-wide count includes the calls of tests running beside this one.
-    within_bound = calls <= 2'000 / lease + 2;
-    if (!within_bound) std::cerr << "attempt " << attempt << ": " << calls << " script calls\n";
+    ASSERT_TRUE(d.ok());
+    ASSERT_TRUE(d->allowed) << "hit " << i + 1;
+    EXPECT_EQ(d->limit, 10'000);
+    EXPECT_EQ(d->remaining, 10'000 - (i + 1)) << "one node alone: exact remaining";
+    EXPECT_LT(d->remaining, last_remaining);
+    last_remaining = d->remaining;
+    EXPECT_EQ(d->reset_epoch_s, (kStartMs / 1000) - (kStartMs / 1000) % 60 + 60);
   }
-  EXPECT_TRUE(within_bound) << "at most 2,000 / L + 2 script calls";
+  EXPECT_EQ(blocking, 2'000 / lease) << "one script call per grant of L hits";
+  // Redis ran at least those (its count is server-wide: tests running beside this one add
+  // theirs, so it bounds nothing from above).
+  EXPECT_GE(ScriptCalls() - calls_before, blocking);
+  const int64_t window = Counter(WindowKey("api", "agent-1", kStartMs));
+  EXPECT_GE(window, 2'000);
+  EXPECT_LE(window, 2'000 + lease);
 }
 
 TEST_P(RedisLeaseTest, TwoNodesNeverAdmitMoreThanTheLimit) {
