@@ -103,6 +103,9 @@ bool RedisClusterBus::Pause(milliseconds ms) {
 
 void RedisClusterBus::RunPublisher() {
   constexpr size_t kBatch = 256;
+  // Longer than the client's reconnect back-off (0.5 s by default) and its probe.
+  const milliseconds kPublishPatience =
+      std::max(milliseconds(3000), 4 * redis_.options().reconnect_backoff);
   std::vector<Outgoing> batch;
   for (;;) {
     {
@@ -114,20 +117,28 @@ void RedisClusterBus::RunPublisher() {
         queue_.pop_front();
       }
     }
-    // While Redis is down the messages are dropped: the other nodes are disconnected too or
-    // will resynchronize from the store (revocations are durable there first).
-    if (redis_.Available()) {
-      std::vector<std::vector<std::string>> commands;
-      const int64_t now = EpochMs();
-      for (auto& out : batch) {
-        if (!out.revoked_key.empty() && out.expires_at_ms > now)
-          commands.push_back(
-              {"SET", out.revoked_key, "1", "PXAT", std::to_string(out.expires_at_ms)});
-        commands.push_back({"PUBLISH", channel_, std::move(out.message)});
-      }
-      (void)redis_.Pipeline(commands);
+    std::vector<std::vector<std::string>> commands;
+    const int64_t now = EpochMs();
+    for (auto& out : batch) {
+      if (!out.revoked_key.empty() && out.expires_at_ms > now)
+        commands.push_back(
+            {"SET", out.revoked_key, "1", "PXAT", std::to_string(out.expires_at_ms)});
+      commands.push_back({"PUBLISH", channel_, std::move(out.message)});
     }
     batch.clear();
+    // The client may be in its reconnect back-off (any connection of this node that a Redis
+    // restart cut reports its failure when it is next used, which can be well after Redis is
+    // back) or the pipeline may fail: the batch waits for Redis a little, then is dropped.
+    // Dropping is safe (the other nodes are disconnected too, or poll the store, where
+    // revocations are durable first), only slower: a revocation would reach them at the next
+    // poll instead of within a second. A message sent twice (a failure after the send) is
+    // harmless: every message is an idempotent invalidation.
+    const auto give_up = Clock::now() + kPublishPatience;
+    for (;;) {
+      if (redis_.Available() && redis_.Pipeline(commands).ok()) break;
+      if (Clock::now() >= give_up) break;
+      if (!Pause(milliseconds(50))) return;  // stopping
+    }
   }
 }
 

@@ -228,6 +228,27 @@ TEST_P(RedisTest, BusCarriesMessagesToTheOtherNodesOnly) {
   EXPECT_FALSE(a.Connected());
 }
 
+TEST_P(RedisTest, BusHoldsAMessageThroughTheClientsBackOff) {
+  Client client_a(Options()), client_b(Options());
+  RedisClusterBus a(client_a, "node-a"), b(client_b, "node-b");
+  Inbox inbox_a, inbox_b;
+  a.Start(inbox_a.Handlers());
+  b.Start(inbox_b.Handlers());
+  ASSERT_TRUE(WaitFor([&] { return a.Connected() && b.Connected(); }));
+  // A connection that a Redis restart cut reports its failure when it is next used, which can
+  // be well after Redis is back: the client then sits out its back-off with Redis up.
+  client_a.ReportFailure("a connection cut by an earlier restart");
+  ASSERT_FALSE(client_a.Available());
+  const int64_t expires = core::SystemClock().NowMs() + 30'000;
+  a.PublishRevocation("jti-late", expires);
+  ASSERT_TRUE(WaitFor([&] {
+    return inbox_b.Has("revoked", "jti-late " + std::to_string(expires));
+  })) << "sent once the back-off is over, not dropped";
+  EXPECT_EQ(Raw({"EXISTS", RedisClusterBus::RevokedKey(*raw_, "jti-late")}).integer, 1);
+  a.Stop();
+  b.Stop();
+}
+
 TEST_P(RedisTest, BusNoticesAnOutageReconnectsAndAsksForAResync) {
   TcpProxy proxy(ServerPort());
   ASSERT_TRUE(proxy.Start());
