@@ -193,13 +193,42 @@ struct Inbox {
   }
 };
 
+// A node's side of the cluster bus: its own client and bus, and what it received. The inbox
+// is declared first so that it outlives the bus that delivers into it.
+struct BusNode {
+  explicit BusNode(const RedisOptions& options, const std::string& id)
+      : client(options), bus(client, id) {
+    bus.Start(inbox.Handlers());
+  }
+  Inbox inbox;
+  Client client;
+  RedisClusterBus bus;
+};
+
+// Two nodes on the test server.
+struct TwoBuses {
+  explicit TwoBuses(const RedisOptions& options)
+      : a(options, "node-a"),
+        b(options, "node-b"),
+        first{a.client, a.bus, a.inbox},
+        second{b.client, b.bus, b.inbox} {}
+  bool Subscribed() {
+    return WaitFor([&] { return a.bus.Connected() && b.bus.Connected(); });
+  }
+  BusNode a, b;
+  struct Refs {
+    Client& client;
+    RedisClusterBus& bus;
+    Inbox& inbox;
+  };
+  Refs first, second;
+};
+
 TEST_P(RedisTest, BusCarriesMessagesToTheOtherNodesOnly) {
-  Client client_a(Options()), client_b(Options());
-  RedisClusterBus a(client_a, "node-a"), b(client_b, "node-b");
-  Inbox inbox_a, inbox_b;
-  a.Start(inbox_a.Handlers());
-  b.Start(inbox_b.Handlers());
-  ASSERT_TRUE(WaitFor([&] { return a.Connected() && b.Connected(); }));
+  TwoBuses nodes(Options());
+  ASSERT_TRUE(nodes.Subscribed());
+  auto& [client_a, a, inbox_a] = nodes.first;
+  auto& [client_b, b, inbox_b] = nodes.second;
   EXPECT_EQ(inbox_a.resyncs.load(), 1) << "the first subscription resynchronizes too";
   EXPECT_EQ(a.BackendName(), "redis");
 
@@ -229,12 +258,10 @@ TEST_P(RedisTest, BusCarriesMessagesToTheOtherNodesOnly) {
 }
 
 TEST_P(RedisTest, BusHoldsAMessageThroughTheClientsBackOff) {
-  Client client_a(Options()), client_b(Options());
-  RedisClusterBus a(client_a, "node-a"), b(client_b, "node-b");
-  Inbox inbox_a, inbox_b;
-  a.Start(inbox_a.Handlers());
-  b.Start(inbox_b.Handlers());
-  ASSERT_TRUE(WaitFor([&] { return a.Connected() && b.Connected(); }));
+  TwoBuses nodes(Options());
+  ASSERT_TRUE(nodes.Subscribed());
+  auto& [client_a, a, inbox_a] = nodes.first;
+  auto& [client_b, b, inbox_b] = nodes.second;
   // A connection that a Redis restart cut reports its failure when it is next used, which can
   // be well after Redis is back: the client then sits out its back-off with Redis up.
   client_a.ReportFailure("a connection cut by an earlier restart");
