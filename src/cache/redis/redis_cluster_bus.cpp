@@ -126,9 +126,10 @@ void RedisClusterBus::RunPublisher() {
       commands.push_back({"PUBLISH", channel_, std::move(out.message)});
     }
     batch.clear();
-    // The client may be in its reconnect back-off (any connection of this node that a Redis
-    // restart cut reports its failure when it is next used, which can be well after Redis is
-    // back) or the pipeline may fail: the batch waits for Redis a little, then is dropped.
+    // The client may be in its reconnect back-off while Redis is up (a failure that raced
+    // Redis's return, e.g. on a connection its restart cut, sets 0.5 s of back-off after the
+    // node already saw Redis again) or the pipeline may fail: the batch waits for Redis a
+    // little, then is dropped.
     // Dropping is safe (the other nodes are disconnected too, or poll the store, where
     // revocations are durable first), only slower: a revocation would reach them at the next
     // poll instead of within a second. A message sent twice (a failure after the send) is

@@ -262,8 +262,8 @@ TEST_P(RedisTest, BusHoldsAMessageThroughTheClientsBackOff) {
   ASSERT_TRUE(nodes.Subscribed());
   auto& [client_a, a, inbox_a] = nodes.first;
   auto& [client_b, b, inbox_b] = nodes.second;
-  // A connection that a Redis restart cut reports its failure when it is next used, which can
-  // be well after Redis is back: the client then sits out its back-off with Redis up.
+  // A failure that raced Redis's return (a connection its restart cut, say) puts the client
+  // into its back-off although Redis is up.
   client_a.ReportFailure("a connection cut by an earlier restart");
   ASSERT_FALSE(client_a.Available());
   const int64_t expires = core::SystemClock().NowMs() + 30'000;
